@@ -1,0 +1,77 @@
+package runtime
+
+import "time"
+
+// Op is what a Change does.
+type Op uint8
+
+// The operations of the change stream. Begin and Commit frame a source
+// transaction; the row operations between them belong to it.
+const (
+	OpBegin Op = iota + 1
+	OpInsert
+	OpUpdate
+	OpDelete
+	OpTruncate
+	OpCommit
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpBegin:
+		return "begin"
+	case OpInsert:
+		return "insert"
+	case OpUpdate:
+		return "update"
+	case OpDelete:
+		return "delete"
+	case OpTruncate:
+		return "truncate"
+	case OpCommit:
+		return "commit"
+	}
+	return "unknown"
+}
+
+// ValueKind says whether a Value carries data.
+type ValueKind uint8
+
+// Value kinds. Unchanged marks a column whose value the source did not send
+// because it did not change (PostgreSQL's unchanged TOAST): the target must
+// keep what it has.
+const (
+	Null ValueKind = iota
+	Text
+	Unchanged
+)
+
+// Value is one column value in the text form of its type: the form the type's
+// input function reads back exactly.
+type Value struct {
+	Kind ValueKind
+	Data []byte
+}
+
+// Row holds one value per source column, in the order of Table.Columns.
+type Row []Value
+
+// Change is one element of the change stream.
+//
+// For OpInsert, New is the row. For OpUpdate, New is the new row and Old the
+// old key (or the full old row under REPLICA IDENTITY FULL) when the source
+// sent it, that is when the key changed; otherwise Old is nil and the key is in
+// New. For OpDelete, Old holds the key (or the full row). For OpTruncate,
+// Tables lists the truncated tables. For OpBegin and OpCommit, CommitTime is the
+// source commit time; for OpCommit, Position is where the transaction ends:
+// once it is applied, the stream may resume after it.
+type Change struct {
+	Op         Op
+	Table      *Table
+	Old, New   Row
+	Tables     []*Table
+	Position   Position
+	CommitTime time.Time
+	// Size approximates the memory the change holds, for the buffer's budget.
+	Size int
+}

@@ -1,0 +1,451 @@
+package pgsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sluicedb/sluice/runtime"
+)
+
+// Config says how to reach the source and what to name the capture.
+type Config struct {
+	// ConnString is a libpq connection string or URL for a normal session.
+	ConnString string
+	// User is the login, for messages that tell how to grant privileges.
+	User string
+	// Slot and Publication name the capture; Publication gets an "_ins"
+	// sibling for tables whose updates and deletes cannot be captured.
+	Slot, Publication string
+	// SetReplicaIdentityFull allows ALTER TABLE ... REPLICA IDENTITY FULL on
+	// tables with neither a primary key nor a replica identity.
+	SetReplicaIdentityFull bool
+}
+
+// Source is a PostgreSQL database read through logical replication.
+type Source struct {
+	cfg Config
+
+	oids      map[*runtime.Table]uint32
+	qualified map[*runtime.Table]string
+	needFull  []*runtime.Table
+
+	// The snapshot: exported by the slot's replication connection (or by a
+	// plain transaction for a full load alone) and imported by each copier.
+	snapMu    sync.Mutex
+	snapName  string
+	exporter  *pgconn.PgConn
+	exportTx  *pgx.Conn
+	copiers   chan *pgx.Conn
+	allCopier []*pgx.Conn
+
+	acked atomic.Uint64 // highest LSN the target has durably applied
+}
+
+var _ runtime.Source = (*Source)(nil)
+
+// New returns a source; it connects when first used.
+func New(cfg Config) *Source {
+	return &Source{cfg: cfg, oids: map[*runtime.Table]uint32{}, qualified: map[*runtime.Table]string{}}
+}
+
+// connect opens a normal session whose search_path is empty, so the catalog
+// functions qualify every name they print.
+func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(s.cfg.ConnString)
+	if err != nil {
+		return nil, fmt.Errorf("source connection settings: %w", err)
+	}
+	cfg.RuntimeParams["search_path"] = ""
+	cfg.RuntimeParams["application_name"] = "sluice"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the source: %w", err)
+	}
+	return conn, nil
+}
+
+// connectReplication opens a logical replication session.
+func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error) {
+	cfg, err := pgconn.ParseConfig(s.cfg.ConnString)
+	if err != nil {
+		return nil, fmt.Errorf("source connection settings: %w", err)
+	}
+	cfg.RuntimeParams["replication"] = "database"
+	cfg.RuntimeParams["application_name"] = "sluice"
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, classify(fmt.Errorf("open a replication connection to the source: %w", err), s.cfg.Slot)
+	}
+	return conn, nil
+}
+
+// Prepare implements runtime.Source.
+func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runtime.PrepareOptions) (runtime.Position, error) {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	if !opts.Capture {
+		if opts.Snapshot {
+			return nil, s.exportPlainSnapshot(ctx)
+		}
+		return nil, nil
+	}
+	if err := checkCapture(ctx, conn, s.cfg.User); err != nil {
+		return nil, err
+	}
+	for _, t := range s.needFull {
+		if _, err := conn.Exec(ctx, "ALTER TABLE "+s.qualified[t]+" REPLICA IDENTITY FULL"); err != nil {
+			return nil, fmt.Errorf("set REPLICA IDENTITY FULL on %s (allowed by SetReplicaIdentityFull): %w", t.QualifiedSource(), err)
+		}
+	}
+	if err := s.publish(ctx, conn, tables); err != nil {
+		return nil, err
+	}
+	var exists bool
+	var confirmed *string
+	err = conn.QueryRow(ctx, `SELECT true, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.Slot).Scan(&exists, &confirmed)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("look up slot %s: %w", s.cfg.Slot, err)
+	}
+	if exists && !opts.Snapshot {
+		if confirmed == nil {
+			return nil, fmt.Errorf("slot %s exists but is not a logical slot that has been confirmed: drop it or choose another slot name", s.cfg.Slot)
+		}
+		return runtime.ParseLSN(*confirmed)
+	}
+	if exists {
+		// A new full load needs a new snapshot, which only a new slot exports.
+		if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, s.cfg.Slot); err != nil {
+			return nil, fmt.Errorf("drop the old slot %s before a new full load (is a replicator still using it?): %w", s.cfg.Slot, err)
+		}
+	}
+	repl, err := s.connectReplication(ctx)
+	if err != nil {
+		return nil, err
+	}
+	action := "NOEXPORT_SNAPSHOT"
+	if opts.Snapshot {
+		action = "EXPORT_SNAPSHOT"
+	}
+	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, s.cfg.Slot, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{SnapshotAction: action})
+	if err != nil {
+		repl.Close(ctx)
+		return nil, classify(fmt.Errorf("create replication slot %s: %w", s.cfg.Slot, err), s.cfg.Slot)
+	}
+	start, err := runtime.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		repl.Close(ctx)
+		return nil, err
+	}
+	if !opts.Snapshot {
+		repl.Close(ctx)
+		return start, nil
+	}
+	// The snapshot lives as long as this connection stays idle.
+	s.snapMu.Lock()
+	s.exporter, s.snapName = repl, res.SnapshotName
+	s.snapMu.Unlock()
+	return start, nil
+}
+
+// exportPlainSnapshot exports a snapshot from an open transaction, for a full
+// load that no change stream follows.
+func (s *Source) exportPlainSnapshot(ctx context.Context) error {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return err
+	}
+	var name string
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		conn.Close(ctx)
+		return err
+	}
+	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&name); err != nil {
+		conn.Close(ctx)
+		return fmt.Errorf("export a snapshot: %w", err)
+	}
+	s.snapMu.Lock()
+	s.exportTx, s.snapName = conn, name
+	s.snapMu.Unlock()
+	return nil
+}
+
+// checkCapture verifies that the source can decode changes, with the fix.
+func checkCapture(ctx context.Context, conn *pgx.Conn, user string) error {
+	var level string
+	var canReplicate bool
+	err := conn.QueryRow(ctx, `SELECT current_setting('wal_level'),
+	  (SELECT rolsuper OR rolreplication OR pg_has_role(current_user, 'rds_replication', 'member') FROM pg_roles WHERE rolname = current_user)`).Scan(&level, &canReplicate)
+	if err != nil {
+		// rds_replication does not exist outside RDS; ask without it.
+		err = conn.QueryRow(ctx, `SELECT current_setting('wal_level'), (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user)`).Scan(&level, &canReplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("check the source's replication settings: %w", err)
+	}
+	if level != "logical" {
+		return fmt.Errorf("%w (it is %q). Fix: ALTER SYSTEM SET wal_level = logical, then restart PostgreSQL (on RDS: set rds.logical_replication = 1 in the parameter group)", ErrWalLevel, level)
+	}
+	if !canReplicate {
+		return fmt.Errorf("%w: role %s has neither SUPERUSER nor REPLICATION. Fix: ALTER ROLE %s REPLICATION", ErrNoReplication, user, quoteIdent(user))
+	}
+	return nil
+}
+
+// publish makes the publications list exactly the replicated tables: one for
+// tables whose every change can be captured, one for inserts only.
+func (s *Source) publish(ctx context.Context, conn *pgx.Conn, tables []*runtime.Table) error {
+	var full, insertOnly []string
+	for _, t := range tables {
+		if t.Identity == runtime.IdentityNone {
+			insertOnly = append(insertOnly, s.qualified[t])
+		} else {
+			full = append(full, s.qualified[t])
+		}
+	}
+	for _, p := range []struct {
+		name, publish string
+		tables        []string
+	}{
+		{s.cfg.Publication, "insert, update, delete, truncate", full},
+		{s.cfg.Publication + "_ins", "insert, truncate", insertOnly},
+	} {
+		var exists bool
+		if err := conn.QueryRow(ctx, `SELECT exists(SELECT 1 FROM pg_publication WHERE pubname = $1)`, p.name).Scan(&exists); err != nil {
+			return err
+		}
+		q := quoteIdent(p.name)
+		var sql string
+		switch {
+		case len(p.tables) == 0 && exists:
+			sql = "DROP PUBLICATION " + q
+		case len(p.tables) == 0:
+			continue
+		case exists:
+			sql = "ALTER PUBLICATION " + q + " SET TABLE " + strings.Join(p.tables, ", ")
+		default:
+			sql = fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish = '%s', publish_via_partition_root = true)", q, strings.Join(p.tables, ", "), p.publish)
+		}
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("set up publication %s (the source user must own the tables or be superuser): %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+// publications lists the publication names the stream reads.
+func (s *Source) publications(tables []*runtime.Table) []string {
+	var full, ins bool
+	for _, t := range tables {
+		if t.Identity == runtime.IdentityNone {
+			ins = true
+		} else {
+			full = true
+		}
+	}
+	var out []string
+	if full {
+		out = append(out, s.cfg.Publication)
+	}
+	if ins {
+		out = append(out, s.cfg.Publication+"_ins")
+	}
+	return out
+}
+
+// Chunks implements runtime.Source. A partitioned table is copied one leaf
+// partition at a time; a large plain table in ranges of heap pages (a TID
+// range scan reads just those pages).
+func (s *Source) Chunks(ctx context.Context, t *runtime.Table, chunkPages int64) ([]runtime.Chunk, error) {
+	if t.PartitionBy != "" {
+		var leaves []string
+		var walk func(ps []runtime.Partition)
+		walk = func(ps []runtime.Partition) {
+			for _, p := range ps {
+				if p.PartitionBy != "" {
+					walk(p.Partitions)
+				} else {
+					leaves = append(leaves, quoteIdent(p.SourceSchema)+"."+quoteIdent(p.SourceName))
+				}
+			}
+		}
+		walk(t.Partitions)
+		out := make([]runtime.Chunk, len(leaves))
+		for i, l := range leaves {
+			out[i] = runtime.Chunk{Table: t, Index: i, Count: len(leaves), Part: l}
+		}
+		return out, nil
+	}
+	n := int64(1)
+	if chunkPages > 0 && t.Pages > chunkPages {
+		n = (t.Pages + chunkPages - 1) / chunkPages
+	}
+	out := make([]runtime.Chunk, n)
+	for i := range n {
+		out[i] = runtime.Chunk{Table: t, Index: int(i), Count: int(n), Lo: i * chunkPages, Hi: (i + 1) * chunkPages}
+	}
+	return out, nil
+}
+
+// Copy implements runtime.Source.
+func (s *Source) Copy(ctx context.Context, c runtime.Chunk, f runtime.CopyFormat, w io.Writer) error {
+	conn, err := s.copier(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { s.copiers <- conn }()
+	cols := make([]string, 0, len(c.Table.Columns))
+	for _, i := range c.Table.Copied() {
+		cols = append(cols, quoteIdent(c.Table.Columns[i].SourceName))
+	}
+	from := s.qualified[c.Table]
+	if c.Part != "" {
+		from = c.Part
+	}
+	var where []string
+	if c.Count > 1 && c.Part == "" {
+		if c.Index > 0 {
+			where = append(where, fmt.Sprintf("ctid >= '(%d,0)'::tid", c.Lo))
+		}
+		if c.Index < c.Count-1 {
+			// The last chunk is open-ended: the table may have grown since it was measured.
+			where = append(where, fmt.Sprintf("ctid < '(%d,0)'::tid", c.Hi))
+		}
+	}
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + from
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	format := "text"
+	if f == runtime.CopyBinary {
+		format = "binary"
+	}
+	_, err = conn.PgConn().CopyTo(ctx, w, "COPY ("+q+") TO STDOUT WITH (FORMAT "+format+")")
+	if err != nil {
+		return fmt.Errorf("copy out of the source: %w", err)
+	}
+	return nil
+}
+
+// copier returns a session inside the exported snapshot, opening one if all
+// are busy.
+func (s *Source) copier(ctx context.Context) (*pgx.Conn, error) {
+	s.snapMu.Lock()
+	if s.copiers == nil {
+		s.copiers = make(chan *pgx.Conn, 64)
+	}
+	select {
+	case c := <-s.copiers:
+		s.snapMu.Unlock()
+		return c, nil
+	default:
+	}
+	name := s.snapName
+	s.snapMu.Unlock()
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		conn.Close(ctx)
+		return nil, err
+	}
+	if name != "" {
+		if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+name+"'"); err != nil {
+			conn.Close(ctx)
+			return nil, fmt.Errorf("import the snapshot: %w", err)
+		}
+	}
+	s.snapMu.Lock()
+	s.allCopier = append(s.allCopier, conn)
+	s.snapMu.Unlock()
+	return conn, nil
+}
+
+// EndSnapshot implements runtime.Source.
+func (s *Source) EndSnapshot(ctx context.Context) error {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	for _, c := range s.allCopier {
+		c.Close(ctx)
+	}
+	s.allCopier, s.copiers = nil, nil
+	if s.exporter != nil {
+		s.exporter.Close(ctx)
+		s.exporter = nil
+	}
+	if s.exportTx != nil {
+		s.exportTx.Close(ctx)
+		s.exportTx = nil
+	}
+	s.snapName = ""
+	return nil
+}
+
+// SequenceValues implements runtime.Source.
+func (s *Source) SequenceValues(ctx context.Context, tables []*runtime.Table) ([]runtime.SequenceValue, error) {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	var out []runtime.SequenceValue
+	for _, t := range tables {
+		for _, q := range t.Sequences {
+			v := runtime.SequenceValue{Schema: q.Schema, Name: q.Name}
+			if q.Identity {
+				v = runtime.SequenceValue{Table: t, Column: q.Column}
+			}
+			err := conn.QueryRow(ctx, "SELECT last_value, is_called FROM "+quoteIdent(q.SourceSchema)+"."+quoteIdent(q.SourceName)).Scan(&v.LastValue, &v.IsCalled)
+			if err != nil {
+				return nil, fmt.Errorf("read sequence %s.%s: %w", q.SourceSchema, q.SourceName, err)
+			}
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// Ack implements runtime.Source.
+func (s *Source) Ack(pos runtime.Position) {
+	l := uint64(pos.(runtime.LSN))
+	for {
+		cur := s.acked.Load()
+		if l <= cur || s.acked.CompareAndSwap(cur, l) {
+			return
+		}
+	}
+}
+
+// Close implements runtime.Source.
+func (s *Source) Close(ctx context.Context) error { return s.EndSnapshot(ctx) }
+
+// Drop implements runtime.Source.
+func (s *Source) Drop(ctx context.Context) error {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.Slot); err != nil {
+		return fmt.Errorf("drop slot %s: %w", s.cfg.Slot, err)
+	}
+	for _, p := range []string{s.cfg.Publication, s.cfg.Publication + "_ins"} {
+		if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+quoteIdent(p)); err != nil {
+			return fmt.Errorf("drop publication %s: %w", p, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Position is a point in a source's change stream. Positions of one source are
+// totally ordered; the replicator only ever moves them forward.
+type Position interface {
+	// Compare returns -1, 0 or +1 as the receiver is before, at or after other.
+	// Comparing positions of different kinds is a programming error and panics.
+	Compare(other Position) int
+	// String returns the native form users know (an LSN such as 16/B374D848).
+	String() string
+	// Kind names the position's family ("pg-lsn", ...); it prefixes checkpoints.
+	Kind() string
+}
+
+// LSN is a PostgreSQL WAL location.
+type LSN uint64
+
+// ParseLSN reads the native form 16/B374D848.
+func ParseLSN(s string) (LSN, error) {
+	hi, lo, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, fmt.Errorf("%q is not a PostgreSQL LSN: want two hex numbers separated by '/', like 16/B374D848", s)
+	}
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("%q is not a PostgreSQL LSN: want two hex numbers separated by '/', like 16/B374D848", s)
+	}
+	return LSN(h<<32 | l), nil
+}
+
+// Compare implements Position.
+func (l LSN) Compare(other Position) int {
+	o := other.(LSN)
+	switch {
+	case l < o:
+		return -1
+	case l > o:
+		return 1
+	}
+	return 0
+}
+
+func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint64(l)>>32, uint32(l)) }
+
+// Kind implements Position.
+func (LSN) Kind() string { return "pg-lsn" }
+
+const checkpointPrefix = "checkpoint:"
+
+// Checkpoint renders p as the RecoveryCheckpoint string that StartReplication
+// accepts back as CdcStartPosition.
+func Checkpoint(p Position) string {
+	return checkpointPrefix + p.Kind() + ":" + p.String()
+}
+
+// ParsePosition reads a checkpoint string or a native position.
+func ParsePosition(s string) (Position, error) {
+	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, checkpointPrefix); ok {
+		kind, native, ok := strings.Cut(rest, ":")
+		if !ok {
+			return nil, fmt.Errorf("checkpoint %q is malformed: want checkpoint:<kind>:<position> as RecoveryCheckpoint shows it", s)
+		}
+		switch kind {
+		case LSN(0).Kind():
+			return ParseLSN(native)
+		}
+		return nil, fmt.Errorf("checkpoint %q has unknown kind %q", s, kind)
+	}
+	if strings.Contains(s, "/") {
+		return ParseLSN(s)
+	}
+	return nil, fmt.Errorf("position %q is not recognized: use a RecoveryCheckpoint (checkpoint:...) or a PostgreSQL LSN such as 16/B374D848", s)
+}
+
+// ErrPositionBackwards is returned when something tries to move a position back.
+var ErrPositionBackwards = errors.New("position moved backwards")
+
+// Progress holds a position that only moves forward. It is safe for concurrent use.
+type Progress struct {
+	mu  sync.Mutex
+	pos Position
+}
+
+// Advance moves the progress to p. Moving to an earlier position is refused with
+// ErrPositionBackwards and leaves the progress unchanged.
+func (pr *Progress) Advance(p Position) error {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.pos != nil && p.Compare(pr.pos) < 0 {
+		return fmt.Errorf("%w: from %s to %s", ErrPositionBackwards, pr.pos, p)
+	}
+	pr.pos = p
+	return nil
+}
+
+// Get returns the current position, or nil before the first Advance.
+func (pr *Progress) Get() Position {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.pos
+}

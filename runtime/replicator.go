@@ -1,0 +1,413 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicedb/sluice/runtime/mapping"
+)
+
+// Replication types, as DMS names them.
+const (
+	FullLoad       = "full-load"
+	CDC            = "cdc"
+	FullLoadAndCDC = "full-load-and-cdc"
+)
+
+// ErrNothingSelected is returned when the table mappings select no table.
+var ErrNothingSelected = errors.New("the table mappings select no table")
+
+// Replicator runs one replication: an optional full load, then the change
+// stream, until its context ends.
+type Replicator struct {
+	Task     string // replication identifier; keys the target's stored state
+	Type     string // FullLoad, CDC or FullLoadAndCDC
+	Source   Source
+	Target   Target
+	Rules    *mapping.Rules
+	Settings Settings
+	// StartPosition, when set, is where a CDC replication without a stored
+	// position starts (CdcStartPosition).
+	StartPosition Position
+	Stats         *Stats
+	Log           *slog.Logger
+}
+
+// Run replicates until ctx ends, which is a graceful stop: the transaction
+// being applied is finished or rolled back, the position committed, the
+// sequences set, and Run returns nil. A full-load replication returns when
+// the load is done.
+func (r *Replicator) Run(ctx context.Context) error {
+	switch r.Type {
+	case FullLoad, CDC, FullLoadAndCDC:
+	default:
+		return fmt.Errorf("ReplicationType %q is not valid: use full-load, cdc or full-load-and-cdc", r.Type)
+	}
+	if r.Stats == nil {
+		r.Stats = NewStats()
+	}
+	if r.Log == nil {
+		r.Log = slog.Default()
+	}
+	tables, types, err := r.tables(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := r.Target.State(ctx, r.Task)
+	if err != nil {
+		return fmt.Errorf("read the stored state of %s on the target: %w", r.Task, err)
+	}
+	if r.Type == FullLoad && st.Phase == PhaseDone {
+		r.Log.Info("full load already finished; nothing to do", "task", r.Task)
+		return nil
+	}
+	var from Position
+	switch {
+	case st.Phase == PhaseCDC && r.Type != FullLoad:
+		from = st.Position
+		if _, err := r.Source.Prepare(ctx, tables, PrepareOptions{Capture: true}); err != nil {
+			return err
+		}
+		r.Log.Info("resuming change processing", "task", r.Task, "position", from)
+		for _, t := range tables {
+			r.Stats.Table(t.SourceSchema, t.SourceName).SetState(StateCompleted)
+		}
+	case r.Type == CDC:
+		start, err := r.Source.Prepare(ctx, tables, PrepareOptions{Capture: true})
+		if err != nil {
+			return err
+		}
+		from = start
+		if r.StartPosition != nil {
+			from = r.StartPosition
+		}
+		if err := r.Target.SaveState(ctx, r.Task, State{Phase: PhaseCDC, Position: from}); err != nil {
+			return fmt.Errorf("store the start position: %w", err)
+		}
+	default:
+		if st.Phase == PhaseFullLoad {
+			r.Log.Warn("an earlier full load did not finish; loading again", "task", r.Task)
+		}
+		from, err = r.fullLoad(ctx, tables, types)
+		if err != nil {
+			return err
+		}
+		if r.Type == FullLoad {
+			return nil
+		}
+	}
+	r.Stats.setPhase("cdc")
+	return r.stream(ctx, tables, from)
+}
+
+// tables lists the selected tables and gives them their target names.
+func (r *Replicator) tables(ctx context.Context) ([]*Table, []UserType, error) {
+	tables, types, err := r.Source.Tables(ctx, r.Rules.Selected)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list source tables: %w", err)
+	}
+	if len(tables) == 0 {
+		return nil, nil, fmt.Errorf("%w: check the selection rules' schema-name and table-name (names are case-sensitive; %% is the only wildcard)", ErrNothingSelected)
+	}
+	for _, t := range tables {
+		r.mapTable(t)
+		ts := r.Stats.Table(t.SourceSchema, t.SourceName)
+		for _, w := range t.Warnings {
+			ts.Warn(w)
+			r.Log.Warn(w, "table", t.QualifiedSource())
+		}
+	}
+	return tables, types, nil
+}
+
+func (r *Replicator) mapTable(t *Table) {
+	names := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		names[i] = c.SourceName
+	}
+	m := r.Rules.Map(t.SourceSchema, t.SourceName, names, r.Settings.TargetMetadata.TargetSchema)
+	t.Schema, t.Name = m.TargetSchema, m.TargetTable
+	renamed := map[string]bool{}
+	for i, cm := range m.Columns {
+		t.Columns[i].Name = cm.Target
+		t.Columns[i].Removed = cm.Removed
+		if cm.Removed || cm.Target != cm.Source {
+			renamed[cm.Source] = true
+		}
+	}
+	for _, i := range t.Key {
+		if t.Columns[i].Removed {
+			t.Warnings = append(t.Warnings, fmt.Sprintf("key column %s is removed by a remove-column rule: updates and deletes match rows by the remaining key columns", t.Columns[i].SourceName))
+		}
+	}
+	for i := range t.Partitions {
+		r.mapPartition(t.Schema, &t.Partitions[i])
+	}
+	for i := range t.Sequences {
+		t.Sequences[i].Schema = t.Schema
+	}
+	if len(renamed) > 0 {
+		t.Indexes, t.Constraints = r.dropRenamed(t, renamed)
+	}
+}
+
+// dropRenamed leaves out the indexes and constraints whose definitions name a
+// renamed or removed column: their SQL would not match the target's columns.
+func (r *Replicator) dropRenamed(t *Table, renamed map[string]bool) ([]Index, []Constraint) {
+	var idx []Index
+	for _, ix := range t.Indexes {
+		if mentions(ix.Def, renamed) {
+			t.Warnings = append(t.Warnings, fmt.Sprintf("index %s is not created: it uses a renamed or removed column", ix.Name))
+			continue
+		}
+		idx = append(idx, ix)
+	}
+	var cons []Constraint
+	for _, c := range t.Constraints {
+		if mentions(c.Def, renamed) {
+			t.Warnings = append(t.Warnings, fmt.Sprintf("constraint %s is not created: it uses a renamed or removed column", c.Name))
+			continue
+		}
+		cons = append(cons, c)
+	}
+	return idx, cons
+}
+
+func (r *Replicator) mapPartition(schema string, p *Partition) {
+	m := r.Rules.Map(p.SourceSchema, p.SourceName, nil, r.Settings.TargetMetadata.TargetSchema)
+	p.Schema, p.Name = m.TargetSchema, m.TargetTable
+	for i := range p.Partitions {
+		r.mapPartition(schema, &p.Partitions[i])
+	}
+}
+
+// fullLoad copies the tables in a snapshot that is consistent with the
+// returned change-stream position.
+func (r *Replicator) fullLoad(ctx context.Context, tables []*Table, types []UserType) (Position, error) {
+	r.Stats.setPhase("full-load")
+	start, err := r.Source.Prepare(ctx, tables, PrepareOptions{Snapshot: true, Capture: r.Type != FullLoad})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Target.SaveState(ctx, r.Task, State{Phase: PhaseFullLoad, Position: start}); err != nil {
+		return nil, fmt.Errorf("store the full-load state: %w", err)
+	}
+	if err := r.Target.PrepareTables(ctx, types, tables, r.Settings.FullLoadSettings.TargetTablePrepMode); err != nil {
+		return nil, fmt.Errorf("prepare target tables: %w", err)
+	}
+	began := time.Now()
+	var rows atomic.Int64
+	if err := r.copyTables(ctx, tables, &rows); err != nil {
+		return nil, err
+	}
+	if err := r.Source.EndSnapshot(ctx); err != nil {
+		return nil, err
+	}
+	r.Log.Info("rows copied", "rows", rows.Load(), "tables", len(tables), "elapsed", time.Since(began).Round(time.Millisecond))
+	if err := r.Target.FinishTables(ctx, tables, *r.Settings.SluiceSettings.CreateSecondaryIndexes); err != nil {
+		return nil, fmt.Errorf("create constraints and indexes: %w", err)
+	}
+	if err := r.syncSequences(ctx, tables); err != nil {
+		return nil, err
+	}
+	phase := PhaseCDC
+	if r.Type == FullLoad {
+		phase = PhaseDone
+	}
+	if err := r.Target.SaveState(ctx, r.Task, State{Phase: phase, Position: start}); err != nil {
+		return nil, fmt.Errorf("store the end of the full load: %w", err)
+	}
+	r.Log.Info("full load finished", "rows", rows.Load(), "elapsed", time.Since(began).Round(time.Millisecond))
+	return start, nil
+}
+
+// copyTables copies every chunk of every table, MaxFullLoadSubTasks at once,
+// largest tables first so the last chunks to finish are small ones.
+func (r *Replicator) copyTables(ctx context.Context, tables []*Table, rows *atomic.Int64) error {
+	sorted := append([]*Table(nil), tables...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Pages > sorted[j].Pages })
+	var chunks []Chunk
+	left := map[*Table]*atomic.Int32{}
+	for _, t := range sorted {
+		cs, err := r.Source.Chunks(ctx, t, r.Settings.SluiceSettings.ChunkPages)
+		if err != nil {
+			return fmt.Errorf("split %s into chunks: %w", t.QualifiedSource(), err)
+		}
+		chunks = append(chunks, cs...)
+		left[t] = new(atomic.Int32)
+		left[t].Store(int32(len(cs)))
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.Settings.FullLoadSettings.MaxFullLoadSubTasks)
+	for _, c := range chunks {
+		g.Go(func() error {
+			ts := r.Stats.Table(c.Table.SourceSchema, c.Table.SourceName)
+			ts.LoadStarted.CompareAndSwap(0, time.Now().UnixNano())
+			ts.SetState(StateLoading)
+			n, err := r.copyChunk(gctx, c)
+			if err != nil {
+				ts.SetState(StateError)
+				return fmt.Errorf("copy %s (chunk %d of %d): %w", c.Table.QualifiedSource(), c.Index+1, c.Count, err)
+			}
+			ts.FullLoadRows.Add(n)
+			rows.Add(n)
+			if left[c.Table].Add(-1) == 0 {
+				ts.LoadFinished.Store(time.Now().UnixNano())
+				ts.SetState(StateCompleted)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// copyChunk pipes one chunk from the source's copy-out into the target's
+// copy-in, so rows stream through without being held.
+func (r *Replicator) copyChunk(ctx context.Context, c Chunk) (int64, error) {
+	f := CopyText
+	if c.Table.BinaryCopy {
+		f = CopyBinary
+	}
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	readErr := make(chan error, 1)
+	go func() {
+		err := r.Source.Copy(ctx, c, f, pw)
+		pw.CloseWithError(err)
+		readErr <- err
+	}()
+	n, err := r.Target.Load(ctx, c.Table, f, pr)
+	pr.CloseWithError(errors.New("target stopped reading"))
+	if err != nil {
+		cancel()
+		<-readErr
+		return n, err
+	}
+	if err := <-readErr; err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+func (r *Replicator) syncSequences(ctx context.Context, tables []*Table) error {
+	seqs, err := r.Source.SequenceValues(ctx, tables)
+	if err != nil {
+		return fmt.Errorf("read source sequences: %w", err)
+	}
+	if err := r.Target.SetSequences(ctx, seqs); err != nil {
+		return fmt.Errorf("set target sequences: %w", err)
+	}
+	return nil
+}
+
+// stream runs the change stream from position from until ctx ends.
+func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position) error {
+	ap, err := r.Target.Applier(ctx, r.Task, tables, r.Settings.TargetMetadata.BatchApplyEnabled, r.Stats)
+	if err != nil {
+		return fmt.Errorf("open the applier: %w", err)
+	}
+	// The applier outlives a stop request so it can finish what it holds.
+	applyCtx := context.WithoutCancel(ctx)
+	defer ap.Close(applyCtx)
+	buf := newBuffer(int64(r.Settings.ChangeProcessingTuning.MemoryLimitTotal) << 20)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(buf.ch)
+		err := r.Source.Stream(gctx, from, tables, buf)
+		if ctx.Err() != nil {
+			return nil // a stop request, not a failure
+		}
+		return err
+	})
+	g.Go(func() error { return r.apply(applyCtx, buf, ap) })
+	err = g.Wait()
+	if ctx.Err() != nil && err == nil {
+		// Sequences are set at stop too: CDC does not carry nextval calls.
+		if serr := r.syncSequences(applyCtx, tables); serr != nil {
+			r.Log.Warn("could not set sequences at stop", "error", serr)
+		}
+		r.Log.Info("stopped", "task", r.Task, "checkpoint", r.Stats.Snapshot().Checkpoint)
+	}
+	return err
+}
+
+// apply writes the buffered changes. Source transactions are grouped into one
+// target transaction while more are already waiting (up to the batch window
+// and memory limit), so a replicator that is behind catches up in large
+// commits, and one that is caught up commits every transaction at once.
+func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
+	var (
+		inTxn   bool
+		pending *Change // last source commit applied but not yet committed
+		opened  time.Time
+		held    int64
+	)
+	window := r.Settings.batchWindow()
+	limit := int64(r.Settings.ChangeProcessingTuning.BatchApplyMemoryLimit) << 20
+	commit := func() error {
+		if err := ap.Commit(ctx, pending.Position, pending.CommitTime); err != nil {
+			return fmt.Errorf("commit at %s: %w", pending.Position, err)
+		}
+		r.Source.Ack(pending.Position)
+		r.Stats.applied_(pending.Position, pending.CommitTime, len(buf.ch) == 0)
+		pending, held = nil, 0
+		return nil
+	}
+	for c := range buf.ch {
+		switch c.Op {
+		case OpBegin:
+			inTxn = true
+			if pending == nil {
+				opened = time.Now()
+			}
+		case OpCommit:
+			inTxn = false
+			pending = c
+			if len(buf.ch) == 0 || held >= limit || time.Since(opened) >= window {
+				if err := commit(); err != nil {
+					return err
+				}
+			}
+		default:
+			if err := ap.Apply(ctx, c); err != nil {
+				return err
+			}
+			held += int64(c.Size)
+			r.count(c)
+		}
+		buf.release(c)
+	}
+	if inTxn {
+		// The stream ended inside a transaction: what was applied of it is
+		// rolled back with the group, and the source sends it again.
+		return ap.Rollback(ctx)
+	}
+	if pending != nil {
+		return commit()
+	}
+	return nil
+}
+
+func (r *Replicator) count(c *Change) {
+	switch c.Op {
+	case OpInsert:
+		r.Stats.Table(c.Table.SourceSchema, c.Table.SourceName).Inserts.Add(1)
+	case OpUpdate:
+		r.Stats.Table(c.Table.SourceSchema, c.Table.SourceName).Updates.Add(1)
+	case OpDelete:
+		r.Stats.Table(c.Table.SourceSchema, c.Table.SourceName).Deletes.Add(1)
+	case OpTruncate:
+		for _, t := range c.Tables {
+			r.Stats.Table(t.SourceSchema, t.SourceName).DDLs.Add(1)
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package runtime
+
+import (
+	"context"
+	"io"
+)
+
+// CopyFormat is the row format of the full load: PostgreSQL's COPY text or
+// binary format, which every source writes and every target reads.
+type CopyFormat uint8
+
+// Copy formats. Binary is faster; text is portable across type OIDs.
+const (
+	CopyText CopyFormat = iota
+	CopyBinary
+)
+
+// Chunk is a part of a table that the full load copies on its own. Lo and Hi
+// bound it in a unit the source defines (PostgreSQL: heap pages); a chunk with
+// Count 1 is the whole table.
+type Chunk struct {
+	Table        *Table
+	Index, Count int
+	// Part names a part of the table the source reads on its own (a leaf
+	// partition); empty for the table itself.
+	Part   string
+	Lo, Hi int64
+}
+
+// PrepareOptions says what Source.Prepare sets up.
+type PrepareOptions struct {
+	// Snapshot opens a consistent snapshot of the tables for Copy.
+	Snapshot bool
+	// Capture creates (or checks) what the change stream needs.
+	Capture bool
+}
+
+// Source is a database that Sluice reads.
+type Source interface {
+	// Tables lists the tables that selected accepts, with columns, keys,
+	// constraints, indexes, sequences and the user types they use. Target
+	// names equal source names; the replicator applies the mappings.
+	Tables(ctx context.Context, selected func(schema, table string) bool) ([]*Table, []UserType, error)
+
+	// Prepare sets up a replication of tables. With Capture, it creates (or
+	// finds) the change capture (publication and slot) and returns the
+	// position the change stream starts at. With Snapshot, the snapshot that
+	// Copy reads is exactly at that position: every change before it is in
+	// the snapshot and every change after it is in the stream, none in both.
+	// Without Capture, the returned position is nil. The snapshot stays open
+	// until EndSnapshot.
+	Prepare(ctx context.Context, tables []*Table, opts PrepareOptions) (Position, error)
+
+	// Chunks splits a table into parts of about chunkSize units that Copy
+	// may read concurrently.
+	Chunks(ctx context.Context, t *Table, chunkSize int64) ([]Chunk, error)
+
+	// Copy writes the rows of one chunk, as of the snapshot, to w in format
+	// f, columns in the order of t.Copied(). It is safe to call concurrently
+	// for different chunks. It returns after the last byte is written.
+	Copy(ctx context.Context, c Chunk, f CopyFormat, w io.Writer) error
+
+	// EndSnapshot releases the snapshot. Copy must not be called after it.
+	EndSnapshot(ctx context.Context) error
+
+	// Stream emits the changes committed after from, in commit order, each
+	// transaction framed by OpBegin and OpCommit, until ctx ends (then it
+	// returns ctx.Err()) or it fails. A transaction is never split across
+	// two calls: if Stream returns mid-transaction, the next call starts
+	// again at a transaction boundary at or before it.
+	Stream(ctx context.Context, from Position, tables []*Table, emit Emitter) error
+
+	// Ack tells the source that every transaction up to and including pos is
+	// durably applied, so it may release them. Safe to call concurrently with
+	// Stream; positions passed only increase.
+	Ack(pos Position)
+
+	// SequenceValues returns the current value of each sequence the tables own.
+	SequenceValues(ctx context.Context, tables []*Table) ([]SequenceValue, error)
+
+	// Close releases connections; capture resources are kept so the
+	// replication can resume. Drop removes them.
+	Close(ctx context.Context) error
+
+	// Drop removes the capture resources (slot and publication).
+	Drop(ctx context.Context) error
+}
+
+// Emitter receives the change stream. Emit blocks while the buffer is full and
+// returns ctx.Err() if ctx ends while it waits. The emitter owns the change
+// after Emit returns.
+type Emitter interface {
+	Emit(ctx context.Context, c *Change) error
+}
+
+// SequenceValue is a sequence's state to carry to the target.
+type SequenceValue struct {
+	Schema, Name string // target sequence; empty for an identity column's
+	// Table and Column name an identity column, whose sequence the target
+	// finds itself.
+	Table     *Table
+	Column    string
+	LastValue int64
+	IsCalled  bool
+}

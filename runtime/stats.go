@@ -1,0 +1,154 @@
+package runtime
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Table states, as DMS reports them in table statistics.
+const (
+	StateBeforeLoad = "Before load"
+	StateLoading    = "Full load"
+	StateCompleted  = "Table completed"
+	StateError      = "Table error"
+)
+
+// TableStats counts what happened to one table. Counters are atomic so the
+// loaders and the applier update them without a lock.
+type TableStats struct {
+	Schema, Name  string // source names
+	FullLoadRows  atomic.Int64
+	Inserts       atomic.Int64
+	Updates       atomic.Int64
+	Deletes       atomic.Int64
+	DDLs          atomic.Int64
+	ApplyMisses   atomic.Int64 // updates/deletes that found no target row
+	state         atomic.Value // string
+	warnings      atomic.Value // []string
+	LoadStarted   atomic.Int64 // unix nanos
+	LoadFinished  atomic.Int64 // unix nanos
+}
+
+// State returns the table state.
+func (t *TableStats) State() string {
+	if s, ok := t.state.Load().(string); ok {
+		return s
+	}
+	return StateBeforeLoad
+}
+
+// SetState sets the table state.
+func (t *TableStats) SetState(s string) { t.state.Store(s) }
+
+// Stats holds the statistics of one replication. The control plane reads them
+// through Snapshot; the replicator writes them.
+type Stats struct {
+	mu     sync.Mutex
+	tables map[string]*TableStats
+	// lastCommit is the source commit time (unix nanos) of the last applied
+	// transaction; caughtUp is set when the stream has nothing newer.
+	lastCommit atomic.Int64
+	caughtUp   atomic.Bool
+	applied    atomic.Value // string: checkpoint of the last applied position
+	phase      atomic.Value // string
+}
+
+// NewStats returns empty statistics.
+func NewStats() *Stats { return &Stats{tables: map[string]*TableStats{}} }
+
+// Table returns the statistics of a source table, creating them on first use.
+func (s *Stats) Table(schema, name string) *TableStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := schema + "." + name
+	t := s.tables[k]
+	if t == nil {
+		t = &TableStats{Schema: schema, Name: name}
+		s.tables[k] = t
+	}
+	return t
+}
+
+// Warn adds a warning to a table's statistics.
+func (t *TableStats) Warn(msg string) {
+	old, _ := t.warnings.Load().([]string)
+	for _, w := range old {
+		if w == msg {
+			return
+		}
+	}
+	t.warnings.Store(append(append([]string(nil), old...), msg))
+}
+
+// TableSnapshot is a copy of one table's statistics.
+type TableSnapshot struct {
+	SchemaName, TableName                  string
+	FullLoadRows, Inserts, Updates, Deletes int64
+	DDLs, ApplyMisses                       int64
+	TableState                              string
+	FullLoadStartTime, FullLoadEndTime      time.Time
+	Warnings                                []string
+}
+
+// Snapshot is a copy of a replication's statistics.
+type Snapshot struct {
+	Phase      string
+	Checkpoint string
+	// Lag is how far the target is behind the source: zero when caught up,
+	// else the age of the last applied source commit.
+	Lag    time.Duration
+	Tables []TableSnapshot
+}
+
+// StatsReader is how the control plane reads a running replication.
+type StatsReader interface {
+	Snapshot() Snapshot
+}
+
+var _ StatsReader = (*Stats)(nil)
+
+// Snapshot implements StatsReader.
+func (s *Stats) Snapshot() Snapshot {
+	var out Snapshot
+	out.Phase, _ = s.phase.Load().(string)
+	out.Checkpoint, _ = s.applied.Load().(string)
+	if c := s.lastCommit.Load(); c != 0 && !s.caughtUp.Load() {
+		out.Lag = time.Since(time.Unix(0, c))
+	}
+	s.mu.Lock()
+	for _, t := range s.tables {
+		ts := TableSnapshot{
+			SchemaName: t.Schema, TableName: t.Name,
+			FullLoadRows: t.FullLoadRows.Load(), Inserts: t.Inserts.Load(),
+			Updates: t.Updates.Load(), Deletes: t.Deletes.Load(), DDLs: t.DDLs.Load(),
+			ApplyMisses: t.ApplyMisses.Load(), TableState: t.State(),
+		}
+		ts.Warnings, _ = t.warnings.Load().([]string)
+		if v := t.LoadStarted.Load(); v != 0 {
+			ts.FullLoadStartTime = time.Unix(0, v)
+		}
+		if v := t.LoadFinished.Load(); v != 0 {
+			ts.FullLoadEndTime = time.Unix(0, v)
+		}
+		out.Tables = append(out.Tables, ts)
+	}
+	s.mu.Unlock()
+	sort.Slice(out.Tables, func(i, j int) bool {
+		a, b := out.Tables[i], out.Tables[j]
+		if a.SchemaName != b.SchemaName {
+			return a.SchemaName < b.SchemaName
+		}
+		return a.TableName < b.TableName
+	})
+	return out
+}
+
+func (s *Stats) setPhase(p string) { s.phase.Store(p) }
+
+func (s *Stats) applied_(pos Position, commit time.Time, caughtUp bool) {
+	s.applied.Store(Checkpoint(pos))
+	s.lastCommit.Store(commit.UnixNano())
+	s.caughtUp.Store(caughtUp)
+}

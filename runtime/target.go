@@ -1,0 +1,76 @@
+package runtime
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Replication phases, stored with the position on the target.
+const (
+	PhaseFullLoad = "full-load" // started; not finished: a restart reloads
+	PhaseCDC      = "cdc"       // full load done (or none); the position is where changes resume
+	PhaseDone     = "done"      // full-load only replication finished
+)
+
+// State is what the target stores about a replication, in its control table.
+type State struct {
+	Phase    string
+	Position Position // nil when none yet
+	// Snapshot records which capture the position belongs to (the slot), so
+	// a restart can tell a lost slot from a fresh start.
+	Slot string
+}
+
+// Target is a database that Sluice writes.
+type Target interface {
+	// State returns what is stored for task, or a zero State if nothing is.
+	State(ctx context.Context, task string) (State, error)
+
+	// SaveState stores st for task in its own transaction.
+	SaveState(ctx context.Context, task string, st State) error
+
+	// PrepareTables makes the tables ready for a full load per mode
+	// (PrepDropAndCreate, PrepTruncateBeforeLoad, PrepDoNothing): it creates
+	// schemas, the user types and sequences, and tables with their primary
+	// keys. Constraints and secondary indexes wait for FinishTables.
+	PrepareTables(ctx context.Context, types []UserType, tables []*Table, mode string) error
+
+	// Load reads rows in format f from r into t, columns in the order of
+	// t.Copied(), and returns how many it wrote. Calls for different chunks,
+	// of one table or several, may run concurrently. Rows are durable once
+	// a later SaveState returns.
+	Load(ctx context.Context, t *Table, f CopyFormat, r io.Reader) (int64, error)
+
+	// FinishTables creates constraints and, if indexes is true, secondary
+	// indexes, after the load.
+	FinishTables(ctx context.Context, tables []*Table, indexes bool) error
+
+	// SetSequences sets each sequence to the source's value.
+	SetSequences(ctx context.Context, seqs []SequenceValue) error
+
+	// Applier returns the writer of the change stream for task.
+	Applier(ctx context.Context, task string, tables []*Table, batch bool, stats *Stats) (Applier, error)
+
+	Close(ctx context.Context) error
+}
+
+// Applier writes changes to the target in transactions it commits together
+// with the position they reach.
+type Applier interface {
+	// Apply adds one row change (insert, update, delete or truncate) to the
+	// open target transaction, opening one if none is open. Changes come in
+	// source commit order. Apply may hold changes back and write them at
+	// Commit; an error leaves the transaction unusable until Rollback.
+	Apply(ctx context.Context, c *Change) error
+
+	// Commit writes what is held and commits it together with pos as the
+	// task's position, atomically: after a crash either both are on the
+	// target or neither is. commitTime is the source commit time of pos.
+	Commit(ctx context.Context, pos Position, commitTime time.Time) error
+
+	// Rollback discards everything applied since the last Commit.
+	Rollback(ctx context.Context) error
+
+	Close(ctx context.Context) error
+}
