@@ -86,10 +86,14 @@ type Constraint struct {
 	Def  string // UNIQUE (a, b), CHECK (...), ...
 }
 
+// TablePlaceholder stands for the target table in Index.Def; the target
+// replaces it with the table's quoted target name.
+const TablePlaceholder = "{{table}}"
+
 // Index is a secondary index.
 type Index struct {
 	Name string
-	Def  string // complete CREATE INDEX statement for the target
+	Def  string // CREATE INDEX statement, ON TablePlaceholder
 }
 
 // Sequence is a sequence owned by a column.

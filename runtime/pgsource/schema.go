@@ -240,10 +240,6 @@ ORDER BY contype, conname`, oid)
 	return rows.Err()
 }
 
-// TablePlaceholder stands for the target table in index definitions; the
-// target replaces it with the table's quoted target name.
-const TablePlaceholder = "{{table}}"
-
 func indexes(ctx context.Context, conn *pgx.Conn, r tableRow, t *runtime.Table) error {
 	rows, err := conn.Query(ctx, `
 SELECT ic.relname, pg_get_indexdef(i.indexrelid)
@@ -259,9 +255,9 @@ ORDER BY ic.relname`, r.oid)
 		if err := rows.Scan(&ix.Name, &ix.Def); err != nil {
 			return err
 		}
-		def := strings.Replace(ix.Def, " ON ONLY "+r.qualified+" ", " ON "+TablePlaceholder+" ", 1)
-		def = strings.Replace(def, " ON "+r.qualified+" ", " ON "+TablePlaceholder+" ", 1)
-		if !strings.Contains(def, TablePlaceholder) {
+		def := strings.Replace(ix.Def, " ON ONLY "+r.qualified+" ", " ON "+runtime.TablePlaceholder+" ", 1)
+		def = strings.Replace(def, " ON "+r.qualified+" ", " ON "+runtime.TablePlaceholder+" ", 1)
+		if !strings.Contains(def, runtime.TablePlaceholder) {
 			t.Warnings = append(t.Warnings, fmt.Sprintf("index %s is not created: its definition could not be read (%s)", ix.Name, ix.Def))
 			continue
 		}

@@ -1,0 +1,294 @@
+package pgtarget
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sluicedb/sluice/runtime"
+)
+
+// pipelineDepth is how many statements go to the server in one round trip.
+const pipelineDepth = 256
+
+// applier writes the change stream on one session. Row changes become
+// prepared statements sent in pipelined batches; a target transaction spans
+// from the first change after a commit to the next Commit.
+type applier struct {
+	t     *Target
+	conn  *pgxpool.Conn
+	pg    *pgconn.PgConn
+	task  string
+	stats *runtime.Stats
+	net   *netChanges // nil unless BatchApplyEnabled
+
+	prepared map[string]string // statement shape → prepared statement name
+	batch    pgconn.Batch
+	queued   []queued
+	open     bool
+}
+
+// queued remembers what each pipelined statement was, to check its result.
+type queued struct {
+	table *runtime.Table
+	op    runtime.Op
+}
+
+// Applier implements runtime.Target.
+func (t *Target) Applier(ctx context.Context, task string, tables []*runtime.Table, batch bool, stats *runtime.Stats) (runtime.Applier, error) {
+	if err := t.ensureControl(ctx); err != nil {
+		return nil, err
+	}
+	conn, err := t.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a := &applier{t: t, conn: conn, pg: conn.Conn().PgConn(), task: task, stats: stats, prepared: map[string]string{}}
+	if batch {
+		a.net = newNetChanges()
+	}
+	return a, nil
+}
+
+func (a *applier) begin() {
+	if !a.open {
+		a.batch.ExecParams("BEGIN", nil, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
+		a.open = true
+	}
+}
+
+// Apply implements runtime.Applier.
+func (a *applier) Apply(ctx context.Context, c *runtime.Change) error {
+	a.begin()
+	if a.net != nil {
+		if a.net.hold(c) {
+			return nil
+		}
+		// Changes that cannot be merged go in order after the table's
+		// held changes.
+		if err := a.flushNet(ctx, c.Table, c.Tables); err != nil {
+			return err
+		}
+	}
+	if err := a.queue(ctx, c); err != nil {
+		return err
+	}
+	if len(a.queued) >= pipelineDepth {
+		return a.send(ctx)
+	}
+	return nil
+}
+
+// queue adds one change's statement to the pipeline.
+func (a *applier) queue(ctx context.Context, c *runtime.Change) error {
+	if c.Op == runtime.OpTruncate {
+		names := make([]string, len(c.Tables))
+		for i, t := range c.Tables {
+			names[i] = tableName(t)
+		}
+		a.batch.ExecParams("TRUNCATE "+strings.Join(names, ", "), nil, nil, nil, nil)
+		a.queued = append(a.queued, queued{op: c.Op})
+		return nil
+	}
+	sql, params := statement(c)
+	if sql == "" {
+		return nil
+	}
+	name, ok := a.prepared[sql]
+	if !ok {
+		if len(a.queued) > 0 {
+			// Prepare is its own round trip; send what waits first so the
+			// session stays in order.
+			if err := a.send(ctx); err != nil {
+				return err
+			}
+		}
+		name = "sluice_" + strconv.Itoa(len(a.prepared))
+		if _, err := a.pg.Prepare(ctx, name, sql, nil); err != nil {
+			a.open = false // the failed prepare aborted the transaction
+			return fmt.Errorf("prepare %s on %s: %w", c.Op, tableName(c.Table), err)
+		}
+		a.prepared[sql] = name
+	}
+	a.batch.ExecPrepared(name, params, nil, nil)
+	a.queued = append(a.queued, queued{table: c.Table, op: c.Op})
+	return nil
+}
+
+// send runs the pipelined statements and checks their results.
+func (a *applier) send(ctx context.Context) error {
+	if len(a.queued) == 0 {
+		return nil
+	}
+	results, err := a.pg.ExecBatch(ctx, &a.batch).ReadAll()
+	q := a.queued
+	a.batch, a.queued = pgconn.Batch{}, a.queued[:0]
+	if err != nil {
+		return fmt.Errorf("apply changes: %w", err)
+	}
+	for i, r := range results {
+		if i >= len(q) || q[i].table == nil {
+			continue
+		}
+		if (q[i].op == runtime.OpUpdate || q[i].op == runtime.OpDelete) && r.CommandTag.RowsAffected() == 0 {
+			// The source changed a row the target does not have: count it
+			// and say so, never silently.
+			ts := a.stats.Table(q[i].table.SourceSchema, q[i].table.SourceName)
+			ts.ApplyMisses.Add(1)
+			ts.Warn(fmt.Sprintf("%s found no matching row on the target", q[i].op))
+		}
+	}
+	return nil
+}
+
+// Commit implements runtime.Applier.
+func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime time.Time) error {
+	a.begin()
+	if a.net != nil {
+		if err := a.flushNet(ctx, nil, nil); err != nil {
+			return err
+		}
+	}
+	a.batch.ExecParams(fmt.Sprintf(upsertState, a.t.stateTable()),
+		[][]byte{[]byte(a.task), []byte(runtime.PhaseCDC), []byte(runtime.Checkpoint(pos)), nil, []byte(commitTime.UTC().Format(time.RFC3339Nano))},
+		nil, nil, nil)
+	a.queued = append(a.queued, queued{})
+	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)
+	a.queued = append(a.queued, queued{})
+	err := a.send(ctx)
+	a.open = false
+	if err != nil {
+		a.rollback(ctx)
+		return err
+	}
+	return nil
+}
+
+// Rollback implements runtime.Applier.
+func (a *applier) Rollback(ctx context.Context) error {
+	a.batch, a.queued = pgconn.Batch{}, nil
+	if a.net != nil {
+		a.net.reset()
+	}
+	a.open = false
+	return a.rollback(ctx)
+}
+
+func (a *applier) rollback(ctx context.Context) error {
+	return a.pg.Exec(ctx, "ROLLBACK").Close()
+}
+
+// Close implements runtime.Applier.
+func (a *applier) Close(ctx context.Context) error {
+	if a.open {
+		_ = a.Rollback(ctx)
+	}
+	// Prepared statements belong to the session; do not hand it back.
+	a.conn.Hijack().Close(ctx)
+	return nil
+}
+
+// statement returns the SQL of a row change and its parameters in text form.
+func statement(c *runtime.Change) (string, [][]byte) {
+	t := c.Table
+	var sb strings.Builder
+	var params [][]byte
+	arg := func(v runtime.Value) string {
+		if v.Kind == runtime.Text {
+			params = append(params, v.Data)
+		} else {
+			params = append(params, nil)
+		}
+		return "$" + strconv.Itoa(len(params))
+	}
+	switch c.Op {
+	case runtime.OpInsert:
+		var cols, vals []string
+		for _, i := range t.Copied() {
+			cols = append(cols, ident(t.Columns[i].Name))
+			vals = append(vals, arg(c.New[i]))
+		}
+		fmt.Fprintf(&sb, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)", tableName(t), strings.Join(cols, ", "), strings.Join(vals, ", "))
+		if keyed(t) {
+			sb.WriteString(" ON CONFLICT (" + keyList(t) + ") DO ")
+			var set []string
+			for _, i := range t.Copied() {
+				if !isKey(t, i) {
+					set = append(set, ident(t.Columns[i].Name)+" = EXCLUDED."+ident(t.Columns[i].Name))
+				}
+			}
+			if len(set) == 0 {
+				sb.WriteString("NOTHING")
+			} else {
+				sb.WriteString("UPDATE SET " + strings.Join(set, ", "))
+			}
+		}
+	case runtime.OpUpdate:
+		var set []string
+		for _, i := range t.Copied() {
+			col := t.Columns[i]
+			if c.New[i].Kind == runtime.Unchanged || col.Identity == 'a' || (c.Old == nil && isKey(t, i)) {
+				continue
+			}
+			set = append(set, ident(col.Name)+" = "+arg(c.New[i]))
+		}
+		if len(set) == 0 {
+			return "", nil
+		}
+		where := c.Old
+		if where == nil {
+			where = c.New
+		}
+		fmt.Fprintf(&sb, "UPDATE %s SET %s WHERE %s", tableName(t), strings.Join(set, ", "), match(t, where, arg))
+	case runtime.OpDelete:
+		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s", tableName(t), match(t, c.Old, arg))
+	}
+	return sb.String(), params
+}
+
+// keyed reports whether rows are matched by key columns on the target.
+func keyed(t *runtime.Table) bool { return len(t.Key) > 0 && t.Identity != runtime.IdentityNone }
+
+func isKey(t *runtime.Table, i int) bool {
+	for _, k := range t.Key {
+		if k == i {
+			return true
+		}
+	}
+	return false
+}
+
+func keyList(t *runtime.Table) string {
+	names := make([]string, len(t.Key))
+	for j, k := range t.Key {
+		names[j] = ident(t.Columns[k].Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// match returns the condition that finds the row: by key, or for a table
+// without one (REPLICA IDENTITY FULL) one row equal to the full old image.
+// The full image is compared in text form because some types (json, point)
+// have no equality operator.
+func match(t *runtime.Table, row runtime.Row, arg func(runtime.Value) string) string {
+	var conds []string
+	if keyed(t) {
+		for _, k := range t.Key {
+			conds = append(conds, ident(t.Columns[k].Name)+" = "+arg(row[k]))
+		}
+		return strings.Join(conds, " AND ")
+	}
+	for _, i := range t.Copied() {
+		if row[i].Kind == runtime.Unchanged {
+			continue
+		}
+		conds = append(conds, ident(t.Columns[i].Name)+"::text IS NOT DISTINCT FROM "+arg(row[i])+"::text")
+	}
+	return fmt.Sprintf("(tableoid, ctid) = (SELECT tableoid, ctid FROM %s WHERE %s LIMIT 1)", tableName(t), strings.Join(conds, " AND "))
+}

@@ -1,0 +1,370 @@
+package pgtarget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicedb/sluice/runtime"
+)
+
+// Config says how to reach the target.
+type Config struct {
+	ConnString string
+	// ControlSchema holds the control tables (ControlTablesSettings).
+	ControlSchema string
+	// Workers bounds the sessions used for loading and building indexes.
+	Workers int
+}
+
+// Target is a PostgreSQL database written by the replicator.
+type Target struct {
+	cfg  Config
+	pool *pgxpool.Pool
+}
+
+var _ runtime.Target = (*Target)(nil)
+
+// New connects to the target.
+func New(ctx context.Context, cfg Config) (*Target, error) {
+	pc, err := pgxpool.ParseConfig(cfg.ConnString)
+	if err != nil {
+		return nil, fmt.Errorf("target connection settings: %w", err)
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	pc.MaxConns = int32(cfg.Workers) + 2
+	pc.ConnConfig.RuntimeParams["application_name"] = "sluice"
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the target: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to the target: %w", err)
+	}
+	return &Target{cfg: cfg, pool: pool}, nil
+}
+
+// ident quotes a qualified or simple name.
+func ident(parts ...string) string { return pgx.Identifier(parts).Sanitize() }
+
+func tableName(t *runtime.Table) string { return ident(t.Schema, t.Name) }
+
+func (t *Target) stateTable() string { return ident(t.cfg.ControlSchema, "awsdms_txn_state") }
+
+// ensureControl creates the control schema and table.
+func (t *Target) ensureControl(ctx context.Context) error {
+	_, err := t.pool.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA IF NOT EXISTS %s;
+CREATE TABLE IF NOT EXISTS %s (
+  task_name text PRIMARY KEY,
+  phase text NOT NULL,
+  checkpoint text,
+  slot_name text,
+  checkpoint_timestamp timestamptz,
+  updated_at timestamptz NOT NULL DEFAULT now())`, ident(t.cfg.ControlSchema), t.stateTable()))
+	if err != nil {
+		return fmt.Errorf("create the control table %s: %w", t.stateTable(), err)
+	}
+	return nil
+}
+
+// State implements runtime.Target.
+func (t *Target) State(ctx context.Context, task string) (runtime.State, error) {
+	if err := t.ensureControl(ctx); err != nil {
+		return runtime.State{}, err
+	}
+	var st runtime.State
+	var cp, slot *string
+	err := t.pool.QueryRow(ctx, "SELECT phase, checkpoint, slot_name FROM "+t.stateTable()+" WHERE task_name = $1", task).Scan(&st.Phase, &cp, &slot)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return runtime.State{}, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if cp != nil {
+		if st.Position, err = runtime.ParsePosition(*cp); err != nil {
+			return st, fmt.Errorf("stored checkpoint: %w", err)
+		}
+	}
+	if slot != nil {
+		st.Slot = *slot
+	}
+	return st, nil
+}
+
+const upsertState = `INSERT INTO %s (task_name, phase, checkpoint, slot_name, checkpoint_timestamp, updated_at)
+VALUES ($1, $2, $3, $4, $5, now())
+ON CONFLICT (task_name) DO UPDATE SET phase = EXCLUDED.phase, checkpoint = EXCLUDED.checkpoint,
+  slot_name = EXCLUDED.slot_name, checkpoint_timestamp = EXCLUDED.checkpoint_timestamp, updated_at = now()`
+
+// SaveState implements runtime.Target.
+func (t *Target) SaveState(ctx context.Context, task string, st runtime.State) error {
+	if err := t.ensureControl(ctx); err != nil {
+		return err
+	}
+	var cp *string
+	if st.Position != nil {
+		s := runtime.Checkpoint(st.Position)
+		cp = &s
+	}
+	_, err := t.pool.Exec(ctx, fmt.Sprintf(upsertState, t.stateTable()), task, st.Phase, cp, st.Slot, nil)
+	return err
+}
+
+// PrepareTables implements runtime.Target.
+func (t *Target) PrepareTables(ctx context.Context, types []runtime.UserType, tables []*runtime.Table, mode string) error {
+	conn, err := t.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	schemas := map[string]bool{}
+	for _, ty := range types {
+		schemas[ty.Schema] = true
+	}
+	for _, tb := range tables {
+		schemas[tb.Schema] = true
+		for _, q := range tb.Sequences {
+			schemas[q.Schema] = true
+		}
+	}
+	for s := range schemas {
+		if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+ident(s)); err != nil {
+			return fmt.Errorf("create schema %s: %w", s, err)
+		}
+	}
+	for _, ty := range types {
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT to_regtype($1) IS NOT NULL", ident(ty.Schema, ty.Name)).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			continue // shared by other tables; never dropped
+		}
+		if _, err := conn.Exec(ctx, ty.Def); err != nil {
+			return fmt.Errorf("create type %s.%s: %w", ty.Schema, ty.Name, err)
+		}
+	}
+	for _, tb := range tables {
+		if err := prepareTable(ctx, conn.Conn(), tb, mode); err != nil {
+			return fmt.Errorf("prepare %s: %w", tableName(tb), err)
+		}
+	}
+	return nil
+}
+
+func prepareTable(ctx context.Context, conn *pgx.Conn, tb *runtime.Table, mode string) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", tableName(tb)).Scan(&exists); err != nil {
+		return err
+	}
+	switch {
+	case exists && mode == runtime.PrepTruncateBeforeLoad:
+		_, err := conn.Exec(ctx, "TRUNCATE "+tableName(tb))
+		return err
+	case exists && mode == runtime.PrepDoNothing:
+		return nil
+	case exists:
+		if _, err := conn.Exec(ctx, "DROP TABLE "+tableName(tb)+" CASCADE"); err != nil {
+			return err
+		}
+	}
+	for _, q := range tb.Sequences {
+		if q.Identity {
+			continue
+		}
+		name := ident(q.Schema, q.Name)
+		if _, err := conn.Exec(ctx, "DROP SEQUENCE IF EXISTS "+name+"; CREATE SEQUENCE "+name+" "+q.Def); err != nil {
+			return fmt.Errorf("create sequence %s: %w", name, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, createTable(tb)); err != nil {
+		return err
+	}
+	for _, p := range tb.Partitions {
+		if err := createPartition(ctx, conn, tableName(tb), p); err != nil {
+			return err
+		}
+	}
+	for _, q := range tb.Sequences {
+		if q.Identity {
+			continue
+		}
+		col := columnName(tb, q.Column)
+		if col == "" {
+			continue
+		}
+		seq := ident(q.Schema, q.Name)
+		sql := fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT nextval(%s::regclass); ALTER SEQUENCE %s OWNED BY %s.%s",
+			tableName(tb), ident(col), quoteLiteral(seq), seq, tableName(tb), ident(col))
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("attach sequence %s: %w", seq, err)
+		}
+	}
+	return nil
+}
+
+// columnName returns the target name of a source column, "" if removed.
+func columnName(tb *runtime.Table, source string) string {
+	for _, c := range tb.Columns {
+		if c.SourceName == source && !c.Removed {
+			return c.Name
+		}
+	}
+	return ""
+}
+
+func createTable(tb *runtime.Table) string {
+	var cols []string
+	for _, c := range tb.Columns {
+		if c.Removed {
+			continue
+		}
+		d := ident(c.Name) + " " + c.Type
+		switch {
+		case c.Generated != "":
+			d += " GENERATED ALWAYS AS (" + c.Generated + ") STORED"
+		case c.Identity == 'a':
+			d += " GENERATED ALWAYS AS IDENTITY"
+		case c.Identity == 'd':
+			d += " GENERATED BY DEFAULT AS IDENTITY"
+		case c.Default != "":
+			d += " DEFAULT " + c.Default
+		}
+		if c.NotNull {
+			d += " NOT NULL"
+		}
+		cols = append(cols, d)
+	}
+	sql := "CREATE TABLE " + tableName(tb) + " (\n  " + strings.Join(cols, ",\n  ") + "\n)"
+	if tb.PartitionBy != "" {
+		sql += " PARTITION BY " + tb.PartitionBy
+	}
+	return sql
+}
+
+func createPartition(ctx context.Context, conn *pgx.Conn, parent string, p runtime.Partition) error {
+	name := ident(p.Schema, p.Name)
+	sql := "CREATE TABLE " + name + " PARTITION OF " + parent + " " + p.Bound
+	if p.PartitionBy != "" {
+		sql += " PARTITION BY " + p.PartitionBy
+	}
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("create partition %s: %w", name, err)
+	}
+	for _, sub := range p.Partitions {
+		if err := createPartition(ctx, conn, name, sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Load implements runtime.Target. The session commits asynchronously: the
+// rows become durable with the synchronous commit of the state that marks the
+// load finished, and a crash before that reloads anyway.
+func (t *Target) Load(ctx context.Context, tb *runtime.Table, f runtime.CopyFormat, r io.Reader) (int64, error) {
+	conn, err := t.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SET synchronous_commit = off"); err != nil {
+		return 0, err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "RESET synchronous_commit") //nolint:errcheck // best effort; a broken session is discarded by the pool
+	cols := make([]string, 0, len(tb.Columns))
+	for _, i := range tb.Copied() {
+		cols = append(cols, ident(tb.Columns[i].Name))
+	}
+	format := "text"
+	if f == runtime.CopyBinary {
+		format = "binary"
+	}
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, r, fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT %s)", tableName(tb), strings.Join(cols, ", "), format))
+	if err != nil {
+		return 0, fmt.Errorf("copy into %s: %w", tableName(tb), err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// FinishTables implements runtime.Target. Tables are finished in parallel; a
+// table's primary key comes first, then its other constraints and indexes.
+func (t *Target) FinishTables(ctx context.Context, tables []*runtime.Table, indexes bool) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(t.cfg.Workers)
+	for _, tb := range tables {
+		g.Go(func() error {
+			conn, err := t.pool.Acquire(gctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(gctx, "SET maintenance_work_mem = '256MB'"); err != nil {
+				return err
+			}
+			for _, c := range tb.Constraints {
+				var exists bool
+				err := conn.QueryRow(gctx, "SELECT exists(SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2)", tableName(tb), c.Name).Scan(&exists)
+				if err != nil {
+					return err
+				}
+				if exists {
+					continue
+				}
+				if _, err := conn.Exec(gctx, "ALTER TABLE "+tableName(tb)+" ADD CONSTRAINT "+ident(c.Name)+" "+c.Def); err != nil {
+					return fmt.Errorf("add constraint %s to %s: %w", c.Name, tableName(tb), err)
+				}
+			}
+			if !indexes {
+				return nil
+			}
+			for _, ix := range tb.Indexes {
+				def := strings.Replace(ix.Def, runtime.TablePlaceholder, tableName(tb), 1)
+				def = strings.Replace(def, " INDEX ", " INDEX IF NOT EXISTS ", 1)
+				if _, err := conn.Exec(gctx, def); err != nil {
+					return fmt.Errorf("create index %s on %s: %w", ix.Name, tableName(tb), err)
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// SetSequences implements runtime.Target.
+func (t *Target) SetSequences(ctx context.Context, seqs []runtime.SequenceValue) error {
+	for _, s := range seqs {
+		var err error
+		if s.Column != "" {
+			col := columnName(s.Table, s.Column)
+			if col == "" {
+				continue
+			}
+			_, err = t.pool.Exec(ctx, "SELECT setval(pg_get_serial_sequence($1, $2), $3, $4)", tableName(s.Table), col, s.LastValue, s.IsCalled)
+		} else {
+			_, err = t.pool.Exec(ctx, "SELECT setval($1::regclass, $2, $3)", ident(s.Schema, s.Name), s.LastValue, s.IsCalled)
+		}
+		if err != nil {
+			return fmt.Errorf("set sequence %s.%s: %w", s.Schema, s.Name, err)
+		}
+	}
+	return nil
+}
+
+// Close implements runtime.Target.
+func (t *Target) Close(context.Context) error {
+	t.pool.Close()
+	return nil
+}

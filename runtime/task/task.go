@@ -1,0 +1,199 @@
+package task
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/mapping"
+	"github.com/sluicedb/sluice/runtime/pgsource"
+	"github.com/sluicedb/sluice/runtime/pgtarget"
+)
+
+// ErrInvalid marks a task description that cannot run as written.
+var ErrInvalid = errors.New("invalid replication task")
+
+// Task is one replication, in the member names of the DMS API.
+type Task struct {
+	ReplicationConfigIdentifier string
+	ReplicationType             string
+	SourceEndpoint              Endpoint
+	TargetEndpoint              Endpoint
+	// TableMappings and ReplicationSettings are JSON documents; as in the
+	// DMS API they may be given as strings, or inline as objects.
+	TableMappings       json.RawMessage
+	ReplicationSettings json.RawMessage
+	CdcStartPosition    string
+}
+
+// Endpoint is a database endpoint as DMS CreateEndpoint describes one.
+type Endpoint struct {
+	EndpointIdentifier string
+	EngineName         string
+	ServerName         string
+	Port               int
+	DatabaseName       string
+	Username           string
+	Password           string `json:",omitempty"`
+	SslMode            string
+	PostgreSQLSettings *PostgreSQLSettings `json:",omitempty"`
+}
+
+// PostgreSQLSettings is the subset of DMS's PostgreSQLSettings Sluice uses.
+type PostgreSQLSettings struct {
+	SlotName   string
+	PluginName string
+}
+
+// Parse reads a task file.
+func Parse(doc []byte) (*Task, error) {
+	var t Task
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("%w: the task is not valid JSON of the expected shape: %v", ErrInvalid, err)
+	}
+	return &t, nil
+}
+
+// document accepts a JSON document given inline or as a JSON string.
+func document(raw json.RawMessage) []byte {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return []byte(s)
+		}
+	}
+	return raw
+}
+
+var identRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]{0,254}$`)
+
+// Run validates the task and replicates until ctx ends.
+func Run(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger) error {
+	rep, cleanup, err := Build(ctx, t, stats, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	return rep.Run(ctx)
+}
+
+// Build validates the task and returns its replicator, ready to Run, and a
+// function that releases its connections.
+func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger) (*runtime.Replicator, func(), error) {
+	if !identRE.MatchString(t.ReplicationConfigIdentifier) || strings.HasSuffix(t.ReplicationConfigIdentifier, "-") || strings.Contains(t.ReplicationConfigIdentifier, "--") {
+		return nil, nil, fmt.Errorf("%w: ReplicationConfigIdentifier %q must start with a letter and hold only ASCII letters, digits and single hyphens, at most 255 characters, not ending with a hyphen", ErrInvalid, t.ReplicationConfigIdentifier)
+	}
+	rules, err := mapping.Parse(document(t.TableMappings))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: TableMappings: %v", ErrInvalid, err)
+	}
+	settings, err := runtime.ParseSettings(document(t.ReplicationSettings))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	var start runtime.Position
+	if t.CdcStartPosition != "" {
+		if start, err = runtime.ParsePosition(t.CdcStartPosition); err != nil {
+			return nil, nil, fmt.Errorf("%w: CdcStartPosition: %v", ErrInvalid, err)
+		}
+	}
+	for _, e := range []struct {
+		name string
+		ep   *Endpoint
+	}{{"SourceEndpoint", &t.SourceEndpoint}, {"TargetEndpoint", &t.TargetEndpoint}} {
+		if err := e.ep.validate(); err != nil {
+			return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalid, e.name, err)
+		}
+	}
+	slot := "sluice_" + sanitize(t.ReplicationConfigIdentifier)
+	if ps := t.SourceEndpoint.PostgreSQLSettings; ps != nil && ps.SlotName != "" {
+		slot = ps.SlotName
+	}
+	src := pgsource.New(pgsource.Config{
+		ConnString: t.SourceEndpoint.connString(), User: t.SourceEndpoint.Username,
+		Slot: slot, Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
+		SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
+	})
+	tgt, err := pgtarget.New(ctx, pgtarget.Config{
+		ConnString:    t.TargetEndpoint.connString(),
+		ControlSchema: settings.ControlTablesSettings.ControlSchema,
+		Workers:       settings.FullLoadSettings.MaxFullLoadSubTasks,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	rep := &runtime.Replicator{
+		Task: t.ReplicationConfigIdentifier, Type: t.ReplicationType,
+		Source: src, Target: tgt, Rules: rules, Settings: settings,
+		StartPosition: start, Stats: stats, Log: log,
+	}
+	cleanup := func() {
+		bg := context.WithoutCancel(ctx)
+		_ = src.Close(bg)
+		_ = tgt.Close(bg)
+	}
+	return rep, cleanup, nil
+}
+
+func (e *Endpoint) validate() error {
+	switch e.EngineName {
+	case "postgres", "aurora-postgresql":
+	case "":
+		return errors.New("EngineName is missing: use postgres")
+	default:
+		return fmt.Errorf("EngineName %q is not supported yet: use postgres or aurora-postgresql", e.EngineName)
+	}
+	if e.ServerName == "" || e.DatabaseName == "" || e.Username == "" {
+		return errors.New("ServerName, DatabaseName and Username are required")
+	}
+	if e.Port < 0 || e.Port > 65535 {
+		return fmt.Errorf("Port %d is out of range 1-65535", e.Port)
+	}
+	switch e.SslMode {
+	case "", "none", "require", "verify-ca", "verify-full":
+	default:
+		return fmt.Errorf("SslMode %q is not valid: use none, require, verify-ca or verify-full", e.SslMode)
+	}
+	return nil
+}
+
+// connString renders the endpoint as a connection URL. It holds the password:
+// never log it.
+func (e *Endpoint) connString() string {
+	port := e.Port
+	if port == 0 {
+		port = 5432
+	}
+	ssl := e.SslMode
+	if ssl == "" || ssl == "none" {
+		ssl = "disable"
+	}
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(e.Username, e.Password),
+		Host:     e.ServerName + ":" + strconv.Itoa(port),
+		Path:     "/" + e.DatabaseName,
+		RawQuery: url.Values{"sslmode": {ssl}}.Encode(),
+	}
+	return u.String()
+}
+
+// sanitize makes an identifier usable in slot and publication names.
+func sanitize(id string) string {
+	s := strings.ToLower(strings.ReplaceAll(id, "-", "_"))
+	if len(s) > 50 {
+		s = s[:50]
+	}
+	return s
+}
