@@ -28,9 +28,9 @@ type TargetMetadata struct {
 
 // Target table preparation modes (FullLoadSettings.TargetTablePrepMode).
 const (
-	PrepDropAndCreate     = "DROP_AND_CREATE"
+	PrepDropAndCreate      = "DROP_AND_CREATE"
 	PrepTruncateBeforeLoad = "TRUNCATE_BEFORE_LOAD"
-	PrepDoNothing         = "DO_NOTHING"
+	PrepDoNothing          = "DO_NOTHING"
 )
 
 // FullLoadSettings is DMS's section of the same name.

@@ -18,17 +18,17 @@ const (
 // TableStats counts what happened to one table. Counters are atomic so the
 // loaders and the applier update them without a lock.
 type TableStats struct {
-	Schema, Name  string // source names
-	FullLoadRows  atomic.Int64
-	Inserts       atomic.Int64
-	Updates       atomic.Int64
-	Deletes       atomic.Int64
-	DDLs          atomic.Int64
-	ApplyMisses   atomic.Int64 // updates/deletes that found no target row
-	state         atomic.Value // string
-	warnings      atomic.Value // []string
-	LoadStarted   atomic.Int64 // unix nanos
-	LoadFinished  atomic.Int64 // unix nanos
+	Schema, Name string // source names
+	FullLoadRows atomic.Int64
+	Inserts      atomic.Int64
+	Updates      atomic.Int64
+	Deletes      atomic.Int64
+	DDLs         atomic.Int64
+	ApplyMisses  atomic.Int64 // updates/deletes that found no target row
+	state        atomic.Value // string
+	warnings     atomic.Value // []string
+	LoadStarted  atomic.Int64 // unix nanos
+	LoadFinished atomic.Int64 // unix nanos
 }
 
 // State returns the table state.
@@ -84,7 +84,7 @@ func (t *TableStats) Warn(msg string) {
 
 // TableSnapshot is a copy of one table's statistics.
 type TableSnapshot struct {
-	SchemaName, TableName                  string
+	SchemaName, TableName                   string
 	FullLoadRows, Inserts, Updates, Deletes int64
 	DDLs, ApplyMisses                       int64
 	TableState                              string

@@ -268,4 +268,3 @@ func (st *stream) tuple(r *relation, td *pglogrepl.TupleData, size *int) runtime
 	*size += 16 * len(row)
 	return row
 }
-

@@ -16,12 +16,12 @@ const firstNormalOID = 16384
 
 // tableRow is one table as the catalog lists it.
 type tableRow struct {
-	oid                uint32
-	schema, name       string
-	kind, replident    string
-	pages, rows        int64
-	canSelect          bool
-	qualified          string // regclass text with an empty search_path
+	oid             uint32
+	schema, name    string
+	kind, replident string
+	pages, rows     int64
+	canSelect       bool
+	qualified       string // regclass text with an empty search_path
 }
 
 // Tables implements runtime.Source.
