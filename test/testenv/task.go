@@ -1,9 +1,15 @@
 package testenv
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/task"
 )
 
@@ -33,4 +39,84 @@ func atoi(s string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// Running is a replication running in the test process.
+type Running struct {
+	Stats  *runtime.Stats
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start runs tk in the background. The test fails if it ends with an error
+// before Stop; Stop is also called when the test ends.
+func Start(t testing.TB, tk *task.Task) *Running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Running{Stats: runtime.NewStats(), cancel: cancel, done: make(chan error, 1)}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() { r.done <- task.Run(ctx, tk, r.Stats, log) }()
+	t.Cleanup(func() { r.cancel(); <-r.done })
+	return r
+}
+
+// Stop stops the replication gracefully and returns how it ended.
+func (r *Running) Stop() error {
+	r.cancel()
+	err := <-r.done
+	r.done <- err // Stop may be called again by the cleanup
+	return err
+}
+
+// Err returns the replication's error if it has ended, else nil.
+func (r *Running) Err() error {
+	select {
+	case err := <-r.done:
+		r.done <- err
+		if err == nil {
+			return errors.New("the replication ended")
+		}
+		return err
+	default:
+		return nil
+	}
+}
+
+// WaitEqual waits until every table has the same rows in both databases,
+// and fails the test with the differences after timeout.
+func WaitEqual(t testing.TB, r *Running, srcDB, dstDB string, timeout time.Duration, tables ...string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if r != nil {
+			if err := r.Err(); err != nil {
+				t.Fatalf("replication failed: %v", err)
+			}
+		}
+		equal := true
+		for _, tb := range tables {
+			sn, sd := TableDigest(t, srcDB, tb)
+			dn, dd := TableDigest(t, dstDB, tb)
+			if sn != dn || sd != dd {
+				equal = false
+				break
+			}
+		}
+		if equal {
+			return
+		}
+		if time.Now().After(deadline) {
+			RequireEqualTables(t, srcDB, dstDB, tables...)
+			t.Fatalf("tables still differ after %s", timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// testWriter sends log lines to the test log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
