@@ -59,8 +59,11 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 	for i, p := range pubs {
 		quoted[i] = strings.ReplaceAll(p, "'", "''")
 	}
-	err = pglogrepl.StartReplication(ctx, conn, s.cfg.Slot, pglogrepl.LSN(st.from), pglogrepl.StartReplicationOptions{
+	opts := pglogrepl.StartReplicationOptions{
 		PluginArgs: []string{"proto_version '1'", "publication_names '" + strings.Join(quoted, ",") + "'"},
+	}
+	err = whileSlotBusy(ctx, func() error {
+		return pglogrepl.StartReplication(ctx, conn, s.cfg.Slot, pglogrepl.LSN(st.from), opts)
 	})
 	if err != nil {
 		return classify(fmt.Errorf("start streaming from slot %s at %s: %w", s.cfg.Slot, st.from, err), s.cfg.Slot)

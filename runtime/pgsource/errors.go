@@ -1,9 +1,11 @@
 package pgsource
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -32,4 +34,25 @@ func classify(err error, slot string) error {
 		return fmt.Errorf("%w: %s. Fix: ALTER SYSTEM SET wal_level = logical, then restart PostgreSQL", ErrWalLevel, pe.Message)
 	}
 	return err
+}
+
+// slotBusyWait is how long a slot may stay in use by a previous replicator
+// whose session the server has not yet noticed is gone (after a kill -9).
+const slotBusyWait = 30 * time.Second
+
+// whileSlotBusy runs f again while it fails because the slot is in use.
+func whileSlotBusy(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(slotBusyWait)
+	for {
+		err := f()
+		var pe *pgconn.PgError
+		if err == nil || !errors.As(err, &pe) || pe.Code != "55006" || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

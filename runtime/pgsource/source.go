@@ -126,7 +126,11 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 	}
 	if exists {
 		// A new full load needs a new snapshot, which only a new slot exports.
-		if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, s.cfg.Slot); err != nil {
+		err := whileSlotBusy(ctx, func() error {
+			_, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, s.cfg.Slot)
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("drop the old slot %s before a new full load (is a replicator still using it?): %w", s.cfg.Slot, err)
 		}
 	}

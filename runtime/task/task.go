@@ -158,7 +158,7 @@ func (e *Endpoint) validate() error {
 		return errors.New("ServerName, DatabaseName and Username are required")
 	}
 	if e.Port < 0 || e.Port > 65535 {
-		return fmt.Errorf("Port %d is out of range 1-65535", e.Port)
+		return fmt.Errorf("the value %d of Port is out of range: use 1 to 65535", e.Port)
 	}
 	switch e.SslMode {
 	case "", "none", "require", "verify-ca", "verify-full":
