@@ -20,9 +20,11 @@ var pgbenchTables = []string{"pgbench_accounts", "pgbench_branches", "pgbench_te
 
 // process is a sluice-replicator child process.
 type process struct {
-	cmd   *exec.Cmd
-	stats string
-	log   *os.File
+	cmd    *exec.Cmd
+	stats  string
+	log    *os.File
+	exited chan struct{}
+	err    error
 }
 
 func startReplicator(t *testing.T, taskFile, dir string) *process {
@@ -37,14 +39,31 @@ func startReplicator(t *testing.T, taskFile, dir string) *process {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p.exited = make(chan struct{})
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
+		_ = p.cmd.Process.Kill()
+		<-p.exited
 		logf.Close()
 	})
 	return p
+}
+
+// Err implements testenv.Replication: why the process ended, with its log.
+func (p *process) Err() error {
+	select {
+	case <-p.exited:
+		log, _ := os.ReadFile(p.log.Name())
+		return fmt.Errorf("sluice-replicator exited (%v); its log:\n%s", p.err, log)
+	default:
+		return nil
+	}
+}
+
+// wait waits for the process to end and returns how it ended.
+func (p *process) wait() error {
+	<-p.exited
+	return p.err
 }
 
 func (p *process) kill(t *testing.T) {
@@ -52,7 +71,7 @@ func (p *process) kill(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Wait()
+	<-p.exited
 }
 
 func (p *process) snapshot(t *testing.T) runtime.Snapshot {
@@ -128,13 +147,13 @@ func TestPgbenchKill9(t *testing.T) {
 			if err := bench.Wait(); err != nil {
 				t.Fatalf("pgbench: %v\n%s", err, benchOut)
 			}
-			testenv.WaitEqual(t, nil, src, dst, 60*time.Second, pgbenchTables...)
+			testenv.WaitEqual(t, p, src, dst, 60*time.Second, pgbenchTables...)
 
 			// A graceful stop exits cleanly with the checkpoint.
 			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			if err := p.cmd.Wait(); err != nil {
+			if err := p.wait(); err != nil {
 				log, _ := os.ReadFile(filepath.Join(dir, "replicator.log"))
 				t.Fatalf("graceful stop: %v\n%s", err, log)
 			}

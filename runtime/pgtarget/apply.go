@@ -28,6 +28,10 @@ type applier struct {
 	net   *netChanges // nil unless BatchApplyEnabled
 
 	prepared map[string]string // statement shape → prepared statement name
+	// Batch apply's temporary tables: their numbers, and whether each
+	// exists in the session (a rollback can undo its creation).
+	tempNames map[*runtime.Table]int
+	tempReady map[*runtime.Table]bool
 	batch    pgconn.Batch
 	queued   []queued
 	open     bool
@@ -51,6 +55,7 @@ func (t *Target) Applier(ctx context.Context, task string, tables []*runtime.Tab
 	a := &applier{t: t, conn: conn, pg: conn.Conn().PgConn(), task: task, stats: stats, prepared: map[string]string{}}
 	if batch {
 		a.net = newNetChanges()
+		a.tempNames, a.tempReady = map[*runtime.Table]int{}, map[*runtime.Table]bool{}
 	}
 	return a, nil
 }
@@ -164,7 +169,7 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime t
 	err := a.send(ctx)
 	a.open = false
 	if err != nil {
-		a.rollback(ctx)
+		_ = a.Rollback(ctx)
 		return err
 	}
 	return nil
@@ -175,6 +180,7 @@ func (a *applier) Rollback(ctx context.Context) error {
 	a.batch, a.queued = pgconn.Batch{}, nil
 	if a.net != nil {
 		a.net.reset()
+		a.tempReady = map[*runtime.Table]bool{}
 	}
 	a.open = false
 	return a.rollback(ctx)

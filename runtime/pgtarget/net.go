@@ -1,20 +1,240 @@
 package pgtarget
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/sluicedb/sluice/runtime"
 )
 
-// netChanges is a placeholder until batch apply lands.
-type netChanges struct{}
+// netChanges holds, per table and key, the net effect of the changes of one
+// target transaction in batch apply mode (BatchApplyEnabled): a row that was
+// inserted and updated five times becomes one row; a row inserted and deleted
+// becomes one delete of a key the target may not have. Only keyed tables are
+// held; other changes go straight to the pipeline.
+type netChanges struct {
+	tables map[*runtime.Table]*tableNet
+	order  []*runtime.Table
+}
 
-func newNetChanges() *netChanges { return &netChanges{} }
+type tableNet struct {
+	entries map[string]*netEntry
+	keys    []string // first-seen order, for a deterministic load
+}
 
-func (n *netChanges) hold(c *runtime.Change) bool { return false }
+type netEntry struct {
+	deleted bool
+	row     runtime.Row
+}
 
-func (n *netChanges) reset() {}
+func newNetChanges() *netChanges { return &netChanges{tables: map[*runtime.Table]*tableNet{}} }
 
+func (n *netChanges) reset() { n.tables, n.order = map[*runtime.Table]*tableNet{}, nil }
+
+func (n *netChanges) table(t *runtime.Table) *tableNet {
+	tn := n.tables[t]
+	if tn == nil {
+		tn = &tableNet{entries: map[string]*netEntry{}}
+		n.tables[t] = tn
+		n.order = append(n.order, t)
+	}
+	return tn
+}
+
+func (tn *tableNet) set(k string, e *netEntry) {
+	if _, ok := tn.entries[k]; !ok {
+		tn.keys = append(tn.keys, k)
+	}
+	tn.entries[k] = e
+}
+
+// hold merges c into the held changes and reports whether it did. Changes it
+// cannot merge (truncates, keyless tables, updates of unchanged TOAST values
+// whose full row is not held) are left to the caller.
+func (n *netChanges) hold(c *runtime.Change) bool {
+	t := c.Table
+	if c.Op == runtime.OpTruncate || !keyed(t) {
+		return false
+	}
+	switch c.Op {
+	case runtime.OpInsert:
+		n.table(t).set(rowKey(t, c.New), &netEntry{row: c.New})
+	case runtime.OpDelete:
+		n.table(t).set(rowKey(t, c.Old), &netEntry{deleted: true, row: c.Old})
+	case runtime.OpUpdate:
+		row := c.New
+		oldKey := rowKey(t, c.New)
+		if c.Old != nil {
+			oldKey = rowKey(t, c.Old)
+		}
+		if hasUnchanged(t, row) {
+			tn := n.tables[t]
+			if tn == nil {
+				return false
+			}
+			prev := tn.entries[oldKey]
+			if prev == nil || prev.deleted {
+				return false
+			}
+			row = append(runtime.Row(nil), row...)
+			for i := range row {
+				if row[i].Kind == runtime.Unchanged {
+					row[i] = prev.row[i]
+				}
+			}
+		}
+		tn := n.table(t)
+		newKey := rowKey(t, row)
+		if newKey != oldKey {
+			tn.set(oldKey, &netEntry{deleted: true, row: c.Old})
+		}
+		tn.set(newKey, &netEntry{row: row})
+	default:
+		return false
+	}
+	return true
+}
+
+func hasUnchanged(t *runtime.Table, row runtime.Row) bool {
+	for _, i := range t.Copied() {
+		if row[i].Kind == runtime.Unchanged {
+			return true
+		}
+	}
+	return false
+}
+
+// rowKey encodes a row's key values, length-prefixed so no two keys collide.
+func rowKey(t *runtime.Table, row runtime.Row) string {
+	var b strings.Builder
+	for _, k := range t.Key {
+		v := row[k]
+		b.WriteString(strconv.Itoa(int(v.Kind)))
+		b.WriteString(strconv.Itoa(len(v.Data)))
+		b.WriteByte(':')
+		b.Write(v.Data)
+	}
+	return b.String()
+}
+
+// flushNet writes the held changes of the given tables (all tables when both
+// are nil): their rows go by COPY into a temporary table, then one DELETE
+// removes every touched key from the target and one INSERT writes the
+// surviving rows.
 func (a *applier) flushNet(ctx context.Context, t *runtime.Table, tables []*runtime.Table) error {
+	which := tables
+	if t != nil {
+		which = append(which, t)
+	}
+	if t == nil && tables == nil {
+		which = a.net.order
+	}
+	for _, tb := range which {
+		tn := a.net.tables[tb]
+		if tn == nil || len(tn.keys) == 0 {
+			continue
+		}
+		if err := a.writeNet(ctx, tb, tn); err != nil {
+			return err
+		}
+		delete(a.net.tables, tb)
+	}
+	if t == nil && tables == nil {
+		a.net.order = nil
+	}
 	return nil
+}
+
+func (a *applier) writeNet(ctx context.Context, t *runtime.Table, tn *tableNet) error {
+	tmp := ident("sluice_net_" + strconv.Itoa(a.tempIndex(t)))
+	cols := t.Copied()
+	names := make([]string, len(cols))
+	for j, i := range cols {
+		names[j] = ident(t.Columns[i].Name)
+	}
+	colList := strings.Join(names, ", ")
+	if !a.tempReady[t] {
+		// Created inside the transaction: a rollback removes it again,
+		// which Rollback accounts for. NOT NULL is copied by LIKE and
+		// dropped because deleted keys carry only their key columns.
+		a.batch.ExecParams(fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s, sluice_deleted bool) ON COMMIT DELETE ROWS", tmp, tableName(t)), nil, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
+		for _, n := range names {
+			a.batch.ExecParams(fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL", tmp, n), nil, nil, nil, nil)
+			a.queued = append(a.queued, queued{})
+		}
+		a.tempReady[t] = true
+	}
+	if err := a.send(ctx); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, k := range tn.keys {
+		e := tn.entries[k]
+		for j, i := range cols {
+			if j > 0 {
+				buf.WriteByte('\t')
+			}
+			if e.deleted && !isKey(t, i) {
+				buf.WriteString(`\N`)
+			} else {
+				appendCopyText(&buf, e.row[i])
+			}
+		}
+		if e.deleted {
+			buf.WriteString("\tt\n")
+		} else {
+			buf.WriteString("\tf\n")
+		}
+	}
+	if _, err := a.pg.CopyFrom(ctx, &buf, fmt.Sprintf("COPY %s (%s, sluice_deleted) FROM STDIN", tmp, colList)); err != nil {
+		return fmt.Errorf("stage net changes of %s: %w", tableName(t), err)
+	}
+	var on []string
+	for _, k := range t.Key {
+		n := ident(t.Columns[k].Name)
+		on = append(on, "t."+n+" = s."+n)
+	}
+	a.batch.ExecParams(fmt.Sprintf("DELETE FROM %s t USING %s s WHERE %s", tableName(t), tmp, strings.Join(on, " AND ")), nil, nil, nil, nil)
+	a.queued = append(a.queued, queued{})
+	a.batch.ExecParams(fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s WHERE NOT sluice_deleted", tableName(t), colList, colList, tmp), nil, nil, nil, nil)
+	a.queued = append(a.queued, queued{})
+	a.batch.ExecParams("TRUNCATE "+tmp, nil, nil, nil, nil)
+	a.queued = append(a.queued, queued{})
+	return nil
+}
+
+// tempIndex numbers the applier's temporary tables, one per target table.
+func (a *applier) tempIndex(t *runtime.Table) int {
+	i, ok := a.tempNames[t]
+	if !ok {
+		i = len(a.tempNames)
+		a.tempNames[t] = i
+	}
+	return i
+}
+
+// appendCopyText writes a value in COPY's text format.
+func appendCopyText(b *bytes.Buffer, v runtime.Value) {
+	if v.Kind != runtime.Text {
+		b.WriteString(`\N`)
+		return
+	}
+	for _, c := range v.Data {
+		switch c {
+		case '\\':
+			b.WriteString(`\\`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			b.WriteByte(c)
+		}
+	}
 }

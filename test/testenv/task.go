@@ -82,9 +82,16 @@ func (r *Running) Err() error {
 	}
 }
 
+// Replication is a running replication, in process or not: Err returns why
+// it ended, or nil while it runs.
+type Replication interface {
+	Err() error
+}
+
 // WaitEqual waits until every table has the same rows in both databases,
-// and fails the test with the differences after timeout.
-func WaitEqual(t testing.TB, r *Running, srcDB, dstDB string, timeout time.Duration, tables ...string) {
+// and fails the test with the differences after timeout, or at once when r
+// ends.
+func WaitEqual(t testing.TB, r Replication, srcDB, dstDB string, timeout time.Duration, tables ...string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
