@@ -32,9 +32,9 @@ type applier struct {
 	// exists in the session (a rollback can undo its creation).
 	tempNames map[*runtime.Table]int
 	tempReady map[*runtime.Table]bool
-	batch    pgconn.Batch
-	queued   []queued
-	open     bool
+	batch     pgconn.Batch
+	queued    []queued
+	open      bool
 }
 
 // queued remembers what each pipelined statement was, to check its result.
