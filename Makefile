@@ -24,7 +24,7 @@ test-short:
 
 # Benchmarks against peer tools on the same machine, in one run.
 bench: build
-	bash test/bench/run
+	BENCH_ARGS="$(BENCH_ARGS)" bash test/bench/run
 
 # The main job, end to end, on the local services.
 demo: build

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -269,6 +270,10 @@ func (r *Replicator) copyTables(ctx context.Context, tables []*Table, rows *atom
 	return g.Wait()
 }
 
+// copyBufferSize is the size of the writes between a chunk's copy-out and
+// copy-in.
+const copyBufferSize = 256 << 10
+
 // copyChunk pipes one chunk from the source's copy-out into the target's
 // copy-in, so rows stream through without being held.
 func (r *Replicator) copyChunk(ctx context.Context, c Chunk) (int64, error) {
@@ -281,7 +286,13 @@ func (r *Replicator) copyChunk(ctx context.Context, c Chunk) (int64, error) {
 	defer cancel()
 	readErr := make(chan error, 1)
 	go func() {
-		err := r.Source.Copy(ctx, c, f, pw)
+		// Sources write a row at a time; batching the writes lets the
+		// target send large COPY messages instead of one per row.
+		bw := bufio.NewWriterSize(pw, copyBufferSize)
+		err := r.Source.Copy(ctx, c, f, bw)
+		if err == nil {
+			err = bw.Flush()
+		}
 		pw.CloseWithError(err)
 		readErr <- err
 	}()
@@ -353,16 +364,42 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 	)
 	window := r.Settings.batchWindow()
 	limit := int64(r.Settings.ChangeProcessingTuning.BatchApplyMemoryLimit) << 20
+	ack := func() error {
+		pos, err := ap.Durable(ctx)
+		if err != nil {
+			return fmt.Errorf("ask the target what is durable: %w", err)
+		}
+		if pos != nil {
+			r.Source.Ack(pos)
+		}
+		return nil
+	}
 	commit := func() error {
 		if err := ap.Commit(ctx, pending.Position, pending.CommitTime); err != nil {
 			return fmt.Errorf("commit at %s: %w", pending.Position, err)
 		}
-		r.Source.Ack(pending.Position)
 		r.Stats.applied_(pending.Position, pending.CommitTime, len(buf.ch) == 0)
 		pending, held = nil, 0
-		return nil
+		return ack()
 	}
-	for c := range buf.ch {
+	// While the stream is idle, commits become durable without new ones;
+	// the tick passes that on to the source.
+	tick := time.NewTicker(durableCheck)
+	defer tick.Stop()
+	for {
+		var c *Change
+		select {
+		case <-tick.C:
+			if err := ack(); err != nil {
+				return err
+			}
+			continue
+		case next, ok := <-buf.ch:
+			if !ok {
+				return r.drain(ctx, ap, inTxn, pending, commit)
+			}
+			c = next
+		}
 		switch c.Op {
 		case OpBegin:
 			inTxn = true
@@ -386,6 +423,13 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 		}
 		buf.release(c)
 	}
+}
+
+// durableCheck is how often an idle applier asks the target what is durable.
+const durableCheck = 200 * time.Millisecond
+
+// drain finishes the apply loop when the stream has ended.
+func (r *Replicator) drain(ctx context.Context, ap Applier, inTxn bool, pending *Change, commit func() error) error {
 	if inTxn {
 		// The stream ended inside a transaction: what was applied of it is
 		// rolled back with the group, and the source sends it again.

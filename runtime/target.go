@@ -67,7 +67,14 @@ type Applier interface {
 	// Commit writes what is held and commits it together with pos as the
 	// task's position, atomically: after a crash either both are on the
 	// target or neither is. commitTime is the source commit time of pos.
+	// Commit may return before the transaction is durable (an asynchronous
+	// commit); Durable says when it is.
 	Commit(ctx context.Context, pos Position, commitTime time.Time) error
+
+	// Durable returns the last committed position that a crash of the
+	// target can no longer lose, or nil if none is yet. The source is
+	// acknowledged only up to it.
+	Durable(ctx context.Context) (Position, error)
 
 	// Rollback discards everything applied since the last Commit.
 	Rollback(ctx context.Context) error

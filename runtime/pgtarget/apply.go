@@ -35,6 +35,9 @@ type applier struct {
 	batch     pgconn.Batch
 	queued    []queued
 	open      bool
+
+	commits []walCommit      // committed, not yet known to be durable
+	durable runtime.Position // last position known durable
 }
 
 // queued remembers what each pipelined statement was, to check its result.
@@ -50,6 +53,10 @@ func (t *Target) Applier(ctx context.Context, task string, tables []*runtime.Tab
 	}
 	conn, err := t.pool.Acquire(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "SET synchronous_commit = off"); err != nil {
+		conn.Release()
 		return nil, err
 	}
 	a := &applier{t: t, conn: conn, pg: conn.Conn().PgConn(), task: task, stats: stats, prepared: map[string]string{}}
@@ -128,14 +135,19 @@ func (a *applier) queue(ctx context.Context, c *runtime.Change) error {
 
 // send runs the pipelined statements and checks their results.
 func (a *applier) send(ctx context.Context) error {
+	_, err := a.sendResults(ctx)
+	return err
+}
+
+func (a *applier) sendResults(ctx context.Context) ([]*pgconn.Result, error) {
 	if len(a.queued) == 0 {
-		return nil
+		return nil, nil
 	}
 	results, err := a.pg.ExecBatch(ctx, &a.batch).ReadAll()
 	q := a.queued
 	a.batch, a.queued = pgconn.Batch{}, a.queued[:0]
 	if err != nil {
-		return fmt.Errorf("apply changes: %w", err)
+		return nil, fmt.Errorf("apply changes: %w", err)
 	}
 	for i, r := range results {
 		if i >= len(q) || q[i].table == nil {
@@ -149,7 +161,7 @@ func (a *applier) send(ctx context.Context) error {
 			ts.Warn(fmt.Sprintf("%s found no matching row on the target", q[i].op))
 		}
 	}
-	return nil
+	return results, nil
 }
 
 // Commit implements runtime.Applier.
@@ -166,13 +178,63 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime t
 	a.queued = append(a.queued, queued{})
 	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)
 	a.queued = append(a.queued, queued{})
-	err := a.send(ctx)
+	// Where the commit record ends in the target's WAL, and how far the WAL
+	// is flushed: the commit is durable once the flush passes it.
+	a.batch.ExecParams("SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text", nil, nil, nil, nil)
+	a.queued = append(a.queued, queued{})
+	results, err := a.sendResults(ctx)
 	a.open = false
 	if err != nil {
 		_ = a.Rollback(ctx)
 		return err
 	}
+	last := results[len(results)-1]
+	if len(last.Rows) != 1 || len(last.Rows[0]) != 2 {
+		return fmt.Errorf("read the target's WAL position after commit: unexpected result")
+	}
+	inserted, err := runtime.ParseLSN(string(last.Rows[0][0]))
+	if err != nil {
+		return err
+	}
+	a.commits = append(a.commits, walCommit{target: inserted, pos: pos})
+	return a.flushedUpTo(string(last.Rows[0][1]))
+}
+
+// walCommit is a commit whose durability the applier waits for.
+type walCommit struct {
+	target runtime.LSN // end of the commit record in the target's WAL
+	pos    runtime.Position
+}
+
+// flushedUpTo moves the commits the target's WAL flush has passed to durable.
+func (a *applier) flushedUpTo(flush string) error {
+	f, err := runtime.ParseLSN(flush)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for n < len(a.commits) && a.commits[n].target <= f {
+		a.durable = a.commits[n].pos
+		n++
+	}
+	a.commits = append(a.commits[:0], a.commits[n:]...)
 	return nil
+}
+
+// Durable implements runtime.Applier. The session commits asynchronously,
+// as PostgreSQL's own subscriptions do: the commit returns before the WAL
+// is flushed, and the position counts as applied only once it is.
+func (a *applier) Durable(ctx context.Context) (runtime.Position, error) {
+	if len(a.commits) > 0 && !a.open {
+		var flush string
+		if err := a.conn.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&flush); err != nil {
+			return nil, err
+		}
+		if err := a.flushedUpTo(flush); err != nil {
+			return nil, err
+		}
+	}
+	return a.durable, nil
 }
 
 // Rollback implements runtime.Applier.

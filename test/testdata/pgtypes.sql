@@ -136,8 +136,17 @@ CREATE TABLE events (id int, k date, v text, PRIMARY KEY (id, k)) PARTITION BY R
 CREATE TABLE events_2023 PARTITION OF events FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
 CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
 CREATE TABLE events_default PARTITION OF events DEFAULT;
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01') PARTITION BY RANGE (k);
+CREATE TABLE events_2025_h1 PARTITION OF events_2025 FOR VALUES FROM ('2025-01-01') TO ('2025-07-01');
+CREATE TABLE events_2025_rest PARTITION OF events_2025 DEFAULT;
 CREATE INDEX events_v_idx ON events (v);
-INSERT INTO events VALUES (1, '2023-05-01', 'a'), (2, '2024-05-01', 'b'), (3, '1999-01-01', 'c'), (4, '2023-12-31', NULL);
+INSERT INTO events VALUES (1, '2023-05-01', 'a'), (2, '2024-05-01', 'b'), (3, '1999-01-01', 'c'), (4, '2023-12-31', NULL),
+  (5, '2025-03-01', 'e'), (6, '2025-09-01', 'f');
+
+-- Dropped columns before and after the key.
+CREATE TABLE dropped (gone1 int, id int PRIMARY KEY, gone2 text, v text, w int);
+ALTER TABLE dropped DROP COLUMN gone1, DROP COLUMN gone2;
+INSERT INTO dropped VALUES (1, 'a', 1), (2, NULL, NULL), (3, 'c', 3), (4, '', -4);
 
 -- Identifiers that need quoting.
 CREATE TABLE "Order Items" (

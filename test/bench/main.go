@@ -1,0 +1,468 @@
+// Command bench measures Sluice against peer tools on this machine, in one
+// run: the full load of a pgbench database against pgcopydb clone, and CDC
+// lag under a pgbench workload against PostgreSQL's own logical replication,
+// with the source's throughput alone and under each. Lag is measured end to
+// end with marker rows that carry the source's clock: a writer inserts one
+// every few milliseconds and a reader on the target notes when each appears.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	host    = flag.String("host", "127.0.0.1", "PostgreSQL host")
+	port    = flag.Int("port", 5432, "PostgreSQL port")
+	user    = flag.String("user", "postgres", "PostgreSQL user")
+	scale   = flag.Int("scale", 20, "pgbench scale of the source")
+	seconds = flag.Int("seconds", 60, "duration of each pgbench workload")
+	clients = flag.Int("clients", 4, "pgbench clients")
+	rounds  = flag.Int("rounds", 3, "full-load runs per tool (the median counts)")
+	bin     = flag.String("bin", "bin/sluice-replicator", "the sluice-replicator binary")
+	jobs    = flag.Int("jobs", 4, "parallel copy jobs for both tools")
+)
+
+const (
+	src = "sluice_bench_src"
+	// memLimitMB is the replicator's MemoryLimitTotal in the CDC run.
+	memLimitMB = 256
+)
+
+func main() {
+	flag.Parse()
+	if err := run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func url(db string) string {
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", *user, *host, *port, db)
+}
+
+func run(ctx context.Context) error {
+	for _, tool := range []string{"pgbench", "pgcopydb", "pg_dump", *bin} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is not installed: run `sudo make services` and `make build`", tool)
+		}
+	}
+	work, err := os.MkdirTemp("", "sluice-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	fmt.Printf("machine: %d cores; pgbench scale %d, %d clients, %d s workloads\n\n", numCPU(), *scale, *clients, *seconds)
+
+	if err := recreate(ctx, src); err != nil {
+		return err
+	}
+	if out, err := pgbench(ctx, "-i", "-s", strconv.Itoa(*scale), "-q"); err != nil {
+		return fmt.Errorf("pgbench -i: %v\n%s", err, out)
+	}
+	if err := execSQL(ctx, src, `CREATE TABLE sluice_marker (id bigserial PRIMARY KEY, src_ts timestamptz NOT NULL)`); err != nil {
+		return err
+	}
+
+	// Full load.
+	var sluiceTimes, copydbTimes []time.Duration
+	for i := 0; i < *rounds; i++ {
+		d, err := timeSluiceLoad(ctx, work, i)
+		if err != nil {
+			return err
+		}
+		sluiceTimes = append(sluiceTimes, d)
+		d, err = timePgcopydb(ctx, work, i)
+		if err != nil {
+			return err
+		}
+		copydbTimes = append(copydbTimes, d)
+	}
+	sl, pc := median(sluiceTimes), median(copydbTimes)
+	fmt.Printf("full load of pgbench -s %d (%d parallel jobs each)\n", *scale, *jobs)
+	fmt.Printf("  sluice-replicator full-load      median %6.2f s  runs %s\n", sl.Seconds(), fmtDurations(sluiceTimes))
+	fmt.Printf("  pgcopydb clone                   median %6.2f s  runs %s\n", pc.Seconds(), fmtDurations(copydbTimes))
+	fmt.Printf("  ratio sluice / pgcopydb          %.2f  (target <= 1.0)\n\n", sl.Seconds()/pc.Seconds())
+
+	// CDC.
+	alone, err := workload(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("source throughput alone            %.0f tps\n\n", alone)
+	s, err := sluiceCDC(ctx, work)
+	if err != nil {
+		return err
+	}
+	n, err := nativeCDC(ctx, work)
+	if err != nil {
+		return err
+	}
+	for _, r := range []cdcResult{s, n} {
+		fmt.Printf("CDC: %s\n", r.name)
+		fmt.Printf("  lag p50 %6.1f ms  p95 %6.1f ms  p99 %6.1f ms  max %6.1f ms  (%d markers)\n", ms(r.p(50)), ms(r.p(95)), ms(r.p(99)), ms(r.p(100)), len(r.lags))
+		fmt.Printf("  caught up %.0f ms after the workload stopped\n", ms(r.catchUp))
+		fmt.Printf("  source throughput %.0f tps = %.2f x alone\n", r.tps, r.tps/alone)
+		if r.peakRSS > 0 {
+			fmt.Printf("  replicator peak RSS %d MiB (MemoryLimitTotal %d MiB)\n", r.peakRSS>>20, memLimitMB)
+		}
+	}
+	fmt.Printf("\nratio sluice / native logical replication: lag p99 %.2f, source throughput %.2f\n",
+		ms(s.p(99))/ms(n.p(99)), s.tps/n.tps)
+	fmt.Printf("targets: p99 <= 100 ms: %v; caught up <= 1 s: %v; throughput >= 0.8 x alone: %v\n",
+		ms(s.p(99)) <= 100, s.catchUp <= time.Second, s.tps/alone >= 0.8)
+	return nil
+}
+
+func timeSluiceLoad(ctx context.Context, work string, round int) (time.Duration, error) {
+	dst := "sluice_bench_dst"
+	if err := recreate(ctx, dst); err != nil {
+		return 0, err
+	}
+	tf, err := writeTask(work, fmt.Sprintf("bench-load-%d", round), "full-load", dst, fmt.Sprintf(`{"FullLoadSettings":{"MaxFullLoadSubTasks":%d}}`, *jobs))
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, *bin, "-task", tf).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("sluice full load: %v\n%s", err, out)
+	}
+	return time.Since(start), nil
+}
+
+func timePgcopydb(ctx context.Context, work string, round int) (time.Duration, error) {
+	dst := "sluice_bench_pgcopydb"
+	if err := recreate(ctx, dst); err != nil {
+		return 0, err
+	}
+	dir := filepath.Join(work, fmt.Sprintf("pgcopydb-%d", round))
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, "pgcopydb", "clone", "--source", url(src), "--target", url(dst),
+		"--dir", dir, "--table-jobs", strconv.Itoa(*jobs), "--index-jobs", strconv.Itoa(*jobs)).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("pgcopydb clone: %v\n%s", err, out)
+	}
+	return time.Since(start), nil
+}
+
+type cdcResult struct {
+	name    string
+	lags    []time.Duration
+	catchUp time.Duration
+	tps     float64
+	peakRSS int64
+}
+
+func (r cdcResult) p(q int) time.Duration {
+	if len(r.lags) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), r.lags...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*q + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return s[i]
+}
+
+// sluiceCDC replicates the source with Sluice and measures while pgbench runs.
+func sluiceCDC(ctx context.Context, work string) (cdcResult, error) {
+	dst := "sluice_bench_cdc"
+	if err := recreate(ctx, dst); err != nil {
+		return cdcResult{}, err
+	}
+	stats := filepath.Join(work, "cdc-stats.json")
+	tf, err := writeTask(work, "bench-cdc", "full-load-and-cdc", dst, fmt.Sprintf(`{"ChangeProcessingTuning":{"MemoryLimitTotal":%d}}`, memLimitMB))
+	if err != nil {
+		return cdcResult{}, err
+	}
+	logf, err := os.Create(filepath.Join(work, "cdc.log"))
+	if err != nil {
+		return cdcResult{}, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(*bin, "-task", tf, "-stats-file", stats)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return cdcResult{}, err
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		dropSlot(ctx, src)
+	}()
+	if err := waitPhase(stats, "cdc", 5*time.Minute); err != nil {
+		log, _ := os.ReadFile(logf.Name())
+		return cdcResult{}, fmt.Errorf("%v\n%s", err, log)
+	}
+	r, err := measure(ctx, dst)
+	r.name = "sluice-replicator (transactional apply)"
+	r.peakRSS = peakRSS(cmd.Process.Pid)
+	return r, err
+}
+
+// nativeCDC replicates the source with a PostgreSQL subscription and
+// measures the same way.
+func nativeCDC(ctx context.Context, work string) (cdcResult, error) {
+	dst := "sluice_bench_native"
+	if err := recreate(ctx, dst); err != nil {
+		return cdcResult{}, err
+	}
+	schema, err := exec.CommandContext(ctx, "pg_dump", "-s", url(src)).Output()
+	if err != nil {
+		return cdcResult{}, fmt.Errorf("pg_dump -s: %w", err)
+	}
+	psql := exec.CommandContext(ctx, "psql", "-q", "-v", "ON_ERROR_STOP=1", url(dst))
+	psql.Stdin = strings.NewReader(string(schema))
+	if out, err := psql.CombinedOutput(); err != nil {
+		return cdcResult{}, fmt.Errorf("restore schema: %v\n%s", err, out)
+	}
+	if err := execSQL(ctx, src, `DROP PUBLICATION IF EXISTS bench_native; CREATE PUBLICATION bench_native FOR ALL TABLES`); err != nil {
+		return cdcResult{}, err
+	}
+	// A subscription to the same cluster cannot create its slot itself (the
+	// slot would wait for the creating transaction): create it first.
+	if err := execSQL(ctx, src, `SELECT pg_create_logical_replication_slot('bench_native', 'pgoutput')`); err != nil {
+		return cdcResult{}, err
+	}
+	conn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", *host, *port, *user, src)
+	if err := execSQL(ctx, dst, fmt.Sprintf(`CREATE SUBSCRIPTION bench_native CONNECTION '%s' PUBLICATION bench_native WITH (create_slot = false, slot_name = 'bench_native')`, conn)); err != nil {
+		return cdcResult{}, err
+	}
+	defer func() {
+		_ = execSQL(ctx, dst, `ALTER SUBSCRIPTION bench_native DISABLE; ALTER SUBSCRIPTION bench_native SET (slot_name = NONE); DROP SUBSCRIPTION bench_native`)
+		_ = execSQL(ctx, src, `SELECT pg_drop_replication_slot('bench_native'); DROP PUBLICATION bench_native`)
+	}()
+	// Wait for the initial table sync to finish.
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		c, err := pgx.Connect(ctx, url(dst))
+		if err != nil {
+			return cdcResult{}, err
+		}
+		var pending int
+		err = c.QueryRow(ctx, `SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'`).Scan(&pending)
+		c.Close(ctx)
+		if err != nil {
+			return cdcResult{}, err
+		}
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return cdcResult{}, fmt.Errorf("the native subscription did not finish its initial sync")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r, err := measure(ctx, dst)
+	r.name = "PostgreSQL native logical replication (peer)"
+	return r, err
+}
+
+// measure runs pgbench while writing markers on the source and watching for
+// them on the target, then measures how long the target takes to catch up.
+func measure(ctx context.Context, dst string) (cdcResult, error) {
+	var r cdcResult
+	w, err := pgx.Connect(ctx, url(src))
+	if err != nil {
+		return r, err
+	}
+	defer w.Close(ctx)
+	rd, err := pgx.Connect(ctx, url(dst))
+	if err != nil {
+		return r, err
+	}
+	defer rd.Close(ctx)
+	var last int64
+	if err := rd.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM sluice_marker`).Scan(&last); err != nil {
+		return r, err
+	}
+	seen := func() (bool, error) {
+		rows, err := rd.Query(ctx, `SELECT id, src_ts FROM sluice_marker WHERE id > $1 ORDER BY id`, last)
+		if err != nil {
+			return false, err
+		}
+		now := time.Now()
+		any := false
+		for rows.Next() {
+			var id int64
+			var ts time.Time
+			if err := rows.Scan(&id, &ts); err != nil {
+				return false, err
+			}
+			r.lags = append(r.lags, now.Sub(ts))
+			last, any = id, true
+		}
+		return any, rows.Err()
+	}
+	done := make(chan struct{})
+	tpsCh := make(chan float64, 1)
+	errCh := make(chan error, 1)
+	go func() {
+		defer close(done)
+		t, err := workload(ctx)
+		tpsCh <- t
+		errCh <- err
+	}()
+	nextMarker := time.Now()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		if time.Now().After(nextMarker) {
+			if _, err := w.Exec(ctx, `INSERT INTO sluice_marker (src_ts) VALUES (clock_timestamp())`); err != nil {
+				return r, err
+			}
+			nextMarker = time.Now().Add(20 * time.Millisecond)
+		}
+		if _, err := seen(); err != nil {
+			return r, err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := <-errCh; err != nil {
+		return r, err
+	}
+	r.tps = <-tpsCh
+	// Catch-up: the first marker written after the workload stopped.
+	stopped := time.Now()
+	var id int64
+	if err := w.QueryRow(ctx, `INSERT INTO sluice_marker (src_ts) VALUES (clock_timestamp()) RETURNING id`).Scan(&id); err != nil {
+		return r, err
+	}
+	for last < id {
+		if time.Since(stopped) > 2*time.Minute {
+			return r, fmt.Errorf("the target did not catch up within 2 minutes")
+		}
+		if _, err := seen(); err != nil {
+			return r, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.catchUp = time.Since(stopped)
+	r.lags = r.lags[:len(r.lags)-1] // the catch-up marker is not under load
+	return r, nil
+}
+
+var tpsRE = regexp.MustCompile(`tps = ([0-9.]+)`)
+
+func workload(ctx context.Context) (float64, error) {
+	out, err := pgbench(ctx, "-c", strconv.Itoa(*clients), "-j", "2", "-T", strconv.Itoa(*seconds), "-n")
+	if err != nil {
+		return 0, fmt.Errorf("pgbench: %v\n%s", err, out)
+	}
+	m := tpsRE.FindStringSubmatch(string(out))
+	if m == nil {
+		return 0, fmt.Errorf("no tps in pgbench output:\n%s", out)
+	}
+	return strconv.ParseFloat(m[1], 64)
+}
+
+func pgbench(ctx context.Context, args ...string) ([]byte, error) {
+	base := []string{"-h", *host, "-p", strconv.Itoa(*port), "-U", *user}
+	return exec.CommandContext(ctx, "pgbench", append(append(base, args...), src)...).CombinedOutput()
+}
+
+func writeTask(work, id, typ, dst, settings string) (string, error) {
+	ep := func(db string) map[string]any {
+		return map[string]any{"EngineName": "postgres", "ServerName": *host, "Port": *port, "DatabaseName": db, "Username": *user}
+	}
+	t := map[string]any{
+		"ReplicationConfigIdentifier": id, "ReplicationType": typ,
+		"SourceEndpoint": ep(src), "TargetEndpoint": ep(dst),
+		"TableMappings":       `{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"public","table-name":"%"},"rule-action":"include"}]}`,
+		"ReplicationSettings": settings,
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(work, id+".json")
+	return path, os.WriteFile(path, b, 0o600)
+}
+
+func waitPhase(statsFile, phase string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		var s struct{ Phase string }
+		if b, err := os.ReadFile(statsFile); err == nil && json.Unmarshal(b, &s) == nil && s.Phase == phase {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the replicator did not reach phase %s in %s", phase, timeout)
+}
+
+func recreate(ctx context.Context, db string) error {
+	dropSlot(ctx, db)
+	return execSQL(ctx, "postgres", fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, db), fmt.Sprintf(`CREATE DATABASE %s`, db))
+}
+
+func dropSlot(ctx context.Context, db string) {
+	_ = execSQL(ctx, "postgres", fmt.Sprintf(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '%s'`, db))
+}
+
+func execSQL(ctx context.Context, db string, stmts ...string) error {
+	c, err := pgx.Connect(ctx, url(db))
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	for _, s := range stmts {
+		if _, err := c.Exec(ctx, s); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	return nil
+}
+
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func fmtDurations(d []time.Duration) string {
+	parts := make([]string, len(d))
+	for i, x := range d {
+		parts[i] = fmt.Sprintf("%.2f", x.Seconds())
+	}
+	return strings.Join(parts, " ")
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
