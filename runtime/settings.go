@@ -136,8 +136,17 @@ func (s *Settings) validate() error {
 	return nil
 }
 
+// transactionalWindow caps how long transactional apply groups source
+// transactions into one target transaction: long enough to amortize commits
+// when behind, short enough that the group's age does not become lag.
+const transactionalWindow = 50 * time.Millisecond
+
 // batchWindow is how long the applier keeps a target transaction open to
-// group further source transactions into it.
+// group further source transactions into it. Batch apply trades latency for
+// throughput up to BatchApplyTimeoutMax, as in DMS.
 func (s Settings) batchWindow() time.Duration {
+	if !s.TargetMetadata.BatchApplyEnabled {
+		return transactionalWindow
+	}
 	return time.Duration(s.ChangeProcessingTuning.BatchApplyTimeoutMax) * time.Second
 }

@@ -210,6 +210,11 @@ func checkTypeTables(t *testing.T, r *testenv.Running, p *dbPair, when string) {
 		}
 	}
 	p.requireEqual(when, typeDigestTables()...)
+	// The same row-set check with testenv's helper, in a subtest so that the
+	// session it opens per table and call is closed right after.
+	t.Run("row sets "+when, func(t *testing.T) {
+		testenv.RequireEqualTables(t, p.src, p.dst, typeDigestTables()...)
+	})
 }
 
 // checkSequences requires every sequence that testdata/pgtypes.sql owns to
