@@ -106,7 +106,55 @@ func (r *Replicator) Run(ctx context.Context) error {
 		}
 	}
 	r.Stats.setPhase("cdc")
-	return r.stream(ctx, tables, from)
+	return r.streamRetrying(ctx, tables, from)
+}
+
+// Retries of the change stream after passing faults, and the wait between
+// them, which doubles up to maxRetryWait.
+const (
+	maxRetries   = 10
+	firstRetry   = 500 * time.Millisecond
+	maxRetryWait = 30 * time.Second
+)
+
+// streamRetrying runs the change stream and, after a passing fault, resumes
+// it from the target's position. A stream that ran a while before failing
+// starts its retry count over.
+func (r *Replicator) streamRetrying(ctx context.Context, tables []*Table, from Position) error {
+	wait, tries := firstRetry, 0
+	for {
+		began := time.Now()
+		err := r.stream(ctx, tables, from)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if !Retryable(err) {
+			return err
+		}
+		if time.Since(began) > maxRetryWait {
+			wait, tries = firstRetry, 0
+		}
+		if tries++; tries > maxRetries {
+			return fmt.Errorf("giving up after %d retries: %w", maxRetries, err)
+		}
+		r.Log.Warn("change stream interrupted; resuming from the target's position", "error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxRetryWait)
+		st, serr := r.Target.State(ctx, r.Task)
+		if serr != nil {
+			if Retryable(serr) {
+				continue
+			}
+			return fmt.Errorf("read the stored position to resume: %w", serr)
+		}
+		if st.Position != nil {
+			from = st.Position
+		}
+	}
 }
 
 // tables lists the selected tables and gives them their target names.

@@ -94,6 +94,7 @@ type Replication interface {
 func WaitEqual(t testing.TB, r Replication, srcDB, dstDB string, timeout time.Duration, tables ...string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	srcConn, dstConn := Connect(t, srcDB), Connect(t, dstDB)
 	for {
 		if r != nil {
 			if err := r.Err(); err != nil {
@@ -102,9 +103,10 @@ func WaitEqual(t testing.TB, r Replication, srcDB, dstDB string, timeout time.Du
 		}
 		equal := true
 		for _, tb := range tables {
-			sn, sd := TableDigest(t, srcDB, tb)
-			dn, dd := TableDigest(t, dstDB, tb)
-			if sn != dn || sd != dd {
+			// A table the target does not have yet is not equal yet.
+			sn, sd, err1 := tableDigest(srcConn, tb)
+			dn, dd, err2 := tableDigest(dstConn, tb)
+			if err1 != nil || err2 != nil || sn != dn || sd != dd {
 				equal = false
 				break
 			}

@@ -108,18 +108,22 @@ func Exec(t testing.TB, db string, sql string, args ...any) {
 // by their text form, so two tables compare as row sets (duplicates count).
 func TableDigest(t testing.TB, db, table string) (int64, string) {
 	t.Helper()
-	conn := Connect(t, db)
+	n, d, err := tableDigest(Connect(t, db), table)
+	if err != nil {
+		t.Fatalf("digest %s in %s: %v", table, db, err)
+	}
+	return n, d
+}
+
+func tableDigest(conn *pgx.Conn, table string) (int64, string, error) {
 	var n int64
 	var digest *string
 	err := conn.QueryRow(context.Background(),
 		fmt.Sprintf("SELECT count(*), md5(string_agg(x::text, E'\\n' ORDER BY x::text)) FROM %s x", table)).Scan(&n, &digest)
-	if err != nil {
-		t.Fatalf("digest %s in %s: %v", table, db, err)
+	if err != nil || digest == nil {
+		return n, "", err
 	}
-	if digest == nil {
-		return n, ""
-	}
-	return n, *digest
+	return n, *digest, nil
 }
 
 // RequireEqualTables fails the test unless each table has the same rows in
