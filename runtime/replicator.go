@@ -74,7 +74,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 	switch {
 	case st.Phase == PhaseCDC && r.Type != FullLoad:
 		from = st.Position
-		if _, err := r.Source.Prepare(ctx, tables, PrepareOptions{Capture: true}); err != nil {
+		if _, err := r.Source.Prepare(ctx, tables, PrepareOptions{Capture: true, Resume: true}); err != nil {
 			return err
 		}
 		r.Log.Info("resuming change processing", "task", r.Task, "position", from)
@@ -201,7 +201,9 @@ func (r *Replicator) mapTable(t *Table) {
 		r.mapPartition(t.Schema, &t.Partitions[i])
 	}
 	for i := range t.Sequences {
-		t.Sequences[i].Schema = t.Schema
+		if t.Sequences[i].Owned {
+			t.Sequences[i].Schema = t.Schema
+		}
 	}
 	if len(renamed) > 0 {
 		t.Indexes, t.Constraints = r.dropRenamed(t, renamed)

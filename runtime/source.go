@@ -33,6 +33,10 @@ type PrepareOptions struct {
 	Snapshot bool
 	// Capture creates (or checks) what the change stream needs.
 	Capture bool
+	// Resume says the capture must already exist: the replication
+	// continues from a stored position, and capture made anew would have
+	// missed the changes in between.
+	Resume bool
 }
 
 // Source is a database that Sluice reads.

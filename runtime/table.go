@@ -100,8 +100,12 @@ type Index struct {
 type Sequence struct {
 	SourceSchema, SourceName string
 	Schema, Name             string
-	Column                   string // owning column (source name)
-	Def                      string // AS type INCREMENT ... options, for CREATE SEQUENCE
+	Column                   string // owning column (source name); empty when not owned
+	As                       string // the sequence's data type
+	Def                      string // INCREMENT BY ... CYCLE: options of CREATE SEQUENCE and of identity columns
+	// Owned is false for a sequence the table's defaults use without owning
+	// it; it keeps its source schema, and other tables may share it.
+	Owned bool
 	// Identity is set for the sequence behind an identity column, which the
 	// target creates with the column.
 	Identity bool

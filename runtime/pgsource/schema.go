@@ -19,6 +19,7 @@ type tableRow struct {
 	oid             uint32
 	schema, name    string
 	kind, replident string
+	persistence     string
 	pages, rows     int64
 	canSelect       bool
 	qualified       string // regclass text with an empty search_path
@@ -32,7 +33,7 @@ func (s *Source) Tables(ctx context.Context, selected func(schema, table string)
 	}
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `
-SELECT c.oid, n.nspname, c.relname, c.relkind::text, c.relreplident::text,
+SELECT c.oid, n.nspname, c.relname, c.relkind::text, c.relreplident::text, c.relpersistence::text,
        (SELECT coalesce(sum(pg_relation_size(p.relid)), 0)::int8 FROM pg_partition_tree(c.oid) p) / current_setting('block_size')::int8,
        greatest(c.reltuples, 0)::int8, has_table_privilege(c.oid, 'SELECT'), c.oid::regclass::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -45,7 +46,7 @@ ORDER BY n.nspname, c.relname`)
 	var list []tableRow
 	for rows.Next() {
 		var r tableRow
-		if err := rows.Scan(&r.oid, &r.schema, &r.name, &r.kind, &r.replident, &r.pages, &r.rows, &r.canSelect, &r.qualified); err != nil {
+		if err := rows.Scan(&r.oid, &r.schema, &r.name, &r.kind, &r.replident, &r.persistence, &r.pages, &r.rows, &r.canSelect, &r.qualified); err != nil {
 			return nil, nil, err
 		}
 		if selected(r.schema, r.name) {
@@ -59,7 +60,7 @@ ORDER BY n.nspname, c.relname`)
 	typeOIDs := map[uint32]bool{}
 	for _, r := range list {
 		if !r.canSelect {
-			return nil, nil, fmt.Errorf("%w: %s.%s. Fix: GRANT SELECT ON %s TO %s", ErrNoSelectAccess, r.schema, r.name, r.qualified, s.cfg.User)
+			return nil, nil, fmt.Errorf("%w: %s.%s. Fix: GRANT SELECT ON %s TO %s", ErrNoSelectAccess, r.schema, r.name, r.qualified, quoteIdent(s.cfg.User))
 		}
 		t, err := s.describe(ctx, conn, r, typeOIDs)
 		if err != nil {
@@ -67,6 +68,10 @@ ORDER BY n.nspname, c.relname`)
 		}
 		s.oids[t] = r.oid
 		s.qualified[t] = r.qualified
+		if r.persistence == "u" {
+			s.unlogged[t] = true
+			t.Warnings = append(t.Warnings, fmt.Sprintf("table %s.%s is UNLOGGED: it is loaded, but PostgreSQL does not log its changes, so CDC cannot replicate them. Fix: ALTER TABLE ... SET LOGGED", r.schema, r.name))
+		}
 		tables = append(tables, t)
 	}
 	types, err := userTypes(ctx, conn, typeOIDs)
@@ -121,6 +126,10 @@ ORDER BY a.attnum`, r.oid)
 				typeOIDs[oid] = true
 				t.BinaryCopy = false
 			}
+			if regTypes[oid] {
+				// Their binary form is an OID, which differs per database.
+				t.BinaryCopy = false
+			}
 		}
 		t.Columns = append(t.Columns, c)
 	}
@@ -153,8 +162,10 @@ ORDER BY a.attnum`, r.oid)
 // keys finds the columns that identify rows and how the source logs them.
 func (s *Source) keys(ctx context.Context, conn *pgx.Conn, r tableRow, t *runtime.Table) error {
 	var pk, ri []int16
+	// A deferrable primary key cannot identify rows for logical decoding,
+	// nor serve ON CONFLICT: it counts as no key.
 	err := conn.QueryRow(ctx, `
-SELECT (SELECT conkey FROM pg_constraint WHERE conrelid = $1 AND contype = 'p'),
+SELECT (SELECT conkey FROM pg_constraint WHERE conrelid = $1 AND contype = 'p' AND NOT condeferrable),
        (SELECT i.indkey::int2[] FROM pg_index i WHERE i.indrelid = $1 AND i.indisreplident)`, r.oid).Scan(&pk, &ri)
 	if err != nil {
 		return err
@@ -268,21 +279,31 @@ ORDER BY ic.relname`, r.oid)
 }
 
 // sequences finds the sequences the table's columns own (serial and identity
-// columns, and OWNED BY sequences) and detaches serial defaults from the
+// columns, and OWNED BY sequences) and those its defaults use without owning
+// them (a sequence shared by tables), and detaches serial defaults from the
 // source's sequence names: the target points them at its own sequence.
 func sequences(ctx context.Context, conn *pgx.Conn, oid uint32, t *runtime.Table) error {
 	rows, err := conn.Query(ctx, `
-SELECT n.nspname, s.relname, a.attname, d.deptype = 'i', s.oid::regclass::text,
-       format('AS %s INCREMENT BY %s MINVALUE %s MAXVALUE %s START WITH %s CACHE %s %s',
-              format_type(q.seqtypid, NULL), q.seqincrement, q.seqmin, q.seqmax, q.seqstart, q.seqcache,
+WITH owned AS (
+  SELECT d.objid AS seq, a.attname, d.deptype = 'i' AS identity, true AS owned
+  FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+  WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+    AND d.refobjid = $1 AND d.deptype IN ('a', 'i')
+), used AS (
+  SELECT DISTINCT d.refobjid AS seq, ''::name AS attname, false AS identity, false AS owned
+  FROM pg_attrdef ad JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+  WHERE ad.adrelid = $1 AND d.refclassid = 'pg_class'::regclass
+    AND d.refobjid NOT IN (SELECT seq FROM owned)
+)
+SELECT n.nspname, s.relname, o.attname, o.identity, o.owned, s.oid::regclass::text,
+       format_type(q.seqtypid, NULL),
+       format('INCREMENT BY %s MINVALUE %s MAXVALUE %s START WITH %s CACHE %s %s',
+              q.seqincrement, q.seqmin, q.seqmax, q.seqstart, q.seqcache,
               CASE WHEN q.seqcycle THEN 'CYCLE' ELSE 'NO CYCLE' END)
-FROM pg_depend d
-JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+FROM (SELECT * FROM owned UNION ALL SELECT * FROM used) o
+JOIN pg_class s ON s.oid = o.seq AND s.relkind = 'S'
 JOIN pg_namespace n ON n.oid = s.relnamespace
 JOIN pg_sequence q ON q.seqrelid = s.oid
-JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-  AND d.refobjid = $1 AND d.deptype IN ('a', 'i')
 ORDER BY s.relname`, oid)
 	if err != nil {
 		return err
@@ -290,8 +311,14 @@ ORDER BY s.relname`, oid)
 	for rows.Next() {
 		var q runtime.Sequence
 		var regclass string
-		if err := rows.Scan(&q.SourceSchema, &q.SourceName, &q.Column, &q.Identity, &regclass, &q.Def); err != nil {
+		if err := rows.Scan(&q.SourceSchema, &q.SourceName, &q.Column, &q.Identity, &q.Owned, &regclass, &q.As, &q.Def); err != nil {
 			return err
+		}
+		if !q.Owned {
+			// Defaults name it as the source does; it keeps its name.
+			q.Schema, q.Name = q.SourceSchema, q.SourceName
+			t.Sequences = append(t.Sequences, q)
+			continue
 		}
 		q.Schema, q.Name = q.SourceSchema, q.SourceName
 		for i := range t.Columns {
@@ -368,6 +395,14 @@ FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = $1`, 
 		}
 		if elem != 0 && typtype != "c" {
 			return visit(elem) // an array type: its element is what needs creating
+		}
+		if typtype == "m" {
+			// A multirange comes with its range type.
+			var rng uint32
+			if err := conn.QueryRow(ctx, `SELECT rngtypid FROM pg_range WHERE rngmultitypid = $1`, oid).Scan(&rng); err != nil {
+				return err
+			}
+			return visit(rng)
 		}
 		qname := quoteIdent(schema) + "." + quoteIdent(name)
 		var def string
@@ -446,3 +481,10 @@ FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER 
 
 // quoteIdent quotes a PostgreSQL identifier.
 func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+// regTypes are the reg* types (and their arrays), whose values are OIDs of
+// catalog objects: their text form is portable, their binary form is not.
+var regTypes = map[uint32]bool{
+	24: true, 2202: true, 2203: true, 2204: true, 2205: true, 2206: true, 3734: true, 3769: true, 4089: true, 4096: true, 4191: true,
+	1008: true, 2207: true, 2208: true, 2209: true, 2210: true, 2211: true, 3735: true, 3770: true, 4090: true, 4097: true, 4192: true,
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/pgtext"
 )
 
 // Config says how to reach the source and what to name the capture.
@@ -37,6 +38,9 @@ type Source struct {
 	oids      map[*runtime.Table]uint32
 	qualified map[*runtime.Table]string
 	needFull  []*runtime.Table
+	// unlogged tables are loaded but not captured: PostgreSQL does not log
+	// their changes, and refuses them in publications.
+	unlogged map[*runtime.Table]bool
 
 	// The snapshot: exported by the slot's replication connection (or by a
 	// plain transaction for a full load alone) and imported by each copier.
@@ -54,7 +58,7 @@ var _ runtime.Source = (*Source)(nil)
 
 // New returns a source; it connects when first used.
 func New(cfg Config) *Source {
-	return &Source{cfg: cfg, oids: map[*runtime.Table]uint32{}, qualified: map[*runtime.Table]string{}}
+	return &Source{cfg: cfg, oids: map[*runtime.Table]uint32{}, qualified: map[*runtime.Table]string{}, unlogged: map[*runtime.Table]bool{}}
 }
 
 // connect opens a normal session whose search_path is empty, so the catalog
@@ -64,8 +68,8 @@ func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source connection settings: %w", err)
 	}
+	pgtext.Apply(cfg.RuntimeParams)
 	cfg.RuntimeParams["search_path"] = ""
-	cfg.RuntimeParams["application_name"] = "sluice"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the source: %w", err)
@@ -79,8 +83,8 @@ func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 	if err != nil {
 		return nil, fmt.Errorf("source connection settings: %w", err)
 	}
+	pgtext.Apply(cfg.RuntimeParams)
 	cfg.RuntimeParams["replication"] = "database"
-	cfg.RuntimeParams["application_name"] = "sluice"
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, classify(fmt.Errorf("open a replication connection to the source: %w", err), s.cfg.Slot)
@@ -117,6 +121,9 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 	err = conn.QueryRow(ctx, `SELECT true, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.Slot).Scan(&exists, &confirmed)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("look up slot %s: %w", s.cfg.Slot, err)
+	}
+	if !exists && opts.Resume {
+		return nil, fmt.Errorf("%w: slot %q does not exist on the source (was it dropped?). Changes after the last checkpoint cannot be recovered: restart the replication with reload-target", ErrSlotMissing, s.cfg.Slot)
 	}
 	if exists && !opts.Snapshot {
 		if confirmed == nil {
@@ -213,6 +220,9 @@ func checkCapture(ctx context.Context, conn *pgx.Conn, user string) error {
 func (s *Source) publish(ctx context.Context, conn *pgx.Conn, tables []*runtime.Table) error {
 	var full, insertOnly []string
 	for _, t := range tables {
+		if s.unlogged[t] {
+			continue
+		}
 		if t.Identity == runtime.IdentityNone {
 			insertOnly = append(insertOnly, s.qualified[t])
 		} else {
@@ -253,6 +263,9 @@ func (s *Source) publish(ctx context.Context, conn *pgx.Conn, tables []*runtime.
 func (s *Source) publications(tables []*runtime.Table) []string {
 	var full, ins bool
 	for _, t := range tables {
+		if s.unlogged[t] {
+			continue
+		}
 		if t.Identity == runtime.IdentityNone {
 			ins = true
 		} else {

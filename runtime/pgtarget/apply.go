@@ -287,7 +287,8 @@ func statement(c *runtime.Change) (string, [][]byte) {
 			sb.WriteString(" ON CONFLICT (" + keyList(t) + ") DO ")
 			var set []string
 			for _, i := range t.Copied() {
-				if !isKey(t, i) {
+				// An ALWAYS identity can only be set to DEFAULT by an update.
+				if !isKey(t, i) && t.Columns[i].Identity != 'a' {
 					set = append(set, ident(t.Columns[i].Name)+" = EXCLUDED."+ident(t.Columns[i].Name))
 				}
 			}
@@ -343,7 +344,8 @@ func keyList(t *runtime.Table) string {
 // match returns the condition that finds the row: by key, or for a table
 // without one (REPLICA IDENTITY FULL) one row equal to the full old image.
 // The full image is compared in text form because some types (json, point)
-// have no equality operator.
+// have no equality operator; the value is first read as the column's type so
+// both sides print alike (char(n) pads, numeric keeps its scale).
 func match(t *runtime.Table, row runtime.Row, arg func(runtime.Value) string) string {
 	var conds []string
 	if keyed(t) {
@@ -356,7 +358,7 @@ func match(t *runtime.Table, row runtime.Row, arg func(runtime.Value) string) st
 		if row[i].Kind == runtime.Unchanged {
 			continue
 		}
-		conds = append(conds, ident(t.Columns[i].Name)+"::text IS NOT DISTINCT FROM "+arg(row[i])+"::text")
+		conds = append(conds, ident(t.Columns[i].Name)+"::text IS NOT DISTINCT FROM ("+arg(row[i])+"::"+t.Columns[i].Type+")::text")
 	}
 	return fmt.Sprintf("(tableoid, ctid) = (SELECT tableoid, ctid FROM %s WHERE %s LIMIT 1)", tableName(t), strings.Join(conds, " AND "))
 }

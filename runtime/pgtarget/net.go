@@ -157,16 +157,22 @@ func (a *applier) writeNet(ctx context.Context, t *runtime.Table, tn *tableNet) 
 	}
 	colList := strings.Join(names, ", ")
 	if !a.tempReady[t] {
-		// Created inside the transaction: a rollback removes it again,
-		// which Rollback accounts for. NOT NULL is copied by LIKE and
-		// dropped because deleted keys carry only their key columns.
-		a.batch.ExecParams(fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS %s (LIKE %s, sluice_deleted bool) ON COMMIT DELETE ROWS", tmp, tableName(t)), nil, nil, nil, nil)
-		a.queued = append(a.queued, queued{})
-		for _, n := range names {
-			a.batch.ExecParams(fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s DROP NOT NULL", tmp, n), nil, nil, nil, nil)
-			a.queued = append(a.queued, queued{})
+		// The staging table holds text, read as each column's type when
+		// the rows move: typed columns would refuse the NULLs that stand
+		// for a deleted row's other columns (NOT NULL domains). Created
+		// inside the transaction, a rollback removes it again, which
+		// Rollback accounts for.
+		defs := make([]string, len(names))
+		for j, n := range names {
+			defs[j] = n + " text"
 		}
+		a.batch.ExecParams(fmt.Sprintf("CREATE TEMP TABLE IF NOT EXISTS %s (%s, sluice_deleted bool) ON COMMIT DELETE ROWS", tmp, strings.Join(defs, ", ")), nil, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
 		a.tempReady[t] = true
+	}
+	casts := make([]string, len(cols))
+	for j, i := range cols {
+		casts[j] = names[j] + "::" + t.Columns[i].Type
 	}
 	if err := a.send(ctx); err != nil {
 		return err
@@ -196,11 +202,11 @@ func (a *applier) writeNet(ctx context.Context, t *runtime.Table, tn *tableNet) 
 	var on []string
 	for _, k := range t.Key {
 		n := ident(t.Columns[k].Name)
-		on = append(on, "t."+n+" = s."+n)
+		on = append(on, "t."+n+" = s."+n+"::"+t.Columns[k].Type)
 	}
 	a.batch.ExecParams(fmt.Sprintf("DELETE FROM %s t USING %s s WHERE %s", tableName(t), tmp, strings.Join(on, " AND ")), nil, nil, nil, nil)
 	a.queued = append(a.queued, queued{})
-	a.batch.ExecParams(fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s WHERE NOT sluice_deleted", tableName(t), colList, colList, tmp), nil, nil, nil, nil)
+	a.batch.ExecParams(fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s WHERE NOT sluice_deleted", tableName(t), colList, strings.Join(casts, ", "), tmp), nil, nil, nil, nil)
 	a.queued = append(a.queued, queued{})
 	a.batch.ExecParams("TRUNCATE "+tmp, nil, nil, nil, nil)
 	a.queued = append(a.queued, queued{})

@@ -108,7 +108,12 @@ func Exec(t testing.TB, db string, sql string, args ...any) {
 // by their text form, so two tables compare as row sets (duplicates count).
 func TableDigest(t testing.TB, db, table string) (int64, string) {
 	t.Helper()
-	n, d, err := tableDigest(Connect(t, db), table)
+	conn, err := pgx.Connect(context.Background(), PGURL(db))
+	if err != nil {
+		t.Fatalf("connect to %s: %v", db, err)
+	}
+	defer conn.Close(context.Background())
+	n, d, err := tableDigest(conn, table)
 	if err != nil {
 		t.Fatalf("digest %s in %s: %v", table, db, err)
 	}

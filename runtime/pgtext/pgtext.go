@@ -1,0 +1,24 @@
+// Package pgtext pins the session settings that decide how PostgreSQL writes
+// values as text. Values travel between databases in text form (pgoutput,
+// COPY text, statement parameters); a source whose database defaults to
+// DateStyle 'SQL, DMY' or extra_float_digits 0 would otherwise write dates
+// and floats that the target reads back differently. Every session Sluice
+// opens, on a source or a target, uses these.
+package pgtext
+
+// SessionParams are the startup parameters of every PostgreSQL session.
+var SessionParams = map[string]string{
+	"DateStyle":          "ISO, MDY",
+	"IntervalStyle":      "postgres",
+	"extra_float_digits": "3",
+	"bytea_output":       "hex",
+	"TimeZone":           "UTC",
+	"application_name":   "sluice",
+}
+
+// Apply adds SessionParams to a connection's runtime parameters.
+func Apply(params map[string]string) {
+	for k, v := range SessionParams {
+		params[k] = v
+	}
+}
