@@ -88,6 +88,9 @@ func (r *Replicator) Run(ctx context.Context) error {
 		}
 		from = start
 		if r.StartPosition != nil {
+			if r.StartPosition.Kind() != start.Kind() || r.StartPosition.Compare(start) < 0 {
+				return fmt.Errorf("CdcStartPosition %s is before %s, where the source's change capture begins: the changes before it can no longer be read. Use a position at or after %s, or a full-load-and-cdc replication", r.StartPosition, start, start)
+			}
 			from = r.StartPosition
 		}
 		if err := r.Target.SaveState(ctx, r.Task, State{Phase: PhaseCDC, Position: from}); err != nil {
@@ -382,7 +385,7 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 	buf := newBuffer(int64(r.Settings.ChangeProcessingTuning.MemoryLimitTotal) << 20)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		defer close(buf.ch)
+		defer buf.close()
 		err := r.Source.Stream(gctx, from, tables, buf)
 		if ctx.Err() != nil {
 			return nil // a stop request, not a failure
@@ -437,7 +440,7 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 	tick := time.NewTicker(durableCheck)
 	defer tick.Stop()
 	for {
-		var c *Change
+		var run []*Change
 		select {
 		case <-tick.C:
 			if err := ack(); err != nil {
@@ -448,30 +451,33 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 			if !ok {
 				return r.drain(ctx, ap, inTxn, pending, commit)
 			}
-			c = next
+			run = next
 		}
-		switch c.Op {
-		case OpBegin:
-			inTxn = true
-			if pending == nil {
-				opened = time.Now()
-			}
-		case OpCommit:
-			inTxn = false
-			pending = c
-			if len(buf.ch) == 0 || held >= limit || time.Since(opened) >= window {
-				if err := commit(); err != nil {
+		for i, c := range run {
+			switch c.Op {
+			case OpBegin:
+				inTxn = true
+				if pending == nil {
+					opened = time.Now()
+				}
+			case OpCommit:
+				inTxn = false
+				pending = c
+				last := i == len(run)-1
+				if (last && len(buf.ch) == 0) || held >= limit || time.Since(opened) >= window {
+					if err := commit(); err != nil {
+						return err
+					}
+				}
+			default:
+				if err := ap.Apply(ctx, c); err != nil {
 					return err
 				}
+				held += int64(c.Size)
+				r.count(c)
 			}
-		default:
-			if err := ap.Apply(ctx, c); err != nil {
-				return err
-			}
-			held += int64(c.Size)
-			r.count(c)
+			buf.release(c)
 		}
-		buf.release(c)
 	}
 }
 

@@ -17,9 +17,6 @@ const (
 type State struct {
 	Phase    string
 	Position Position // nil when none yet
-	// Snapshot records which capture the position belongs to (the slot), so
-	// a restart can tell a lost slot from a fresh start.
-	Slot string
 }
 
 // Target is a database that Sluice writes.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -21,10 +22,23 @@ import (
 func main() {
 	taskFile := flag.String("task", "", "task file (JSON): endpoints, ReplicationType, TableMappings, ReplicationSettings")
 	statsFile := flag.String("stats-file", "", "write the replication's statistics to this file as JSON every second")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file (for performance work)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sluice-replicator: -cpuprofile:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(*taskFile, *statsFile, log); err != nil {
 		fmt.Fprintln(os.Stderr, "sluice-replicator:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

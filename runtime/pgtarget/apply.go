@@ -173,7 +173,7 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime t
 		}
 	}
 	a.batch.ExecParams(fmt.Sprintf(upsertState, a.t.stateTable()),
-		[][]byte{[]byte(a.task), []byte(runtime.PhaseCDC), []byte(runtime.Checkpoint(pos)), nil, []byte(commitTime.UTC().Format(time.RFC3339Nano))},
+		[][]byte{[]byte(a.task), []byte(runtime.PhaseCDC), []byte(runtime.Checkpoint(pos)), []byte(commitTime.UTC().Format(time.RFC3339Nano))},
 		nil, nil, nil)
 	a.queued = append(a.queued, queued{})
 	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)

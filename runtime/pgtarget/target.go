@@ -68,7 +68,6 @@ CREATE TABLE IF NOT EXISTS %s (
   task_name text PRIMARY KEY,
   phase text NOT NULL,
   checkpoint text,
-  slot_name text,
   checkpoint_timestamp timestamptz,
   updated_at timestamptz NOT NULL DEFAULT now())`, ident(t.cfg.ControlSchema), t.stateTable()))
 	if err != nil {
@@ -83,8 +82,8 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 		return runtime.State{}, err
 	}
 	var st runtime.State
-	var cp, slot *string
-	err := t.pool.QueryRow(ctx, "SELECT phase, checkpoint, slot_name FROM "+t.stateTable()+" WHERE task_name = $1", task).Scan(&st.Phase, &cp, &slot)
+	var cp *string
+	err := t.pool.QueryRow(ctx, "SELECT phase, checkpoint FROM "+t.stateTable()+" WHERE task_name = $1", task).Scan(&st.Phase, &cp)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return runtime.State{}, nil
 	}
@@ -96,16 +95,13 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 			return st, fmt.Errorf("stored checkpoint: %w", err)
 		}
 	}
-	if slot != nil {
-		st.Slot = *slot
-	}
 	return st, nil
 }
 
-const upsertState = `INSERT INTO %s (task_name, phase, checkpoint, slot_name, checkpoint_timestamp, updated_at)
-VALUES ($1, $2, $3, $4, $5, now())
+const upsertState = `INSERT INTO %s (task_name, phase, checkpoint, checkpoint_timestamp, updated_at)
+VALUES ($1, $2, $3, $4, now())
 ON CONFLICT (task_name) DO UPDATE SET phase = EXCLUDED.phase, checkpoint = EXCLUDED.checkpoint,
-  slot_name = EXCLUDED.slot_name, checkpoint_timestamp = EXCLUDED.checkpoint_timestamp, updated_at = now()`
+  checkpoint_timestamp = EXCLUDED.checkpoint_timestamp, updated_at = now()`
 
 // SaveState implements runtime.Target.
 func (t *Target) SaveState(ctx context.Context, task string, st runtime.State) error {
@@ -117,7 +113,7 @@ func (t *Target) SaveState(ctx context.Context, task string, st runtime.State) e
 		s := runtime.Checkpoint(st.Position)
 		cp = &s
 	}
-	_, err := t.pool.Exec(ctx, fmt.Sprintf(upsertState, t.stateTable()), task, st.Phase, cp, st.Slot, nil)
+	_, err := t.pool.Exec(ctx, fmt.Sprintf(upsertState, t.stateTable()), task, st.Phase, cp, nil)
 	return err
 }
 

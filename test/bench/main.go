@@ -33,6 +33,8 @@ var (
 	rounds  = flag.Int("rounds", 3, "full-load runs per tool (the median counts)")
 	bin     = flag.String("bin", "bin/sluice-replicator", "the sluice-replicator binary")
 	jobs    = flag.Int("jobs", 4, "parallel copy jobs for both tools")
+	only    = flag.String("only", "", "run one part: load or cdc (default: all)")
+	reuse   = flag.Bool("reuse", false, "reuse the source database from an earlier run")
 )
 
 const (
@@ -66,15 +68,29 @@ func run(ctx context.Context) error {
 	defer os.RemoveAll(work)
 	fmt.Printf("machine: %d cores; pgbench scale %d, %d clients, %d s workloads\n\n", numCPU(), *scale, *clients, *seconds)
 
-	if err := recreate(ctx, src); err != nil {
-		return err
+	if !*reuse {
+		if err := recreate(ctx, src); err != nil {
+			return err
+		}
+		if out, err := pgbench(ctx, "-i", "-s", strconv.Itoa(*scale), "-q"); err != nil {
+			return fmt.Errorf("pgbench -i: %v\n%s", err, out)
+		}
+		if err := execSQL(ctx, src, `CREATE TABLE sluice_marker (id bigserial PRIMARY KEY, src_ts timestamptz NOT NULL)`); err != nil {
+			return err
+		}
 	}
-	if out, err := pgbench(ctx, "-i", "-s", strconv.Itoa(*scale), "-q"); err != nil {
-		return fmt.Errorf("pgbench -i: %v\n%s", err, out)
+	if *only != "cdc" {
+		if err := fullLoad(ctx, work); err != nil {
+			return err
+		}
 	}
-	if err := execSQL(ctx, src, `CREATE TABLE sluice_marker (id bigserial PRIMARY KEY, src_ts timestamptz NOT NULL)`); err != nil {
-		return err
+	if *only != "load" {
+		return cdc(ctx, work)
 	}
+	return nil
+}
+
+func fullLoad(ctx context.Context, work string) error {
 
 	// Full load.
 	var sluiceTimes, copydbTimes []time.Duration
@@ -95,8 +111,10 @@ func run(ctx context.Context) error {
 	fmt.Printf("  sluice-replicator full-load      median %6.2f s  runs %s\n", sl.Seconds(), fmtDurations(sluiceTimes))
 	fmt.Printf("  pgcopydb clone                   median %6.2f s  runs %s\n", pc.Seconds(), fmtDurations(copydbTimes))
 	fmt.Printf("  ratio sluice / pgcopydb          %.2f  (target <= 1.0)\n\n", sl.Seconds()/pc.Seconds())
+	return nil
+}
 
-	// CDC.
+func cdc(ctx context.Context, work string) error {
 	alone, err := workload(ctx)
 	if err != nil {
 		return err
