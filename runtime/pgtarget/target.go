@@ -340,15 +340,20 @@ func (t *Target) FinishTables(ctx context.Context, tables []*runtime.Table, inde
 					return fmt.Errorf("add constraint %s to %s: %w", c.Name, tableName(tb), err)
 				}
 			}
-			if !indexes {
-				return nil
-			}
-			for _, ix := range tb.Indexes {
-				def := strings.Replace(ix.Def, runtime.TablePlaceholder, tableName(tb), 1)
-				def = strings.Replace(def, " INDEX ", " INDEX IF NOT EXISTS ", 1)
-				if _, err := conn.Exec(gctx, def); err != nil {
-					return fmt.Errorf("create index %s on %s: %w", ix.Name, tableName(tb), err)
+			if indexes {
+				for _, ix := range tb.Indexes {
+					def := strings.Replace(ix.Def, runtime.TablePlaceholder, tableName(tb), 1)
+					def = strings.Replace(def, " INDEX ", " INDEX IF NOT EXISTS ", 1)
+					if _, err := conn.Exec(gctx, def); err != nil {
+						return fmt.Errorf("create index %s on %s: %w", ix.Name, tableName(tb), err)
+					}
 				}
+			}
+			// Freshly loaded tables have no statistics: without them the
+			// planner may scan a small, fast-growing table instead of using
+			// its key, and the apply statements slow down as it bloats.
+			if _, err := conn.Exec(gctx, "ANALYZE "+tableName(tb)); err != nil {
+				return fmt.Errorf("analyze %s: %w", tableName(tb), err)
 			}
 			return nil
 		})
