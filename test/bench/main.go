@@ -222,6 +222,7 @@ func sluiceCDC(ctx context.Context, work string) (cdcResult, error) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		dropSlot(ctx, src)
+		_ = execSQL(ctx, src, `DROP PUBLICATION IF EXISTS sluice_bench_cdc, sluice_bench_cdc_ins`)
 	}()
 	if err := waitPhase(stats, "cdc", 5*time.Minute); err != nil {
 		log, _ := os.ReadFile(logf.Name())
