@@ -36,8 +36,9 @@ type applier struct {
 	queued    []queued
 	open      bool
 
-	commits []walCommit      // committed, not yet known to be durable
-	durable runtime.Position // last position known durable
+	commits   []walCommit      // committed, not yet known to be durable
+	durable   runtime.Position // last position known durable
+	flushSeen time.Time        // when the target's flush position was last read
 }
 
 // queued remembers what each pipelined statement was, to check its result.
@@ -206,12 +207,16 @@ type walCommit struct {
 	pos    runtime.Position
 }
 
+// flushRecheck is how long a flush position read from the target stays fresh.
+const flushRecheck = 100 * time.Millisecond
+
 // flushedUpTo moves the commits the target's WAL flush has passed to durable.
 func (a *applier) flushedUpTo(flush string) error {
 	f, err := runtime.ParseLSN(flush)
 	if err != nil {
 		return err
 	}
+	a.flushSeen = time.Now()
 	n := 0
 	for n < len(a.commits) && a.commits[n].target <= f {
 		a.durable = a.commits[n].pos
@@ -225,7 +230,9 @@ func (a *applier) flushedUpTo(flush string) error {
 // as PostgreSQL's own subscriptions do: the commit returns before the WAL
 // is flushed, and the position counts as applied only once it is.
 func (a *applier) Durable(ctx context.Context) (runtime.Position, error) {
-	if len(a.commits) > 0 && !a.open {
+	// Every commit reads the flush position too; ask again only when the
+	// commits have stopped coming for a while.
+	if len(a.commits) > 0 && !a.open && time.Since(a.flushSeen) >= flushRecheck {
 		var flush string
 		if err := a.conn.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&flush); err != nil {
 			return nil, err
