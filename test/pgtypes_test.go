@@ -78,78 +78,71 @@ func TestPostgresTypesRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, batch := range []bool{false, true} {
-		name := "transactional"
-		if batch {
-			name = "batch"
+	applyModes(t, func(t *testing.T, settings string) {
+		src := testenv.NewPGDatabase(t, "types_src")
+		dst := testenv.NewPGDatabase(t, "types_dst")
+		testenv.Exec(t, src, string(schema))
+
+		tk := testenv.PGTask(t, uniqueID("types"), runtime.FullLoadAndCDC, src, dst)
+		tk.ReplicationSettings = json.RawMessage(settings)
+		r := testenv.Start(t, tk)
+		p := newPair(t, src, dst)
+
+		// Full load.
+		waitPhase(t, r, "cdc", 20*time.Second)
+		checkTypeTables(t, r, p, "after the full load")
+		if t.Failed() {
+			t.FailNow()
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			src := testenv.NewPGDatabase(t, "types_src")
-			dst := testenv.NewPGDatabase(t, "types_dst")
-			testenv.Exec(t, src, string(schema))
-
-			tk := testenv.PGTask(t, uniqueID("types-"+name), runtime.FullLoadAndCDC, src, dst)
-			tk.ReplicationSettings = json.RawMessage(fmt.Sprintf(`{"TargetMetadata":{"BatchApplyEnabled":%v}}`, batch))
-			r := testenv.Start(t, tk)
-			p := newPair(t, src, dst)
-
-			// Full load.
-			waitPhase(t, r, "cdc", 20*time.Second)
-			checkTypeTables(t, r, p, "after the full load")
-			if t.Failed() {
-				t.FailNow()
+		snap := r.Stats.Snapshot()
+		for _, tt := range typeTables {
+			ts := tableStats(snap, tt.statName())
+			if ts == nil || ts.FullLoadRows != int64(tt.rows) {
+				t.Errorf("%s: full load rows = %v, want %d", tt.statName(), ts, tt.rows)
 			}
-			snap := r.Stats.Snapshot()
-			for _, tt := range typeTables {
-				ts := tableStats(snap, tt.statName())
-				if ts == nil || ts.FullLoadRows != int64(tt.rows) {
-					t.Errorf("%s: full load rows = %v, want %d", tt.statName(), ts, tt.rows)
-				}
-			}
-			checkSequences(t, p, "after the full load")
-			checkIndexes(t, p.d, map[string]string{
-				"events":      "events_v_idx",
-				"Order Items": `Order Items "idx"`,
-			})
-
-			// CDC.
-			for _, tt := range typeTables {
-				for _, sql := range tt.changes() {
-					execSQL(t, p.s, sql)
-				}
-			}
-			for _, tt := range typeTables {
-				// Each seed row copied, one more inserted, two deleted: the
-				// statements did what they say.
-				if n := queryString(t, p.s, "SELECT count(*) FROM "+tt.name); n != fmt.Sprint(2*tt.rows-1) {
-					t.Errorf("source %s has %s rows after the CDC statements, want %d", tt.name, n, 2*tt.rows-1)
-				}
-			}
-			checkTypeTables(t, r, p, "after CDC")
-			snap = r.Stats.Snapshot()
-			for _, tt := range typeTables {
-				ts := tableStats(snap, tt.statName())
-				if ts == nil {
-					t.Errorf("%s: no statistics", tt.statName())
-					continue
-				}
-				// A copy of each seed row and one more row were inserted;
-				// (rows moving between partitions are a delete and an insert).
-				if ts.Inserts < int64(tt.rows+1) || ts.Updates < 1 || ts.Deletes < 2 {
-					t.Errorf("%s: CDC counted inserts/updates/deletes %d/%d/%d, want at least %d/1/2",
-						tt.statName(), ts.Inserts, ts.Updates, ts.Deletes, tt.rows+1)
-				}
-				if ts.ApplyMisses != 0 || len(ts.Warnings) != 0 {
-					t.Errorf("%s: %d apply misses, warnings %q", tt.statName(), ts.ApplyMisses, ts.Warnings)
-				}
-			}
-			if err := r.Stop(); err != nil {
-				t.Fatalf("graceful stop: %v", err)
-			}
-			checkSequences(t, p, "after the stop")
+		}
+		checkSequences(t, p, "after the full load")
+		checkIndexes(t, p.d, map[string]string{
+			"events":      "events_v_idx",
+			"Order Items": `Order Items "idx"`,
 		})
-	}
+
+		// CDC.
+		for _, tt := range typeTables {
+			for _, sql := range tt.changes() {
+				execSQL(t, p.s, sql)
+			}
+		}
+		for _, tt := range typeTables {
+			// Each seed row copied, one more inserted, two deleted: the
+			// statements did what they say.
+			if n := queryString(t, p.s, "SELECT count(*) FROM "+tt.name); n != fmt.Sprint(2*tt.rows-1) {
+				t.Errorf("source %s has %s rows after the CDC statements, want %d", tt.name, n, 2*tt.rows-1)
+			}
+		}
+		checkTypeTables(t, r, p, "after CDC")
+		snap = r.Stats.Snapshot()
+		for _, tt := range typeTables {
+			ts := tableStats(snap, tt.statName())
+			if ts == nil {
+				t.Errorf("%s: no statistics", tt.statName())
+				continue
+			}
+			// A copy of each seed row and one more row were inserted;
+			// (rows moving between partitions are a delete and an insert).
+			if ts.Inserts < int64(tt.rows+1) || ts.Updates < 1 || ts.Deletes < 2 {
+				t.Errorf("%s: CDC counted inserts/updates/deletes %d/%d/%d, want at least %d/1/2",
+					tt.statName(), ts.Inserts, ts.Updates, ts.Deletes, tt.rows+1)
+			}
+			if ts.ApplyMisses != 0 || len(ts.Warnings) != 0 {
+				t.Errorf("%s: %d apply misses, warnings %q", tt.statName(), ts.ApplyMisses, ts.Warnings)
+			}
+		}
+		if err := r.Stop(); err != nil {
+			t.Fatalf("graceful stop: %v", err)
+		}
+		checkSequences(t, p, "after the stop")
+	})
 }
 
 func (tt typeTable) statName() string {
