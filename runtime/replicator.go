@@ -101,6 +101,10 @@ func (r *Replicator) Run(ctx context.Context) error {
 			r.Log.Warn("an earlier full load did not finish; loading again", "task", r.Task)
 		}
 		from, err = r.fullLoad(ctx, tables, types)
+		if err != nil && ctx.Err() != nil {
+			r.Log.Info("stopped during the full load; the next start loads again", "task", r.Task)
+			return nil
+		}
 		if err != nil {
 			return err
 		}

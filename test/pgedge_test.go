@@ -798,3 +798,23 @@ ANALYZE big; ANALYZE big_nokey;`)
 	}
 	testenv.RequireEqualTables(t, p.src, p.dst, "big", "big_nokey")
 }
+
+// TestCDCKeyIndexWithoutSecondaryIndexes turns secondary indexes off: the
+// unique index that identifies rows must still be built (inserts upsert on
+// it), and a plain index must not.
+func TestCDCKeyIndexWithoutSecondaryIndexes(t *testing.T) {
+	t.Parallel()
+	p, tk := setup(t, "ri_noidx", runtime.FullLoadAndCDC, `{"SluiceSettings":{"CreateSecondaryIndexes":false}}`, `
+CREATE TABLE ri (id int, code text NOT NULL, v text);
+CREATE UNIQUE INDEX ri_code ON ri (code);
+CREATE INDEX ri_v ON ri (v);
+ALTER TABLE ri REPLICA IDENTITY USING INDEX ri_code;
+INSERT INTO ri VALUES (1, 'a', 'x'), (2, 'b', 'y');`)
+	r := startCDC(t, p, tk, "ri")
+	execSQL(t, p.s, `INSERT INTO ri VALUES (3, 'c', 'z'); UPDATE ri SET v = 'x2' WHERE code = 'a'; DELETE FROM ri WHERE code = 'b'`)
+	p.waitEqual(r, 10*time.Second, "ri")
+	requireNoMisses(t, r, "ri")
+	if got := queryString(t, p.d, `SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'ri'`); got != "ri_code" {
+		t.Errorf("target indexes on ri = %q, want just the key index ri_code", got)
+	}
+}

@@ -340,13 +340,16 @@ func (t *Target) FinishTables(ctx context.Context, tables []*runtime.Table, inde
 					return fmt.Errorf("add constraint %s to %s: %w", c.Name, tableName(tb), err)
 				}
 			}
-			if indexes {
-				for _, ix := range tb.Indexes {
-					def := strings.Replace(ix.Def, runtime.TablePlaceholder, tableName(tb), 1)
-					def = strings.Replace(def, " INDEX ", " INDEX IF NOT EXISTS ", 1)
-					if _, err := conn.Exec(gctx, def); err != nil {
-						return fmt.Errorf("create index %s on %s: %w", ix.Name, tableName(tb), err)
-					}
+			for _, ix := range tb.Indexes {
+				// Unique indexes are built even without secondary indexes:
+				// one may be the key that updates and upserts match on.
+				if !indexes && !strings.HasPrefix(ix.Def, "CREATE UNIQUE INDEX ") {
+					continue
+				}
+				def := strings.Replace(ix.Def, runtime.TablePlaceholder, tableName(tb), 1)
+				def = strings.Replace(def, " INDEX ", " INDEX IF NOT EXISTS ", 1)
+				if _, err := conn.Exec(gctx, def); err != nil {
+					return fmt.Errorf("create index %s on %s: %w", ix.Name, tableName(tb), err)
 				}
 			}
 			// Freshly loaded tables have no statistics: without them the
