@@ -66,6 +66,12 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(work)
+	defer func() {
+		// The copies are large; the source stays for -reuse.
+		for _, db := range []string{"sluice_bench_dst", "sluice_bench_pgcopydb", "sluice_bench_cdc", "sluice_bench_native"} {
+			_ = execSQL(context.WithoutCancel(ctx), "postgres", fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, db))
+		}
+	}()
 	fmt.Printf("machine: %d cores; pgbench scale %d, %d clients, %d s workloads\n\n", numCPU(), *scale, *clients, *seconds)
 
 	if !*reuse {
