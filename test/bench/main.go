@@ -58,7 +58,7 @@ func url(db string) string {
 func run(ctx context.Context) error {
 	for _, tool := range []string{"pgbench", "pgcopydb", "pg_dump", *bin} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s is not installed: run `sudo make services` and `make build`", tool)
+			return fmt.Errorf("%s is not installed: run `make services` (as root) and `make build`", tool)
 		}
 	}
 	work, err := os.MkdirTemp("", "sluice-bench")
