@@ -379,7 +379,10 @@ func (r *Replicator) syncSequences(ctx context.Context, tables []*Table) error {
 
 // stream runs the change stream from position from until ctx ends.
 func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position) error {
-	ap, err := r.Target.Applier(ctx, r.Task, tables, r.Settings.TargetMetadata.BatchApplyEnabled, r.Stats)
+	ap, err := r.Target.Applier(ctx, r.Task, tables, ApplyOptions{
+		Batch:       r.Settings.TargetMetadata.BatchApplyEnabled,
+		MemoryLimit: int64(r.Settings.ChangeProcessingTuning.BatchApplyMemoryLimit) << 20,
+	}, r.Stats)
 	if err != nil {
 		return fmt.Errorf("open the applier: %w", err)
 	}

@@ -47,9 +47,19 @@ type Target interface {
 	SetSequences(ctx context.Context, seqs []SequenceValue) error
 
 	// Applier returns the writer of the change stream for task.
-	Applier(ctx context.Context, task string, tables []*Table, batch bool, stats *Stats) (Applier, error)
+	Applier(ctx context.Context, task string, tables []*Table, opts ApplyOptions, stats *Stats) (Applier, error)
 
 	Close(ctx context.Context) error
+}
+
+// ApplyOptions say how an Applier writes.
+type ApplyOptions struct {
+	// Batch merges the net changes per table and key and writes them in
+	// bulk (BatchApplyEnabled).
+	Batch bool
+	// MemoryLimit caps, in bytes, the changes a batch applier holds; past
+	// it, it writes them into the open target transaction.
+	MemoryLimit int64
 }
 
 // Applier writes changes to the target in transactions it commits together

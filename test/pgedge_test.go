@@ -818,3 +818,25 @@ INSERT INTO ri VALUES (1, 'a', 'x'), (2, 'b', 'y');`)
 		t.Errorf("target indexes on ri = %q, want just the key index ri_code", got)
 	}
 }
+
+// TestCDCBatchLargeTransaction applies, in batch mode with a 1 MB memory
+// limit, source transactions far larger than the limit (so the held net
+// changes are written out mid-transaction), mixing key moves, deletes,
+// re-inserts and updates of rows held before a write-out.
+func TestCDCBatchLargeTransaction(t *testing.T) {
+	t.Parallel()
+	p, tk := setup(t, "batch_large", runtime.FullLoadAndCDC,
+		`{"TargetMetadata":{"BatchApplyEnabled":true},"ChangeProcessingTuning":{"BatchApplyMemoryLimit":1}}`, `
+CREATE TABLE big (id int PRIMARY KEY, n int, pad text);
+INSERT INTO big SELECT i, 0, repeat('x', 100) FROM generate_series(1, 50000) i;`)
+	r := startCDC(t, p, tk, "big")
+	execSQL(t, p.s, `BEGIN;
+UPDATE big SET n = n + 1, pad = repeat('y', 100);
+UPDATE big SET id = id + 100000 WHERE id % 10 = 0;
+DELETE FROM big WHERE id % 7 = 0;
+INSERT INTO big SELECT i, -1, 'again' FROM generate_series(1, 50000, 7) i ON CONFLICT DO NOTHING;
+UPDATE big SET n = n + 1 WHERE id % 3 = 0;
+COMMIT`)
+	p.waitEqual(r, 60*time.Second, "big")
+	requireNoMisses(t, r, "big")
+}

@@ -48,7 +48,7 @@ type queued struct {
 }
 
 // Applier implements runtime.Target.
-func (t *Target) Applier(ctx context.Context, task string, tables []*runtime.Table, batch bool, stats *runtime.Stats) (runtime.Applier, error) {
+func (t *Target) Applier(ctx context.Context, task string, tables []*runtime.Table, opts runtime.ApplyOptions, stats *runtime.Stats) (runtime.Applier, error) {
 	if err := t.ensureControl(ctx); err != nil {
 		return nil, err
 	}
@@ -61,8 +61,8 @@ func (t *Target) Applier(ctx context.Context, task string, tables []*runtime.Tab
 		return nil, err
 	}
 	a := &applier{t: t, conn: conn, pg: conn.Conn().PgConn(), task: task, stats: stats, prepared: map[string]string{}}
-	if batch {
-		a.net = newNetChanges()
+	if opts.Batch {
+		a.net = newNetChanges(opts.MemoryLimit)
 		a.tempNames, a.tempReady = map[*runtime.Table]int{}, map[*runtime.Table]bool{}
 	}
 	return a, nil
@@ -81,6 +81,11 @@ func (a *applier) Apply(ctx context.Context, c *runtime.Change) error {
 	a.begin()
 	if a.net != nil {
 		if a.net.hold(c) {
+			if a.net.bytes > a.net.limit {
+				// A large source transaction: write what is held into
+				// the open target transaction rather than grow.
+				return a.flushNet(ctx, nil, nil)
+			}
 			return nil
 		}
 		// Changes that cannot be merged go in order after the table's

@@ -18,6 +18,8 @@ import (
 type netChanges struct {
 	tables map[*runtime.Table]*tableNet
 	order  []*runtime.Table
+	// bytes approximates the memory held; limit is where it is written out.
+	bytes, limit int64
 }
 
 type tableNet struct {
@@ -30,9 +32,11 @@ type netEntry struct {
 	row     runtime.Row
 }
 
-func newNetChanges() *netChanges { return &netChanges{tables: map[*runtime.Table]*tableNet{}} }
+func newNetChanges(limit int64) *netChanges {
+	return &netChanges{tables: map[*runtime.Table]*tableNet{}, limit: limit}
+}
 
-func (n *netChanges) reset() { n.tables, n.order = map[*runtime.Table]*tableNet{}, nil }
+func (n *netChanges) reset() { n.tables, n.order, n.bytes = map[*runtime.Table]*tableNet{}, nil, 0 }
 
 func (n *netChanges) table(t *runtime.Table) *tableNet {
 	tn := n.tables[t]
@@ -95,6 +99,7 @@ func (n *netChanges) hold(c *runtime.Change) bool {
 	default:
 		return false
 	}
+	n.bytes += int64(c.Size)
 	return true
 }
 
@@ -143,7 +148,7 @@ func (a *applier) flushNet(ctx context.Context, t *runtime.Table, tables []*runt
 		delete(a.net.tables, tb)
 	}
 	if t == nil && tables == nil {
-		a.net.order = nil
+		a.net.order, a.net.bytes = nil, 0
 	}
 	return nil
 }

@@ -76,7 +76,7 @@ func TestNetChangesHold(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			n := newNetChanges()
+			n := newNetChanges(1 << 20)
 			for i, ch := range c.changes {
 				if got := n.hold(ch); got != c.held[i] {
 					t.Fatalf("hold(change %d) = %v, want %v", i, got, c.held[i])
