@@ -434,11 +434,17 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 		}
 		return nil
 	}
+	// Positions committed to the target only move forward; a step back
+	// would be a bug that could apply a transaction twice.
+	var committed Progress
 	commit := func() error {
+		if err := committed.Advance(pending.Position); err != nil {
+			return fmt.Errorf("refusing to commit: %w", err)
+		}
 		if err := ap.Commit(ctx, pending.Position, pending.CommitTime); err != nil {
 			return fmt.Errorf("commit at %s: %w", pending.Position, err)
 		}
-		r.Stats.applied_(pending.Position, pending.CommitTime, len(buf.ch) == 0)
+		r.Stats.recordApplied(pending.Position, pending.CommitTime, len(buf.ch) == 0)
 		pending, held = nil, 0
 		return ack()
 	}

@@ -147,7 +147,7 @@ func (s *Stats) Snapshot() Snapshot {
 
 func (s *Stats) setPhase(p string) { s.phase.Store(p) }
 
-func (s *Stats) applied_(pos Position, commit time.Time, caughtUp bool) {
+func (s *Stats) recordApplied(pos Position, commit time.Time, caughtUp bool) {
 	s.applied.Store(Checkpoint(pos))
 	s.lastCommit.Store(commit.UnixNano())
 	s.caughtUp.Store(caughtUp)
