@@ -1,5 +1,5 @@
-// Package capacity will turn source metadata and a ComputeConfig into a
-// capacity plan (units, memory limit, full-load parallelism) and launch
-// replicators of that size. It is empty until the capacity issue lands; the
-// layout is fixed by the design card.
+// Package capacity turns what is known about a replication into a capacity
+// plan (units, memory limit, full-load parallelism) and declares the
+// Launcher that starts replicators of that size. The planner is fixed-size
+// until the capacity issue makes it follow the workload.
 package capacity

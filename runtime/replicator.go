@@ -38,8 +38,11 @@ type Replicator struct {
 	// StartPosition, when set, is where a CDC replication without a stored
 	// position starts (CdcStartPosition).
 	StartPosition Position
-	Stats         *Stats
-	Log           *slog.Logger
+	// Reload ignores the position stored on the target and starts over
+	// (StartReplicationType reload-target).
+	Reload bool
+	Stats  *Stats
+	Log    *slog.Logger
 }
 
 // Run replicates until ctx ends, which is a graceful stop: the transaction
@@ -65,6 +68,10 @@ func (r *Replicator) Run(ctx context.Context) error {
 	st, err := r.Target.State(ctx, r.Task)
 	if err != nil {
 		return fmt.Errorf("read the stored state of %s on the target: %w", r.Task, err)
+	}
+	if r.Reload {
+		r.Log.Info("reload-target: ignoring the stored position and starting over", "task", r.Task, "phase", st.Phase)
+		st = State{}
 	}
 	if r.Type == FullLoad && st.Phase == PhaseDone {
 		r.Log.Info("full load already finished; nothing to do", "task", r.Task)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -20,7 +21,7 @@ import (
 )
 
 func main() {
-	taskFile := flag.String("task", "", "task file (JSON): endpoints, ReplicationType, TableMappings, ReplicationSettings")
+	taskFile := flag.String("task", "", "task file (JSON): endpoints, ReplicationType, TableMappings, ReplicationSettings; - reads standard input (how sluice serve passes it, so passwords never touch the disk)")
 	statsFile := flag.String("stats-file", "", "write the replication's statistics to this file as JSON every second")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file (for performance work)")
 	flag.Parse()
@@ -47,7 +48,13 @@ func run(taskFile, statsFile string, log *slog.Logger) error {
 	if taskFile == "" {
 		return fmt.Errorf("-task is required: the path of a task file")
 	}
-	doc, err := os.ReadFile(taskFile)
+	var doc []byte
+	var err error
+	if taskFile == "-" {
+		doc, err = io.ReadAll(os.Stdin)
+	} else {
+		doc, err = os.ReadFile(taskFile)
+	}
 	if err != nil {
 		return err
 	}

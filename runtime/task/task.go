@@ -32,6 +32,9 @@ type Task struct {
 	TableMappings       json.RawMessage
 	ReplicationSettings json.RawMessage
 	CdcStartPosition    string
+	// StartReplicationType reload-target loads the target again from
+	// scratch, whatever position it stores.
+	StartReplicationType string `json:",omitempty"`
 }
 
 // Endpoint is a database endpoint as DMS CreateEndpoint describes one.
@@ -137,6 +140,7 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 		Task: t.ReplicationConfigIdentifier, Type: t.ReplicationType,
 		Source: src, Target: tgt, Rules: rules, Settings: settings,
 		StartPosition: start, Stats: stats, Log: log,
+		Reload: t.StartReplicationType == "reload-target",
 	}
 	cleanup := func() {
 		bg := context.WithoutCancel(ctx)

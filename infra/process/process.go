@@ -1,0 +1,217 @@
+// Package process launches replicators as child processes of `sluice
+// serve`: the task goes in on standard input (so passwords never touch the
+// disk), statistics come back through a stats file read every second, and a
+// graceful stop is SIGTERM. It implements capacity.Launcher.
+package process
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sluicedb/sluice/capacity"
+	"github.com/sluicedb/sluice/runtime"
+)
+
+// Launcher runs replicators as local processes.
+type Launcher struct {
+	bin     string // the sluice-replicator binary
+	dir     string // stats and log files
+	reports chan<- capacity.Report
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	procs map[string]*proc
+}
+
+var _ capacity.Launcher = (*Launcher)(nil)
+
+type proc struct {
+	cmd   *exec.Cmd
+	stats string
+	done  chan struct{}
+}
+
+// New returns a launcher that runs bin, keeps its files in dir, and sends
+// reports on reports.
+func New(bin, dir string, reports chan<- capacity.Report, log *slog.Logger) (*Launcher, error) {
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("the replicator binary %s is missing (build it with `make build`, or set SLUICE_REPLICATOR_BIN): %w", bin, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create the replicators' directory %s: %w", dir, err)
+	}
+	return &Launcher{bin: bin, dir: dir, reports: reports, log: log, procs: map[string]*proc{}}, nil
+}
+
+// fileName turns an ARN into a file name.
+func fileName(id string) string {
+	return strings.NewReplacer(":", "_", "/", "_").Replace(id)
+}
+
+// Launch implements capacity.Launcher.
+func (l *Launcher) Launch(ctx context.Context, id string, task []byte, plan capacity.Plan) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.procs[id] != nil {
+		return fmt.Errorf("a replicator for %s is already running", id)
+	}
+	base := filepath.Join(l.dir, fileName(id))
+	stats := base + ".stats.json"
+	_ = os.Remove(stats) // a previous run's statistics are not this one's
+	logf, err := os.OpenFile(base+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the replicator log: %w", err)
+	}
+	tail := &lastLines{}
+	cmd := exec.Command(l.bin, "-task", "-", "-stats-file", stats)
+	cmd.Stdin = bytes.NewReader(task)
+	cmd.Stdout = logf
+	cmd.Stderr = io.MultiWriter(logf, tail)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMEMLIMIT=%dMiB", plan.MemoryLimitMiB))
+	// A replicator must not outlive the server that watches it: nobody
+	// would stop it or see it fail.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start the replicator: %w", err)
+	}
+	p := &proc{cmd: cmd, stats: stats, done: make(chan struct{})}
+	l.procs[id] = p
+	l.log.Info("replicator started", "replication", id, "pid", cmd.Process.Pid, "units", plan.Units)
+	go l.watch(id, p, logf, tail)
+	return nil
+}
+
+// watch reports the replicator's statistics every second until it ends.
+func (l *Launcher) watch(id string, p *proc, logf *os.File, tail *lastLines) {
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if s := readStats(p.stats); s != nil {
+				l.reports <- capacity.Report{ID: id, Stats: s}
+			}
+		case err := <-exited:
+			logf.Close()
+			r := capacity.Report{ID: id, Stats: readStats(p.stats), Exited: true}
+			if err != nil {
+				r.ExitErr = tail.last()
+				if r.ExitErr == "" {
+					r.ExitErr = fmt.Sprintf("the replicator ended: %v", err)
+				}
+			}
+			l.mu.Lock()
+			delete(l.procs, id)
+			l.mu.Unlock()
+			close(p.done)
+			l.log.Info("replicator ended", "replication", id, "error", r.ExitErr)
+			l.reports <- r
+			return
+		}
+	}
+}
+
+func readStats(path string) *runtime.Snapshot {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var s runtime.Snapshot
+	if json.Unmarshal(b, &s) != nil {
+		return nil
+	}
+	return &s
+}
+
+// Stop implements capacity.Launcher.
+func (l *Launcher) Stop(ctx context.Context, id string) error {
+	l.mu.Lock()
+	p := l.procs[id]
+	l.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return nil // it has just ended; its last report says how
+	}
+	return nil
+}
+
+// Running implements capacity.Launcher.
+func (l *Launcher) Running(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.procs[id] != nil
+}
+
+// Shutdown stops every replicator gracefully and waits for them, up to ctx.
+func (l *Launcher) Shutdown(ctx context.Context) {
+	l.mu.Lock()
+	var all []*proc
+	for _, p := range l.procs {
+		all = append(all, p)
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	l.mu.Unlock()
+	for _, p := range all {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// lastLines keeps the last line the replicator wrote that reads as its
+// error, which becomes the replication's failure message.
+type lastLines struct {
+	mu   sync.Mutex
+	line string
+	part []byte
+}
+
+func (t *lastLines) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.part = append(t.part, b...)
+	sc := bufio.NewScanner(bytes.NewReader(t.part))
+	var rest []byte
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "sluice-replicator: ") {
+			t.line = strings.TrimPrefix(line, "sluice-replicator: ")
+		}
+		rest = nil
+	}
+	if i := bytes.LastIndexByte(t.part, '\n'); i >= 0 {
+		rest = append(rest, t.part[i+1:]...)
+	} else {
+		rest = t.part
+	}
+	if len(rest) > 64<<10 {
+		rest = nil // a runaway line is not an error message
+	}
+	t.part = rest
+	return len(b), nil
+}
+
+func (t *lastLines) last() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.line
+}

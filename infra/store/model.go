@@ -1,0 +1,230 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Time is a timestamp that travels as AWS JSON protocols write them: epoch
+// seconds as a JSON number, with the fraction.
+type Time struct{ time.Time }
+
+// At returns t as a *Time, the form the optional members use.
+func At(t time.Time) *Time { return &Time{t.UTC()} }
+
+// MarshalJSON implements json.Marshaler.
+func (t Time) MarshalJSON() ([]byte, error) {
+	return []byte(strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 3, 64)), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("a timestamp must be epoch seconds as a JSON number: %w", err)
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 253402300799 {
+		return fmt.Errorf("the timestamp %v is out of range", f)
+	}
+	sec, frac := math.Modf(f)
+	t.Time = time.Unix(int64(sec), int64(frac*1e9)).UTC()
+	return nil
+}
+
+// Tag is a resource tag.
+type Tag struct {
+	Key         string
+	Value       string `json:",omitempty"`
+	ResourceArn string `json:",omitempty"`
+}
+
+// PostgreSQLSettings are the DMS PostgreSQL endpoint settings Sluice keeps.
+type PostgreSQLSettings struct {
+	SlotName                    string `json:",omitempty"`
+	PluginName                  string `json:",omitempty"`
+	SecretsManagerSecretId      string `json:",omitempty"` //nolint:revive // the AWS member name
+	SecretsManagerAccessRoleArn string `json:",omitempty"`
+	DatabaseName                string `json:",omitempty"`
+	Port                        int    `json:",omitempty"`
+	ServerName                  string `json:",omitempty"`
+	Username                    string `json:",omitempty"`
+	HeartbeatEnable             bool   `json:",omitempty"`
+}
+
+// MySQLSettings are the DMS MySQL endpoint settings Sluice keeps.
+type MySQLSettings struct {
+	SecretsManagerSecretId      string `json:",omitempty"` //nolint:revive // the AWS member name
+	SecretsManagerAccessRoleArn string `json:",omitempty"`
+	DatabaseName                string `json:",omitempty"`
+	Port                        int    `json:",omitempty"`
+	ServerName                  string `json:",omitempty"`
+	Username                    string `json:",omitempty"`
+	ServerTimezone              string `json:",omitempty"`
+}
+
+// Endpoint is a DMS endpoint as the API returns it: never with a password.
+type Endpoint struct {
+	EndpointIdentifier        string
+	EndpointType              string // SOURCE or TARGET
+	EngineName                string
+	EngineDisplayName         string `json:",omitempty"`
+	Username                  string `json:",omitempty"`
+	ServerName                string `json:",omitempty"`
+	Port                      int    `json:",omitempty"`
+	DatabaseName              string `json:",omitempty"`
+	ExtraConnectionAttributes string `json:",omitempty"`
+	Status                    string
+	KmsKeyId                  string `json:",omitempty"` //nolint:revive // the AWS member name
+	EndpointArn               string
+	CertificateArn            string              `json:",omitempty"`
+	SslMode                   string              `json:",omitempty"`
+	PostgreSQLSettings        *PostgreSQLSettings `json:",omitempty"`
+	MySQLSettings             *MySQLSettings      `json:",omitempty"`
+}
+
+// EndpointRecord is what the store keeps of an endpoint: its API shape and
+// the password sealed with the master key (empty when a secret holds it).
+type EndpointRecord struct {
+	Endpoint
+	SealedPassword string `json:",omitempty"`
+	Created        Time
+}
+
+// ComputeConfig is a serverless replication's capacity bounds.
+type ComputeConfig struct {
+	AvailabilityZone           string   `json:",omitempty"`
+	DnsNameServers             string   `json:",omitempty"`
+	KmsKeyId                   string   `json:",omitempty"` //nolint:revive // the AWS member name
+	MaxCapacityUnits           int      `json:",omitempty"`
+	MinCapacityUnits           int      `json:",omitempty"`
+	MultiAZ                    *bool    `json:",omitempty"`
+	PreferredMaintenanceWindow string   `json:",omitempty"`
+	ReplicationSubnetGroupId   string   `json:",omitempty"` //nolint:revive // the AWS member name
+	VpcSecurityGroupIds        []string `json:",omitempty"` //nolint:revive // the AWS member name
+}
+
+// Config is a DMS Serverless replication config.
+type Config struct {
+	ReplicationConfigIdentifier string
+	ReplicationConfigArn        string
+	SourceEndpointArn           string
+	TargetEndpointArn           string
+	ReplicationType             string
+	ComputeConfig               *ComputeConfig `json:",omitempty"`
+	ReplicationSettings         string         `json:",omitempty"`
+	SupplementalSettings        string         `json:",omitempty"`
+	TableMappings               string
+	ReplicationConfigCreateTime *Time `json:",omitempty"`
+	ReplicationConfigUpdateTime *Time `json:",omitempty"`
+}
+
+// ProvisionData is the capacity a replication holds.
+type ProvisionData struct {
+	ProvisionState                   string `json:",omitempty"`
+	ProvisionedCapacityUnits         int    `json:",omitempty"`
+	DateProvisioned                  *Time  `json:",omitempty"`
+	IsNewProvisioningAvailable       bool
+	DateNewProvisioningDataAvailable *Time  `json:",omitempty"`
+	ReasonForNewProvisioningData     string `json:",omitempty"`
+}
+
+// ReplicationStats are a replication's overall statistics.
+type ReplicationStats struct {
+	FullLoadProgressPercent int
+	ElapsedTimeMillis       int64
+	TablesLoaded            int
+	TablesLoading           int
+	TablesQueued            int
+	TablesErrored           int
+	FreshStartDate          *Time `json:",omitempty"`
+	StartDate               *Time `json:",omitempty"`
+	StopDate                *Time `json:",omitempty"`
+	FullLoadStartDate       *Time `json:",omitempty"`
+	FullLoadFinishDate      *Time `json:",omitempty"`
+}
+
+// Replication is the running state of one config, as DescribeReplications
+// returns it.
+type Replication struct {
+	ReplicationConfigIdentifier string
+	ReplicationConfigArn        string
+	SourceEndpointArn           string
+	TargetEndpointArn           string
+	ReplicationType             string
+	Status                      string
+	ProvisionData               *ProvisionData    `json:",omitempty"`
+	StopReason                  string            `json:",omitempty"`
+	FailureMessages             []string          `json:",omitempty"`
+	ReplicationStats            *ReplicationStats `json:",omitempty"`
+	StartReplicationType        string            `json:",omitempty"`
+	CdcStartTime                *Time             `json:",omitempty"`
+	CdcStartPosition            string            `json:",omitempty"`
+	CdcStopPosition             string            `json:",omitempty"`
+	RecoveryCheckpoint          string            `json:",omitempty"`
+	ReplicationCreateTime       *Time             `json:",omitempty"`
+	ReplicationUpdateTime       *Time             `json:",omitempty"`
+	ReplicationLastStopTime     *Time             `json:",omitempty"`
+	ReplicationDeprovisionTime  *Time             `json:",omitempty"`
+}
+
+// ReplicationRecord is what the store keeps of a replication: its API shape
+// and the members the API does not show.
+type ReplicationRecord struct {
+	Replication
+	// Runs counts the starts: start-replication is valid only for the first.
+	Runs int
+	// Pending is what the next start must do (set by StartReplication, read
+	// by whoever launches the replicator): a full reload of the target.
+	Reload bool `json:",omitempty"`
+}
+
+// TableStatistics is one table's statistics, as
+// DescribeReplicationTableStatistics returns them.
+type TableStatistics struct {
+	SchemaName        string
+	TableName         string
+	Inserts           int64
+	Deletes           int64
+	Updates           int64
+	Ddls              int64
+	AppliedInserts    int64
+	AppliedDeletes    int64
+	AppliedUpdates    int64
+	AppliedDdls       int64
+	FullLoadRows      int64
+	FullLoadStartTime *Time `json:",omitempty"`
+	FullLoadEndTime   *Time `json:",omitempty"`
+	LastUpdateTime    *Time `json:",omitempty"`
+	TableState        string
+	ValidationState   string `json:",omitempty"`
+	// ValidationStateDetails carries Sluice's warnings for the table (a
+	// keyless table whose updates cannot be captured, apply misses).
+	ValidationStateDetails string `json:",omitempty"`
+}
+
+// Replication statuses (the lifecycle contract).
+const (
+	StatusCreated             = "created"
+	StatusInitializing        = "initializing"
+	StatusPreparingMetadata   = "preparing-metadata-resources"
+	StatusTestingConnection   = "testing-connection"
+	StatusFetchingMetadata    = "fetching-metadata"
+	StatusCalculatingCap      = "calculating-capacity"
+	StatusProvisioningCap     = "provisioning-capacity"
+	StatusReplicationStarting = "replication-starting"
+	StatusRunning             = "running"
+	StatusStopping            = "stopping"
+	StatusStopped             = "stopped"
+	StatusFailed              = "failed"
+)
+
+// Provision states.
+const (
+	Provisioning   = "provisioning"
+	Provisioned    = "provisioned"
+	Deprovisioning = "deprovisioning"
+	Deprovisioned  = "deprovisioned"
+)
