@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Position is a point in a source's change stream. Positions of one source are
@@ -108,4 +109,26 @@ func (pr *Progress) Get() Position {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	return pr.pos
+}
+
+// StopPosition is where a CDC replication stops (CdcStopPosition): at a
+// time on the server running it, or at the first source commit after a time.
+type StopPosition struct {
+	Kind string // "server_time" or "commit_time"
+	At   time.Time
+}
+
+// ParseStopPosition reads a CdcStopPosition as DMS writes it:
+// server_time:2018-02-09T12:12:12 or commit_time:2018-02-09T12:12:12 (UTC).
+func ParseStopPosition(v string) (StopPosition, error) {
+	kind, ts, ok := strings.Cut(v, ":")
+	if !ok || (kind != "server_time" && kind != "commit_time") {
+		return StopPosition{}, fmt.Errorf("%q is not a stop position: use server_time:2006-01-02T15:04:05 or commit_time:2006-01-02T15:04:05 (UTC)", v)
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", time.RFC3339Nano} {
+		if at, err := time.Parse(layout, ts); err == nil {
+			return StopPosition{Kind: kind, At: at.UTC()}, nil
+		}
+	}
+	return StopPosition{}, fmt.Errorf("%q is not a time like 2006-01-02T15:04:05 (UTC)", ts)
 }

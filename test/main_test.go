@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// replicatorBin is the sluice-replicator binary built for this run.
-var replicatorBin string
+// replicatorBin and sluiceBin are the binaries built for this run.
+var replicatorBin, sluiceBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sluice-test-bin")
@@ -19,11 +19,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	replicatorBin = filepath.Join(dir, "sluice-replicator")
-	build := exec.Command("go", "build", "-o", replicatorBin, "../cmd/sluice-replicator")
+	replicatorBin, sluiceBin = filepath.Join(dir, "sluice-replicator"), filepath.Join(dir, "sluice")
+	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/sluice-replicator", "../cmd/sluice")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build sluice-replicator:", err)
+		fmt.Fprintln(os.Stderr, "build the binaries:", err)
 		os.Exit(1)
 	}
 	code := m.Run()

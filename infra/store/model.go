@@ -228,3 +228,15 @@ const (
 	Deprovisioning = "deprovisioning"
 	Deprovisioned  = "deprovisioned"
 )
+
+// SecretID returns the Secrets Manager secret that holds the endpoint's
+// connection, or "".
+func (e *Endpoint) SecretID() string {
+	if e.PostgreSQLSettings != nil && e.PostgreSQLSettings.SecretsManagerSecretId != "" {
+		return e.PostgreSQLSettings.SecretsManagerSecretId
+	}
+	if e.MySQLSettings != nil {
+		return e.MySQLSettings.SecretsManagerSecretId
+	}
+	return ""
+}

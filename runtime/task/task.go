@@ -124,12 +124,12 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 		slot = ps.SlotName
 	}
 	src := pgsource.New(pgsource.Config{
-		ConnString: t.SourceEndpoint.connString(), User: t.SourceEndpoint.Username,
+		ConnString: t.SourceEndpoint.ConnString(), User: t.SourceEndpoint.Username,
 		Slot: slot, Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
 		SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
 	})
 	tgt, err := pgtarget.New(ctx, pgtarget.Config{
-		ConnString:    t.TargetEndpoint.connString(),
+		ConnString:    t.TargetEndpoint.ConnString(),
 		ControlSchema: settings.ControlTablesSettings.ControlSchema,
 		Workers:       settings.FullLoadSettings.MaxFullLoadSubTasks,
 	})
@@ -172,9 +172,9 @@ func (e *Endpoint) validate() error {
 	return nil
 }
 
-// connString renders the endpoint as a connection URL. It holds the password:
+// ConnString renders the endpoint as a connection URL. It holds the password:
 // never log it.
-func (e *Endpoint) connString() string {
+func (e *Endpoint) ConnString() string {
 	port := e.Port
 	if port == 0 {
 		port = 5432

@@ -1,0 +1,131 @@
+// Command sluice runs Sluice's control plane on one machine (`sluice
+// serve`): the DMS API, its state in Redis, and replicators as child
+// processes. The environment variables are the contract in DESIGN.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sluicedb/sluice/capacity"
+	"github.com/sluicedb/sluice/functions/api"
+	"github.com/sluicedb/sluice/functions/runner"
+	"github.com/sluicedb/sluice/infra/process"
+	"github.com/sluicedb/sluice/infra/secrets"
+	"github.com/sluicedb/sluice/infra/sigv4"
+	"github.com/sluicedb/sluice/infra/store"
+)
+
+const usage = `usage: sluice serve
+
+serve   run the DMS API on SLUICE_ADDR (default 127.0.0.1:8377), keep state in
+        SLUICE_REDIS_URL, and run replicators as child processes. Requires
+        SLUICE_ACCESS_KEY_ID and SLUICE_SECRET_ACCESS_KEY (the SigV4 key pair
+        clients sign with).`
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] != "serve" {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, log); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice serve:", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func serve(ctx context.Context, log *slog.Logger) error {
+	keyID, secret := os.Getenv("SLUICE_ACCESS_KEY_ID"), os.Getenv("SLUICE_SECRET_ACCESS_KEY")
+	if keyID == "" || secret == "" {
+		return errors.New("SLUICE_ACCESS_KEY_ID and SLUICE_SECRET_ACCESS_KEY must be set: they are the key pair clients sign requests with (aws configure, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for the client)")
+	}
+	region, account := env("SLUICE_REGION", "us-east-1"), env("SLUICE_ACCOUNT_ID", "000000000000")
+	deprovision, err := time.ParseDuration(env("SLUICE_DEPROVISION_AFTER", "48h"))
+	if err != nil || deprovision < 0 {
+		return fmt.Errorf("SLUICE_DEPROVISION_AFTER %q is not a duration like 48h or 30m", os.Getenv("SLUICE_DEPROVISION_AFTER"))
+	}
+	if l := env("SLUICE_LAUNCHER", "local"); l != "local" {
+		return fmt.Errorf("SLUICE_LAUNCHER %q is not available yet: use local", l)
+	}
+	var box *secrets.Box
+	if k := os.Getenv("SLUICE_MASTER_KEY"); k != "" {
+		if box, err = secrets.NewBox(k); err != nil {
+			return fmt.Errorf("SLUICE_MASTER_KEY: %w", err)
+		}
+	} else {
+		log.Warn("SLUICE_MASTER_KEY is not set: endpoints can only use SecretsManagerSecretId or no password")
+	}
+	resolver, err := secrets.NewResolver(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0"), "sluice")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	bin := env("SLUICE_REPLICATOR_BIN", filepath.Join(filepath.Dir(self), "sluice-replicator"))
+	dir := env("SLUICE_STATE_DIR", filepath.Join(os.TempDir(), fmt.Sprintf("sluice-%d", os.Getuid())))
+	reports := make(chan capacity.Report, 64)
+	launcher, err := process.New(bin, dir, reports, log)
+	if err != nil {
+		return err
+	}
+	run := &runner.Runner{Store: st, Launcher: launcher, Box: box, Secrets: resolver, Log: log}
+	handler := &api.Handler{
+		Store:    st,
+		Verifier: &sigv4.Verifier{AccessKeyID: keyID, SecretAccessKey: secret, Region: region, Service: "dms"},
+		Box:      box, Region: region, Account: account, Control: run,
+		DeprovisionAfter: deprovision, Log: log,
+	}
+	addr := env("SLUICE_ADDR", "127.0.0.1:8377")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on SLUICE_ADDR %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	go run.Run(runCtx, reports)
+	go func() {
+		<-ctx.Done()
+		// Stop serving, then stop the replicators gracefully so each
+		// commits its position, and record how they ended.
+		shut, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+		launcher.Shutdown(shut)
+		time.Sleep(200 * time.Millisecond) // let the last reports land
+		cancelRun()
+	}()
+	log.Info("sluice serving the DMS API", "addr", ln.Addr().String(), "region", region)
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	<-runCtx.Done()
+	return nil
+}

@@ -1,0 +1,239 @@
+package api
+
+import (
+	"context"
+	"strings"
+
+	"github.com/sluicedb/sluice/infra/store"
+)
+
+// endpointInput holds the members of CreateEndpoint and ModifyEndpoint.
+type endpointInput struct {
+	EndpointArn               string
+	EndpointIdentifier        string
+	EndpointType              string
+	EngineName                string
+	Username                  string
+	Password                  *string
+	ServerName                string
+	Port                      *int
+	DatabaseName              string
+	ExtraConnectionAttributes string
+	KmsKeyId                  string //nolint:revive // the AWS member name
+	CertificateArn            string
+	SslMode                   string
+	PostgreSQLSettings        *store.PostgreSQLSettings
+	MySQLSettings             *store.MySQLSettings
+	Tags                      []store.Tag
+}
+
+// engines are the engines Sluice replicates, with their display names.
+var engines = map[string]string{
+	"postgres":          "PostgreSQL",
+	"aurora-postgresql": "Amazon Aurora PostgreSQL",
+}
+
+func (h *Handler) createEndpoint(ctx context.Context, body []byte) (any, error) {
+	var in endpointInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := identifier("EndpointIdentifier", in.EndpointIdentifier); err != nil {
+		return nil, err
+	}
+	rec := &store.EndpointRecord{Created: store.Time{Time: h.now()}}
+	rec.EndpointIdentifier = in.EndpointIdentifier
+	rec.EndpointArn = h.newARN(kindEndpoint)
+	rec.Status = "active"
+	switch strings.ToLower(in.EndpointType) {
+	case "source", "target":
+		rec.EndpointType = strings.ToUpper(in.EndpointType)
+	case "":
+		return nil, invalid("EndpointType is required: source or target")
+	default:
+		return nil, invalid("EndpointType %q is not valid: use source or target", clip(in.EndpointType))
+	}
+	rec.EngineName = in.EngineName
+	if err := h.applyEndpoint(&in, rec); err != nil {
+		return nil, err
+	}
+	if err := h.Store.CreateEndpoint(ctx, rec, in.Tags); err != nil {
+		return nil, err
+	}
+	return map[string]any{"Endpoint": rec.Endpoint}, nil
+}
+
+// applyEndpoint copies the members a request sets onto rec and checks the
+// result.
+func (h *Handler) applyEndpoint(in *endpointInput, rec *store.EndpointRecord) error {
+	if in.EngineName != "" {
+		rec.EngineName = in.EngineName
+	}
+	display, ok := engines[rec.EngineName]
+	switch {
+	case rec.EngineName == "":
+		return invalid("EngineName is required: postgres or aurora-postgresql")
+	case rec.EngineName == "mysql" || rec.EngineName == "mariadb" || rec.EngineName == "aurora":
+		return invalid("EngineName %s is not supported yet: Sluice replicates PostgreSQL (postgres, aurora-postgresql) today; MySQL and MariaDB are being built", rec.EngineName)
+	case !ok:
+		return invalid("EngineName %q is not supported: use postgres or aurora-postgresql", clip(rec.EngineName))
+	}
+	rec.EngineDisplayName = display
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&rec.Username, in.Username)
+	set(&rec.ServerName, in.ServerName)
+	set(&rec.DatabaseName, in.DatabaseName)
+	set(&rec.ExtraConnectionAttributes, in.ExtraConnectionAttributes)
+	set(&rec.KmsKeyId, in.KmsKeyId)
+	set(&rec.CertificateArn, in.CertificateArn)
+	set(&rec.SslMode, in.SslMode)
+	if in.Port != nil {
+		if *in.Port < 1 || *in.Port > 65535 {
+			return invalid("Port %d is out of range: use 1 to 65535", *in.Port)
+		}
+		rec.Port = *in.Port
+	}
+	if in.PostgreSQLSettings != nil {
+		rec.PostgreSQLSettings = in.PostgreSQLSettings
+	}
+	if in.MySQLSettings != nil {
+		rec.MySQLSettings = in.MySQLSettings
+	}
+	switch rec.SslMode {
+	case "", "none", "require", "verify-ca", "verify-full":
+	default:
+		return invalid("SslMode %q is not valid: use none, require, verify-ca or verify-full", clip(rec.SslMode))
+	}
+	if ps := rec.PostgreSQLSettings; ps != nil && ps.SlotName != "" && !slotRE.MatchString(ps.SlotName) {
+		return invalid("PostgreSQLSettings.SlotName %q is not a valid slot name: use lower-case letters, digits and underscores, at most 63", clip(ps.SlotName))
+	}
+	secret := rec.SecretID()
+	if secret == "" {
+		for _, m := range []struct{ name, v string }{{"ServerName", rec.ServerName}, {"DatabaseName", rec.DatabaseName}, {"Username", rec.Username}} {
+			if m.v == "" {
+				return invalid("%s is required unless PostgreSQLSettings.SecretsManagerSecretId names a secret that holds the connection", m.name)
+			}
+		}
+	}
+	if in.Password != nil {
+		switch {
+		case *in.Password == "":
+			rec.SealedPassword = ""
+		case secret != "":
+			return combination("give either Password or SecretsManagerSecretId, not both: the secret holds the password")
+		case h.Box == nil:
+			return invalid("this server cannot store passwords: it was started without SLUICE_MASTER_KEY. Keep the password in AWS Secrets Manager and pass PostgreSQLSettings.SecretsManagerSecretId, or restart the server with SLUICE_MASTER_KEY set")
+		default:
+			sealed, err := h.Box.Seal(*in.Password, rec.EndpointArn)
+			if err != nil {
+				return err
+			}
+			rec.SealedPassword = sealed
+		}
+	}
+	if secret != "" {
+		rec.SealedPassword = ""
+	}
+	return nil
+}
+
+func (h *Handler) describeEndpoints(ctx context.Context, body []byte) (any, error) {
+	var in struct {
+		Filters    []Filter
+		MaxRecords *int
+		Marker     string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	match, err := filters(in.Filters, "endpoint-arn", "endpoint-type", "endpoint-id", "engine-name")
+	if err != nil {
+		return nil, err
+	}
+	all, err := h.Store.Endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var eps []store.Endpoint
+	for _, r := range all {
+		if match("endpoint-arn", r.EndpointArn) && match("endpoint-type", r.EndpointType) &&
+			match("endpoint-id", r.EndpointIdentifier) && match("engine-name", r.EngineName) {
+			eps = append(eps, r.Endpoint)
+		}
+	}
+	if len(in.Filters) > 0 && len(eps) == 0 {
+		return nil, notFound("no endpoint matches the filters")
+	}
+	eps, next, err := page(eps, func(e store.Endpoint) string { return e.EndpointArn }, in.Marker, in.MaxRecords)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Endpoints": nonNil(eps), "Marker": omit(next)}, nil
+}
+
+func (h *Handler) modifyEndpoint(ctx context.Context, body []byte) (any, error) {
+	var in endpointInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if _, err := h.checkARN("EndpointArn", in.EndpointArn, kindEndpoint); err != nil {
+		return nil, err
+	}
+	if in.EndpointIdentifier != "" {
+		if err := identifier("EndpointIdentifier", in.EndpointIdentifier); err != nil {
+			return nil, err
+		}
+	}
+	if in.EndpointType != "" && !strings.EqualFold(in.EndpointType, "source") && !strings.EqualFold(in.EndpointType, "target") {
+		return nil, invalid("EndpointType %q is not valid: use source or target", clip(in.EndpointType))
+	}
+	rec, err := h.Store.UpdateEndpoint(ctx, in.EndpointArn, func(rec *store.EndpointRecord) error {
+		if in.EndpointIdentifier != "" {
+			rec.EndpointIdentifier = in.EndpointIdentifier
+		}
+		if in.EndpointType != "" {
+			rec.EndpointType = strings.ToUpper(in.EndpointType)
+		}
+		return h.applyEndpoint(&in, rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Endpoint": rec.Endpoint}, nil
+}
+
+func (h *Handler) deleteEndpoint(ctx context.Context, body []byte) (any, error) {
+	var in struct{ EndpointArn string }
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if _, err := h.checkARN("EndpointArn", in.EndpointArn, kindEndpoint); err != nil {
+		return nil, err
+	}
+	rec, err := h.Store.DeleteEndpoint(ctx, in.EndpointArn)
+	if err != nil {
+		return nil, err
+	}
+	rec.Status = "deleting"
+	return map[string]any{"Endpoint": rec.Endpoint}, nil
+}
+
+// nonNil makes an empty list marshal as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// omit makes an empty string marshal as an absent member.
+func omit(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,306 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/runtime"
+)
+
+// Start types.
+const (
+	startReplication = "start-replication"
+	resumeProcessing = "resume-processing"
+	reloadTarget     = "reload-target"
+)
+
+type startInput struct {
+	ReplicationConfigArn string
+	StartReplicationType string
+	CdcStartTime         *store.Time
+	CdcStartPosition     string
+	CdcStopPosition      string
+}
+
+func (h *Handler) startReplication(ctx context.Context, body []byte) (any, error) {
+	var in startInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	rep, err := h.start(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Replication": rep.Replication}, nil
+}
+
+func (h *Handler) start(ctx context.Context, in startInput) (*store.ReplicationRecord, error) {
+	if _, err := h.checkARN("ReplicationConfigArn", in.ReplicationConfigArn, kindConfig); err != nil {
+		return nil, err
+	}
+	switch in.StartReplicationType {
+	case startReplication, resumeProcessing, reloadTarget:
+	case "":
+		return nil, invalid("StartReplicationType is required: start-replication (first run), resume-processing or reload-target")
+	default:
+		return nil, invalid("StartReplicationType %q is not valid: use start-replication, resume-processing or reload-target", clip(in.StartReplicationType))
+	}
+	if in.CdcStartTime != nil && in.CdcStartPosition != "" {
+		return nil, combination("give CdcStartTime or CdcStartPosition, not both")
+	}
+	if in.CdcStartPosition != "" {
+		if _, err := runtime.ParsePosition(in.CdcStartPosition); err != nil {
+			return nil, invalid("CdcStartPosition: %v", err)
+		}
+	}
+	if in.CdcStopPosition != "" {
+		sp, err := runtime.ParseStopPosition(in.CdcStopPosition)
+		if err != nil {
+			return nil, invalid("CdcStopPosition: %v", err)
+		}
+		if sp.Kind == "commit_time" {
+			return nil, invalid("CdcStopPosition commit_time is not supported yet: use server_time, which stops the replication when the server's clock passes the time")
+		}
+	}
+	cfg, err := h.Store.Config(ctx, in.ReplicationConfigArn)
+	if err != nil {
+		return nil, err
+	}
+	if in.CdcStartTime != nil {
+		// Every engine Sluice reads today is PostgreSQL, where no position
+		// can be found from a time: DMS refuses it the same way.
+		return nil, invalid("CdcStartTime is not supported for a PostgreSQL source: give CdcStartPosition as an LSN (16/B374D848) or a checkpoint")
+	}
+	if (in.CdcStartPosition != "" || in.CdcStopPosition != "") && cfg.ReplicationType == runtime.FullLoad {
+		return nil, combination("CdcStartPosition and CdcStopPosition apply to cdc and full-load-and-cdc replications; %s is full-load", cfg.ReplicationConfigIdentifier)
+	}
+	if in.StartReplicationType == resumeProcessing && cfg.ReplicationType == runtime.FullLoad {
+		return nil, badState("resume-processing does not apply to a full-load replication (a partial load cannot be resumed): use reload-target to load %s again", cfg.ReplicationConfigIdentifier)
+	}
+	now := h.now()
+	rep, err := h.Store.UpdateReplication(ctx, in.ReplicationConfigArn, func(rep *store.ReplicationRecord) error {
+		if !idle(rep) {
+			return badState("replication %s is %s: it can be started only when it is created, stopped or failed. Stop it first (StopReplication) if it should start over", rep.ReplicationConfigIdentifier, rep.Status)
+		}
+		switch {
+		case in.StartReplicationType == startReplication && rep.Runs > 0:
+			return badState("replication %s has run before: start-replication is only for the first run. Use resume-processing to continue from the last checkpoint, or reload-target to load the target again", rep.ReplicationConfigIdentifier)
+		case in.StartReplicationType != startReplication && rep.Runs == 0:
+			return badState("replication %s has never run: its first start must be start-replication", rep.ReplicationConfigIdentifier)
+		}
+		rep.Runs++
+		rep.Reload = in.StartReplicationType == reloadTarget
+		rep.Status = store.StatusInitializing
+		rep.StartReplicationType = in.StartReplicationType
+		rep.CdcStartTime, rep.CdcStartPosition, rep.CdcStopPosition = in.CdcStartTime, in.CdcStartPosition, in.CdcStopPosition
+		rep.StopReason, rep.FailureMessages = "", nil
+		rep.ReplicationUpdateTime = store.At(now)
+		rep.ReplicationDeprovisionTime = nil
+		stats := rep.ReplicationStats
+		if stats == nil || in.StartReplicationType != resumeProcessing {
+			fresh := store.At(now)
+			if stats != nil && in.StartReplicationType == resumeProcessing {
+				fresh = stats.FreshStartDate
+			}
+			stats = &store.ReplicationStats{FreshStartDate: fresh}
+		}
+		stats.StartDate, stats.StopDate = store.At(now), nil
+		rep.ReplicationStats = stats
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.log().Info("replication starting", "replication", rep.ReplicationConfigIdentifier, "type", in.StartReplicationType)
+	h.Control.Start(in.ReplicationConfigArn)
+	return rep, nil
+}
+
+func (h *Handler) stopReplication(ctx context.Context, body []byte) (any, error) {
+	var in struct{ ReplicationConfigArn string }
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	rep, err := h.stop(ctx, in.ReplicationConfigArn)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Replication": rep.Replication}, nil
+}
+
+func (h *Handler) stop(ctx context.Context, arn string) (*store.ReplicationRecord, error) {
+	if _, err := h.checkARN("ReplicationConfigArn", arn, kindConfig); err != nil {
+		return nil, err
+	}
+	rep, err := h.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
+		switch rep.Status {
+		case store.StatusCreated, store.StatusStopped, store.StatusFailed, store.StatusStopping:
+			return badState("replication %s is %s: only a replication that is starting or running can be stopped", rep.ReplicationConfigIdentifier, rep.Status)
+		}
+		rep.Status = store.StatusStopping
+		rep.ReplicationUpdateTime = store.At(h.now())
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := h.Control.Stop(ctx, arn); err != nil {
+		return nil, fmt.Errorf("stop replication %s: %w", rep.ReplicationConfigIdentifier, err)
+	}
+	return rep, nil
+}
+
+func (h *Handler) describeReplications(ctx context.Context, body []byte) (any, error) {
+	var in struct {
+		Filters    []Filter
+		MaxRecords *int
+		Marker     string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	match, err := filters(in.Filters, "replication-config-arn", "replication-config-id")
+	if err != nil {
+		return nil, err
+	}
+	all, err := h.Store.Replications(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Replication
+	for _, r := range all {
+		if match("replication-config-arn", r.ReplicationConfigArn) && match("replication-config-id", r.ReplicationConfigIdentifier) {
+			out = append(out, r.Replication)
+		}
+	}
+	out, next, err := page(out, func(r store.Replication) string { return r.ReplicationConfigArn }, in.Marker, in.MaxRecords)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Replications": nonNil(out), "Marker": omit(next)}, nil
+}
+
+func (h *Handler) describeTableStats(ctx context.Context, body []byte) (any, error) {
+	var in struct {
+		ReplicationConfigArn string
+		Filters              []Filter
+		MaxRecords           *int
+		Marker               string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if _, err := h.checkARN("ReplicationConfigArn", in.ReplicationConfigArn, kindConfig); err != nil {
+		return nil, err
+	}
+	match, err := filters(in.Filters, "schema-name", "table-name", "table-state")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.Store.Config(ctx, in.ReplicationConfigArn); err != nil {
+		return nil, err
+	}
+	all, err := h.Store.TableStats(ctx, in.ReplicationConfigArn)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.TableStatistics
+	for _, t := range all {
+		if match("schema-name", t.SchemaName) && match("table-name", t.TableName) && match("table-state", t.TableState) {
+			out = append(out, t)
+		}
+	}
+	out, next, err := page(out, func(t store.TableStatistics) string { return t.SchemaName + "." + t.TableName }, in.Marker, in.MaxRecords)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"ReplicationConfigArn": in.ReplicationConfigArn, "ReplicationTableStatistics": nonNil(out), "Marker": omit(next)}, nil
+}
+
+func (h *Handler) reloadTables(ctx context.Context, body []byte) (any, error) {
+	var in struct {
+		ReplicationConfigArn string
+		TablesToReload       []struct{ SchemaName, TableName string }
+		ReloadOption         string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if _, err := h.checkARN("ReplicationConfigArn", in.ReplicationConfigArn, kindConfig); err != nil {
+		return nil, err
+	}
+	if len(in.TablesToReload) == 0 {
+		return nil, invalid("TablesToReload is required: the tables (SchemaName, TableName) to load again")
+	}
+	switch in.ReloadOption {
+	case "", "data-reload":
+	case "validate-only":
+		return nil, invalid("ReloadOption validate-only needs data validation, which Sluice does not run yet: use data-reload")
+	default:
+		return nil, invalid("ReloadOption %q is not valid: use data-reload", clip(in.ReloadOption))
+	}
+	// A table is reloaded by loading the whole target again: the change
+	// stream is shared by every table, so one table cannot be rewound alone
+	// without pausing the others. Say so rather than pretend otherwise.
+	return nil, badState("reloading single tables of a running replication is not supported yet: stop the replication and start it with StartReplicationType reload-target, which loads every table again")
+}
+
+// serveREST answers the REST aliases for callers that cannot sign JSON 1.1
+// requests: POST /replications/{id}/start, POST /replications/{id}/stop,
+// GET /replications/{id}. {id} is the config's identifier or ARN.
+func (h *Handler) serveREST(w http.ResponseWriter, r *http.Request, body []byte) {
+	rest := strings.TrimPrefix(r.URL.Path, "/replications/")
+	id, action, _ := strings.Cut(rest, "/")
+	ctx := r.Context()
+	op := func(h *Handler, ctx context.Context, body []byte) (any, error) {
+		arn, err := h.resolveConfig(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		var rep *store.ReplicationRecord
+		switch {
+		case r.Method == http.MethodGet && action == "":
+			rep, err = h.Store.Replication(ctx, arn)
+		case r.Method == http.MethodPost && action == "start":
+			in := startInput{StartReplicationType: resumeProcessing}
+			if err := decode(body, &in); err != nil {
+				return nil, err
+			}
+			in.ReplicationConfigArn = arn
+			rep, err = h.start(ctx, in)
+		case r.Method == http.MethodPost && action == "stop":
+			rep, err = h.stop(ctx, arn)
+		default:
+			return nil, newFault("UnknownOperationException", http.StatusNotFound, "%s %s is not an operation: use POST /replications/{id}/start, POST /replications/{id}/stop or GET /replications/{id}", r.Method, r.URL.Path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"Replication": rep.Replication}, nil
+	}
+	h.respond(w, ctx, op, body)
+}
+
+// resolveConfig turns a config identifier or ARN into its ARN.
+func (h *Handler) resolveConfig(ctx context.Context, id string) (string, error) {
+	if strings.HasPrefix(id, "arn:") {
+		_, err := h.checkARN("replication", id, kindConfig)
+		return id, err
+	}
+	if err := identifier("replication identifier", id); err != nil {
+		return "", err
+	}
+	cfgs, err := h.Store.Configs(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range cfgs {
+		if c.ReplicationConfigIdentifier == id {
+			return c.ReplicationConfigArn, nil
+		}
+	}
+	return "", notFound("replication config %s not found", id)
+}

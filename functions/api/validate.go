@@ -1,0 +1,146 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Filter is a DMS Describe* filter.
+type Filter struct {
+	Name   string
+	Values []string
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+
+// identifier checks a DMS resource identifier: it starts with a letter,
+// holds ASCII letters, digits and single hyphens, does not end with one, and
+// has at most 255 characters.
+func identifier(member, v string) error {
+	switch {
+	case v == "":
+		return invalid("%s is required", member)
+	case len(v) > 255:
+		return invalid("%s is %d characters long: at most 255 are allowed", member, len(v))
+	case !identRE.MatchString(v) || strings.HasSuffix(v, "-") || strings.Contains(v, "--"):
+		return invalid("%s %q is not valid: it must start with a letter and hold only ASCII letters, digits and hyphens, with no two hyphens in a row and no hyphen at the end", member, v)
+	}
+	return nil
+}
+
+// Resource kinds in ARNs.
+const (
+	kindEndpoint = "endpoint"
+	kindConfig   = "replication-config"
+)
+
+var arnRE = regexp.MustCompile(`^arn:aws:dms:([a-z0-9-]+):([0-9]{12}):(endpoint|replication-config):([A-Z0-9]{1,64})$`)
+
+// newARN makes the ARN of a new resource, with a random resource ID as DMS
+// makes them.
+func (h *Handler) newARN(kind string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	b := make([]byte, 26)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return fmt.Sprintf("arn:aws:dms:%s:%s:%s:%s", h.Region, h.Account, kind, b)
+}
+
+// checkARN checks that v is an ARN of this server of the wanted kind
+// (any kind when kind is empty) and returns the kind.
+func (h *Handler) checkARN(member, v, kind string) (string, error) {
+	if v == "" {
+		return "", invalid("%s is required", member)
+	}
+	m := arnRE.FindStringSubmatch(v)
+	if m == nil {
+		return "", invalid("%s %q is not a valid DMS ARN: expected arn:aws:dms:%s:%s:<endpoint|replication-config>:<ID>", member, clip(v), h.Region, h.Account)
+	}
+	if m[1] != h.Region || m[2] != h.Account {
+		return "", notFound("%s %s belongs to region %s, account %s; this server is region %s, account %s", member, v, m[1], m[2], h.Region, h.Account)
+	}
+	if kind != "" && m[3] != kind {
+		return "", invalid("%s %s is the ARN of a %s, not of a %s", member, v, m[3], kind)
+	}
+	return m[3], nil
+}
+
+// clip shortens a value quoted back in an error message.
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
+}
+
+// page cuts one page out of items (already filtered and in a stable order).
+// The marker is the key of the last item of the previous page.
+func page[T any](items []T, key func(T) string, marker string, maxRecords *int) ([]T, string, error) {
+	n := 100
+	if maxRecords != nil {
+		if *maxRecords < 20 || *maxRecords > 100 {
+			return nil, "", invalid("MaxRecords %d is out of range: use 20 to 100", *maxRecords)
+		}
+		n = *maxRecords
+	}
+	start := 0
+	if marker != "" {
+		after, err := base64.RawURLEncoding.DecodeString(marker)
+		if err != nil {
+			return nil, "", invalid("Marker is not one this server returned: pass the Marker of the previous response unchanged")
+		}
+		// The item the last page ended with may have been deleted since:
+		// then the page starts from the beginning rather than skip items.
+		for i, it := range items {
+			if key(it) == string(after) {
+				start = i + 1
+				break
+			}
+		}
+	}
+	end := min(start+n, len(items))
+	next := ""
+	if end < len(items) {
+		next = base64.RawURLEncoding.EncodeToString([]byte(key(items[end-1])))
+	}
+	return items[start:end], next, nil
+}
+
+// filters checks filter names against those an operation allows and returns
+// a matcher: match(name, value) is true when no filter of that name is given
+// or one of its values equals value.
+func filters(fs []Filter, allowed ...string) (func(name, value string) bool, error) {
+	by := map[string][]string{}
+	for _, f := range fs {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || f.Name == a
+		}
+		if !ok {
+			return nil, invalid("filter %q is not supported here: use one of %s", clip(f.Name), strings.Join(allowed, ", "))
+		}
+		if len(f.Values) == 0 {
+			return nil, invalid("filter %s has no Values", f.Name)
+		}
+		by[f.Name] = append(by[f.Name], f.Values...)
+	}
+	return func(name, value string) bool {
+		vs, ok := by[name]
+		if !ok {
+			return true
+		}
+		for _, v := range vs {
+			if strings.EqualFold(v, value) {
+				return true
+			}
+		}
+		return false
+	}, nil
+}
+
+var slotRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)

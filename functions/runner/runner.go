@@ -1,0 +1,427 @@
+// Package runner carries a replication from StartReplication to its end: it
+// prepares the task, tests the connections, plans the capacity, launches the
+// replicator, and turns the launcher's reports (statistics, checkpoint,
+// exit) into the replication's status in the store. Each step is a
+// compare-and-set from the status the previous step left, so a
+// StopReplication that arrives at any point wins cleanly.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicedb/sluice/capacity"
+	"github.com/sluicedb/sluice/infra/secrets"
+	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/task"
+)
+
+// Stop reasons, as DMS words them.
+const (
+	StopNormal         = "Stop Reason NORMAL"
+	StopFullLoadOnly   = "Stop Reason FULL_LOAD_ONLY_FINISHED"
+	StopFatal          = "Stop Reason FATAL_ERROR"
+	StopAtServerTime   = "Stop Reason STOPPED_AT_SERVER_TIME"
+	connectTestTimeout = 10 * time.Second
+)
+
+// Runner runs replications. Start and Stop are what the API calls; Run
+// consumes the launcher's reports.
+type Runner struct {
+	Store    *store.Store
+	Launcher capacity.Launcher
+	Box      *secrets.Box      // opens sealed endpoint passwords; may be nil
+	Secrets  *secrets.Resolver // resolves SecretsManagerSecretId; may be nil
+	Log      *slog.Logger
+	// ctx bounds the start chains Start runs in the background.
+	ctx context.Context
+}
+
+// errStopped ends a start chain whose replication was stopped meanwhile.
+var errStopped = errors.New("stopped while starting")
+
+// Start implements api.Control.
+func (r *Runner) Start(arn string) {
+	ctx := r.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	go r.start(ctx, arn)
+}
+
+// Stop implements api.Control.
+func (r *Runner) Stop(ctx context.Context, arn string) error {
+	return r.Launcher.Stop(ctx, arn)
+}
+
+// step moves the status from one start step to the next, unless the
+// replication was stopped meanwhile.
+func (r *Runner) step(ctx context.Context, arn, from, to string, edit func(*store.ReplicationRecord)) error {
+	_, err := r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
+		if rep.Status != from {
+			return fmt.Errorf("%w: status is %s, not %s", errStopped, rep.Status, from)
+		}
+		rep.Status = to
+		rep.ReplicationUpdateTime = store.At(time.Now())
+		if edit != nil {
+			edit(rep)
+		}
+		return nil
+	})
+	return err
+}
+
+func (r *Runner) start(ctx context.Context, arn string) {
+	err := r.startChain(ctx, arn)
+	if err == nil {
+		return
+	}
+	if errors.Is(err, errStopped) {
+		// Stopped before a replicator ran: nothing to wait for.
+		_, _ = r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
+			if rep.Status != store.StatusStopping {
+				return errStopped
+			}
+			r.ended(rep, StopNormal, "")
+			return nil
+		})
+		return
+	}
+	r.Log.Warn("replication failed to start", "replication", arn, "error", err)
+	_, _ = r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
+		r.ended(rep, StopFatal, err.Error())
+		return nil
+	})
+}
+
+func (r *Runner) startChain(ctx context.Context, arn string) error {
+	if err := r.step(ctx, arn, store.StatusInitializing, store.StatusPreparingMetadata, nil); err != nil {
+		return err
+	}
+	doc, t, cfg, err := r.task(ctx, arn)
+	if err != nil {
+		return err
+	}
+	if err := r.step(ctx, arn, store.StatusPreparingMetadata, store.StatusTestingConnection, nil); err != nil {
+		return err
+	}
+	if err := testConnections(ctx, t); err != nil {
+		return err
+	}
+	if err := r.step(ctx, arn, store.StatusTestingConnection, store.StatusFetchingMetadata, nil); err != nil {
+		return err
+	}
+	if err := r.step(ctx, arn, store.StatusFetchingMetadata, store.StatusCalculatingCap, nil); err != nil {
+		return err
+	}
+	var plan capacity.Plan
+	if c := cfg.ComputeConfig; c != nil {
+		plan = capacity.Fixed(c.MinCapacityUnits, c.MaxCapacityUnits)
+	} else {
+		plan = capacity.Fixed(0, 0)
+	}
+	if err := r.step(ctx, arn, store.StatusCalculatingCap, store.StatusProvisioningCap, func(rep *store.ReplicationRecord) {
+		rep.ProvisionData = &store.ProvisionData{ProvisionState: store.Provisioning, ReasonForNewProvisioningData: plan.Reason}
+	}); err != nil {
+		return err
+	}
+	if err := r.step(ctx, arn, store.StatusProvisioningCap, store.StatusReplicationStarting, func(rep *store.ReplicationRecord) {
+		now := store.At(time.Now())
+		rep.ProvisionData = &store.ProvisionData{
+			ProvisionState: store.Provisioned, ProvisionedCapacityUnits: plan.Units, DateProvisioned: now,
+			ReasonForNewProvisioningData: plan.Reason,
+		}
+	}); err != nil {
+		return err
+	}
+	if err := r.Launcher.Launch(ctx, arn, doc, plan); err != nil {
+		return err
+	}
+	// A stop that came between the last step and the launch found nothing
+	// to stop: stop the replicator now.
+	if rep, err := r.Store.Replication(ctx, arn); err == nil && rep.Status == store.StatusStopping {
+		return r.Launcher.Stop(ctx, arn)
+	}
+	return nil
+}
+
+// task builds the replicator's task document, with the endpoints'
+// credentials opened or resolved. It holds passwords: it goes only to the
+// launcher.
+func (r *Runner) task(ctx context.Context, arn string) ([]byte, *task.Task, *store.Config, error) {
+	cfg, err := r.Store.Config(ctx, arn)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rep, err := r.Store.Replication(ctx, arn)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	t := &task.Task{
+		ReplicationConfigIdentifier: cfg.ReplicationConfigIdentifier,
+		ReplicationType:             cfg.ReplicationType,
+		TableMappings:               jsonString(cfg.TableMappings),
+		ReplicationSettings:         jsonString(cfg.ReplicationSettings),
+		CdcStartPosition:            rep.CdcStartPosition,
+	}
+	if rep.Reload {
+		t.StartReplicationType = "reload-target"
+	}
+	if t.SourceEndpoint, err = r.endpoint(ctx, cfg.SourceEndpointArn); err != nil {
+		return nil, nil, nil, fmt.Errorf("source endpoint: %w", err)
+	}
+	if t.TargetEndpoint, err = r.endpoint(ctx, cfg.TargetEndpointArn); err != nil {
+		return nil, nil, nil, fmt.Errorf("target endpoint: %w", err)
+	}
+	// Every replication gets its own slot unless the endpoint names one: a
+	// config identifier is unique, so the default slot is too.
+	doc, err := json.Marshal(t)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return doc, t, cfg, nil
+}
+
+func jsonString(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func (r *Runner) endpoint(ctx context.Context, arn string) (task.Endpoint, error) {
+	rec, err := r.Store.Endpoint(ctx, arn)
+	if err != nil {
+		return task.Endpoint{}, err
+	}
+	ep := task.Endpoint{
+		EndpointIdentifier: rec.EndpointIdentifier, EngineName: rec.EngineName,
+		ServerName: rec.ServerName, Port: rec.Port, DatabaseName: rec.DatabaseName,
+		Username: rec.Username, SslMode: rec.SslMode,
+	}
+	if ps := rec.PostgreSQLSettings; ps != nil && (ps.SlotName != "" || ps.PluginName != "") {
+		ep.PostgreSQLSettings = &task.PostgreSQLSettings{SlotName: ps.SlotName, PluginName: ps.PluginName}
+	}
+	switch {
+	case rec.SecretID() != "":
+		if r.Secrets == nil {
+			return ep, fmt.Errorf("endpoint %s keeps its credentials in Secrets Manager secret %s, but this server has no Secrets Manager client (set AWS_REGION and AWS credentials)", rec.EndpointIdentifier, rec.SecretID())
+		}
+		s, err := r.Secrets.Resolve(ctx, rec.SecretID())
+		if err != nil {
+			return ep, fmt.Errorf("endpoint %s: %w", rec.EndpointIdentifier, err)
+		}
+		ep.Password = s.Password
+		fill := func(dst *string, v string) {
+			if *dst == "" {
+				*dst = v
+			}
+		}
+		fill(&ep.Username, s.Username)
+		fill(&ep.ServerName, s.Host)
+		fill(&ep.DatabaseName, s.DBName)
+		if ep.Port == 0 {
+			ep.Port = s.Port
+		}
+	case rec.SealedPassword != "":
+		if r.Box == nil {
+			return ep, fmt.Errorf("endpoint %s has a stored password, but this server was started without SLUICE_MASTER_KEY: start it with the key the password was stored with", rec.EndpointIdentifier)
+		}
+		pw, err := r.Box.Open(rec.SealedPassword, rec.EndpointArn)
+		if err != nil {
+			return ep, fmt.Errorf("endpoint %s: the stored password cannot be opened with this SLUICE_MASTER_KEY (was the key changed?): modify the endpoint with its password again: %w", rec.EndpointIdentifier, err)
+		}
+		ep.Password = pw
+	}
+	return ep, nil
+}
+
+// testConnections connects to both endpoints as the replicator will, so a
+// wrong host or password fails the start with the reason, before any
+// capacity is provisioned.
+func testConnections(ctx context.Context, t *task.Task) error {
+	for _, e := range []struct {
+		role string
+		ep   task.Endpoint
+	}{{"source", t.SourceEndpoint}, {"target", t.TargetEndpoint}} {
+		cctx, cancel := context.WithTimeout(ctx, connectTestTimeout)
+		conn, err := pgx.Connect(cctx, e.ep.ConnString())
+		if err == nil {
+			err = conn.Ping(cctx)
+			conn.Close(context.WithoutCancel(ctx))
+		}
+		cancel()
+		if err != nil {
+			return fmt.Errorf("test connection to the %s endpoint %s (%s:%d/%s): %v. Check the endpoint's server, port, database, user name and password, and that the server accepts connections from Sluice", e.role, e.ep.EndpointIdentifier, e.ep.ServerName, e.ep.Port, e.ep.DatabaseName, err)
+		}
+	}
+	return nil
+}
+
+// ended records the end of a run: status, reason, failure, and the release
+// of the capacity it held (a local replicator holds nothing once it exits).
+func (r *Runner) ended(rep *store.ReplicationRecord, reason, failure string) {
+	now := store.At(time.Now())
+	rep.Status = store.StatusStopped
+	rep.FailureMessages = nil
+	if failure != "" {
+		rep.Status = store.StatusFailed
+		rep.FailureMessages = []string{failure}
+	}
+	rep.StopReason = reason
+	rep.ReplicationUpdateTime, rep.ReplicationLastStopTime = now, now
+	if rep.ReplicationStats != nil {
+		rep.ReplicationStats.StopDate = now
+	}
+	if rep.ProvisionData != nil {
+		rep.ProvisionData.ProvisionState = store.Deprovisioned
+		rep.ProvisionData.ProvisionedCapacityUnits = 0
+	}
+	rep.ReplicationDeprovisionTime = now
+}
+
+// Run consumes launcher reports until ctx ends. It also bounds the start
+// chains Start runs.
+func (r *Runner) Run(ctx context.Context, reports <-chan capacity.Report) {
+	r.ctx = ctx
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case rep := <-reports:
+			if err := r.report(ctx, rep); err != nil && ctx.Err() == nil {
+				r.Log.Warn("could not record a replicator's report", "replication", rep.ID, "error", err)
+			}
+		}
+	}
+}
+
+func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
+	if rp.Stats != nil {
+		if err := r.Store.PutTableStats(ctx, rp.ID, tableStats(rp.Stats)); err != nil {
+			return err
+		}
+	}
+	var stopAt bool
+	_, err := r.Store.UpdateReplication(ctx, rp.ID, func(rep *store.ReplicationRecord) error {
+		now := time.Now()
+		if rp.Stats != nil {
+			progress(rep, rp.Stats, now)
+		}
+		if rp.Exited {
+			switch {
+			case rp.ExitErr != "":
+				r.ended(rep, StopFatal, rp.ExitErr)
+			case rep.Status == store.StatusStopping:
+				reason := StopNormal
+				if stopTimeReached(rep, now) {
+					reason = StopAtServerTime
+				}
+				r.ended(rep, reason, "")
+			case rep.ReplicationType == runtime.FullLoad:
+				r.ended(rep, StopFullLoadOnly, "")
+			default:
+				r.ended(rep, StopNormal, "")
+			}
+			return nil
+		}
+		if rp.Stats != nil && rep.Status == store.StatusReplicationStarting {
+			rep.Status = store.StatusRunning
+			rep.ReplicationUpdateTime = store.At(now)
+		}
+		if rep.Status == store.StatusRunning {
+			if stopTimeReached(rep, now) {
+				rep.Status = store.StatusStopping
+				stopAt = true
+			}
+		}
+		return nil
+	})
+	if err == nil && stopAt {
+		return r.Launcher.Stop(ctx, rp.ID)
+	}
+	return err
+}
+
+// stopTimeReached says whether the replication's server_time stop position
+// has passed.
+func stopTimeReached(rep *store.ReplicationRecord, now time.Time) bool {
+	sp, err := runtime.ParseStopPosition(rep.CdcStopPosition)
+	return err == nil && sp.Kind == "server_time" && !now.Before(sp.At)
+}
+
+// progress copies a replicator's statistics into the replication.
+func progress(rep *store.ReplicationRecord, s *runtime.Snapshot, now time.Time) {
+	if s.Checkpoint != "" {
+		rep.RecoveryCheckpoint = s.Checkpoint
+	}
+	st := rep.ReplicationStats
+	if st == nil {
+		st = &store.ReplicationStats{}
+		rep.ReplicationStats = st
+	}
+	st.TablesLoaded, st.TablesLoading, st.TablesQueued, st.TablesErrored = 0, 0, 0, 0
+	var first, last time.Time
+	for _, t := range s.Tables {
+		switch t.TableState {
+		case runtime.StateCompleted:
+			st.TablesLoaded++
+		case runtime.StateLoading:
+			st.TablesLoading++
+		case runtime.StateError:
+			st.TablesErrored++
+		default:
+			st.TablesQueued++
+		}
+		if !t.FullLoadStartTime.IsZero() && (first.IsZero() || t.FullLoadStartTime.Before(first)) {
+			first = t.FullLoadStartTime
+		}
+		if t.FullLoadEndTime.After(last) {
+			last = t.FullLoadEndTime
+		}
+	}
+	if n := len(s.Tables); n > 0 {
+		st.FullLoadProgressPercent = 100 * st.TablesLoaded / n
+	}
+	if !first.IsZero() {
+		st.FullLoadStartDate = store.At(first)
+	}
+	if !last.IsZero() && st.TablesLoaded == len(s.Tables) {
+		st.FullLoadFinishDate = store.At(last)
+	}
+	if st.StartDate != nil {
+		st.ElapsedTimeMillis = now.Sub(st.StartDate.Time).Milliseconds()
+	}
+}
+
+func tableStats(s *runtime.Snapshot) []store.TableStatistics {
+	now := store.At(time.Now())
+	out := make([]store.TableStatistics, 0, len(s.Tables))
+	for _, t := range s.Tables {
+		ts := store.TableStatistics{
+			SchemaName: t.SchemaName, TableName: t.TableName,
+			Inserts: t.Inserts, Updates: t.Updates, Deletes: t.Deletes, Ddls: t.DDLs,
+			AppliedInserts: t.Inserts, AppliedUpdates: t.Updates, AppliedDeletes: t.Deletes, AppliedDdls: t.DDLs,
+			FullLoadRows: t.FullLoadRows, TableState: t.TableState, LastUpdateTime: now,
+		}
+		if !t.FullLoadStartTime.IsZero() {
+			ts.FullLoadStartTime = store.At(t.FullLoadStartTime)
+		}
+		if !t.FullLoadEndTime.IsZero() {
+			ts.FullLoadEndTime = store.At(t.FullLoadEndTime)
+		}
+		if len(t.Warnings) > 0 {
+			ts.ValidationStateDetails = fmt.Sprint(t.Warnings)
+		}
+		out = append(out, ts)
+	}
+	return out
+}
