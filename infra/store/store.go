@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -78,12 +79,25 @@ func (s *Store) tx(ctx context.Context, fn func(*redis.Tx) error, keys ...string
 func getJSON(ctx context.Context, c redis.Cmdable, key string, v any) error {
 	b, err := c.Get(ctx, key).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return ErrNotFound
+		return fmt.Errorf("%w: %s", ErrNotFound, describe(key))
 	}
 	if err != nil {
 		return err
 	}
 	return json.Unmarshal(b, v)
+}
+
+// describe names the record a key holds, for error messages.
+func describe(key string) string {
+	_, rest, _ := strings.Cut(key, "}:")
+	kind, id, _ := strings.Cut(rest, ":")
+	switch kind {
+	case kEndpoint:
+		return "no endpoint " + id
+	case kConfig, kReplication:
+		return "no replication config " + id
+	}
+	return "no record " + rest
 }
 
 func mustJSON(v any) []byte {
