@@ -59,14 +59,16 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		return errors.New("SLUICE_ACCESS_KEY_ID and SLUICE_SECRET_ACCESS_KEY must be set: they are the key pair clients sign requests with (aws configure, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for the client)")
 	}
 	region, account := env("SLUICE_REGION", "us-east-1"), env("SLUICE_ACCOUNT_ID", "000000000000")
-	deprovision, err := time.ParseDuration(env("SLUICE_DEPROVISION_AFTER", "48h"))
-	if err != nil || deprovision < 0 {
+	// Deprovision timers come with the capacity issue; the value is
+	// checked now so a wrong one fails at start rather than later.
+	if d, err := time.ParseDuration(env("SLUICE_DEPROVISION_AFTER", "48h")); err != nil || d < 0 {
 		return fmt.Errorf("SLUICE_DEPROVISION_AFTER %q is not a duration like 48h or 30m", os.Getenv("SLUICE_DEPROVISION_AFTER"))
 	}
 	if l := env("SLUICE_LAUNCHER", "local"); l != "local" {
 		return fmt.Errorf("SLUICE_LAUNCHER %q is not available yet: use local", l)
 	}
 	var box *secrets.Box
+	var err error
 	if k := os.Getenv("SLUICE_MASTER_KEY"); k != "" {
 		if box, err = secrets.NewBox(k); err != nil {
 			return fmt.Errorf("SLUICE_MASTER_KEY: %w", err)
@@ -100,7 +102,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		Store:    st,
 		Verifier: &sigv4.Verifier{AccessKeyID: keyID, SecretAccessKey: secret, Region: region, Service: "dms"},
 		Box:      box, Region: region, Account: account, Control: run,
-		DeprovisionAfter: deprovision, Log: log,
+		Log: log,
 	}
 	addr := env("SLUICE_ADDR", "127.0.0.1:8377")
 	ln, err := net.Listen("tcp", addr)

@@ -40,12 +40,11 @@ type Handler struct {
 	// Box seals endpoint passwords; nil when SLUICE_MASTER_KEY is not set,
 	// and then only endpoints whose password lives in Secrets Manager (or
 	// that have none) can be created.
-	Box              *secrets.Box
-	Region, Account  string
-	Control          Control
-	DeprovisionAfter time.Duration
-	Log              *slog.Logger
-	Now              func() time.Time
+	Box             *secrets.Box
+	Region, Account string
+	Control         Control
+	Log             *slog.Logger
+	Now             func() time.Time
 }
 
 type operation func(h *Handler, ctx context.Context, body []byte) (any, error)

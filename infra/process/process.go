@@ -5,7 +5,6 @@
 package process
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -182,31 +181,26 @@ func (l *Launcher) Shutdown(ctx context.Context) {
 type lastLines struct {
 	mu   sync.Mutex
 	line string
-	part []byte
+	part []byte // an unfinished line
 }
 
 func (t *lastLines) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.part = append(t.part, b...)
-	sc := bufio.NewScanner(bytes.NewReader(t.part))
-	var rest []byte
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "sluice-replicator: ") {
-			t.line = strings.TrimPrefix(line, "sluice-replicator: ")
+	for {
+		i := bytes.IndexByte(t.part, '\n')
+		if i < 0 {
+			break
 		}
-		rest = nil
+		if line, ok := strings.CutPrefix(string(t.part[:i]), "sluice-replicator: "); ok {
+			t.line = line
+		}
+		t.part = t.part[i+1:]
 	}
-	if i := bytes.LastIndexByte(t.part, '\n'); i >= 0 {
-		rest = append(rest, t.part[i+1:]...)
-	} else {
-		rest = t.part
+	if len(t.part) > 64<<10 {
+		t.part = nil // a runaway line is not an error message
 	}
-	if len(rest) > 64<<10 {
-		rest = nil // a runaway line is not an error message
-	}
-	t.part = rest
 	return len(b), nil
 }
 

@@ -112,14 +112,10 @@ func mustJSON(v any) []byte {
 func (s *Store) CreateEndpoint(ctx context.Context, rec *EndpointRecord, tags []Tag) error {
 	idKey := s.Key(kEndpointID, rec.EndpointIdentifier)
 	return s.tx(ctx, func(tx *redis.Tx) error {
-		n, err := tx.Exists(ctx, idKey).Result()
-		if err != nil {
+		if err := claimable(ctx, tx, idKey, "an endpoint named "+rec.EndpointIdentifier); err != nil {
 			return err
 		}
-		if n > 0 {
-			return fmt.Errorf("%w: an endpoint named %s already exists", ErrExists, rec.EndpointIdentifier)
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, s.Key(kEndpoint, rec.EndpointArn), mustJSON(rec), 0)
 			p.Set(ctx, idKey, rec.EndpointArn, 0)
 			p.SAdd(ctx, s.Key(kEndpoints, ""), rec.EndpointArn)
@@ -203,14 +199,8 @@ func (s *Store) UpdateEndpoint(ctx context.Context, arn string, fn func(*Endpoin
 		}
 		newIDKey := s.Key(kEndpointID, rec.EndpointIdentifier)
 		if rec.EndpointIdentifier != oldID {
-			if err := tx.Watch(ctx, newIDKey).Err(); err != nil {
+			if err := claimable(ctx, tx, newIDKey, "an endpoint named "+rec.EndpointIdentifier); err != nil {
 				return err
-			}
-			if n, err := tx.Exists(ctx, newIDKey).Result(); err != nil || n > 0 {
-				if err != nil {
-					return err
-				}
-				return fmt.Errorf("%w: an endpoint named %s already exists", ErrExists, rec.EndpointIdentifier)
 			}
 		}
 		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -261,17 +251,13 @@ func (s *Store) DeleteEndpoint(ctx context.Context, arn string) (*EndpointRecord
 func (s *Store) CreateConfig(ctx context.Context, cfg *Config, rep *ReplicationRecord, tags []Tag) error {
 	idKey := s.Key(kConfigID, cfg.ReplicationConfigIdentifier)
 	return s.tx(ctx, func(tx *redis.Tx) error {
-		n, err := tx.Exists(ctx, idKey).Result()
-		if err != nil {
+		if err := claimable(ctx, tx, idKey, "a replication config named "+cfg.ReplicationConfigIdentifier); err != nil {
 			return err
-		}
-		if n > 0 {
-			return fmt.Errorf("%w: a replication config named %s already exists", ErrExists, cfg.ReplicationConfigIdentifier)
 		}
 		if err := s.watchEndpoints(ctx, tx, cfg); err != nil {
 			return err
 		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			arn := cfg.ReplicationConfigArn
 			p.Set(ctx, s.Key(kConfig, arn), mustJSON(cfg), 0)
 			p.Set(ctx, s.Key(kReplication, arn), mustJSON(rep), 0)
@@ -284,6 +270,35 @@ func (s *Store) CreateConfig(ctx context.Context, cfg *Config, rep *ReplicationR
 		})
 		return err
 	}, idKey)
+}
+
+// claimable watches an identifier key and fails with ErrExists if another
+// resource holds it, so two requests cannot claim one identifier.
+func claimable(ctx context.Context, tx *redis.Tx, key, what string) error {
+	if err := tx.Watch(ctx, key).Err(); err != nil {
+		return err
+	}
+	n, err := tx.Exists(ctx, key).Result()
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: %s already exists", ErrExists, what)
+	}
+	return nil
+}
+
+// configPair reads a config and its replication inside a transaction.
+func (s *Store) configPair(ctx context.Context, tx *redis.Tx, arn string) (*Config, *ReplicationRecord, error) {
+	var cfg Config
+	var rep ReplicationRecord
+	if err := getJSON(ctx, tx, s.Key(kConfig, arn), &cfg); err != nil {
+		return nil, nil, err
+	}
+	if err := getJSON(ctx, tx, s.Key(kReplication, arn), &rep); err != nil {
+		return nil, nil, err
+	}
+	return &cfg, &rep, nil
 }
 
 // watchEndpoints checks, inside a transaction, that the config's endpoints
@@ -339,39 +354,29 @@ func (s *Store) UpdateConfig(ctx context.Context, arn string, fn func(*Config, *
 	var outC *Config
 	var outR *ReplicationRecord
 	err := s.tx(ctx, func(tx *redis.Tx) error {
-		var cfg Config
-		var rep ReplicationRecord
-		if err := getJSON(ctx, tx, key, &cfg); err != nil {
+		cfg, rep, err := s.configPair(ctx, tx, arn)
+		if err != nil {
 			return err
 		}
-		if err := getJSON(ctx, tx, repKey, &rep); err != nil {
-			return err
-		}
-		old := cfg
-		if err := fn(&cfg, &rep); err != nil {
+		old := *cfg
+		if err := fn(cfg, rep); err != nil {
 			return err
 		}
 		idChanged := cfg.ReplicationConfigIdentifier != old.ReplicationConfigIdentifier
 		newIDKey := s.Key(kConfigID, cfg.ReplicationConfigIdentifier)
 		if idChanged {
-			if err := tx.Watch(ctx, newIDKey).Err(); err != nil {
+			if err := claimable(ctx, tx, newIDKey, "a replication config named "+cfg.ReplicationConfigIdentifier); err != nil {
 				return err
-			}
-			if n, err := tx.Exists(ctx, newIDKey).Result(); err != nil || n > 0 {
-				if err != nil {
-					return err
-				}
-				return fmt.Errorf("%w: a replication config named %s already exists", ErrExists, cfg.ReplicationConfigIdentifier)
 			}
 		}
 		if cfg.SourceEndpointArn != old.SourceEndpointArn || cfg.TargetEndpointArn != old.TargetEndpointArn {
-			if err := s.watchEndpoints(ctx, tx, &cfg); err != nil {
+			if err := s.watchEndpoints(ctx, tx, cfg); err != nil {
 				return err
 			}
 		}
-		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, key, mustJSON(&cfg), 0)
-			p.Set(ctx, repKey, mustJSON(&rep), 0)
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, mustJSON(cfg), 0)
+			p.Set(ctx, repKey, mustJSON(rep), 0)
 			if idChanged {
 				p.Del(ctx, s.Key(kConfigID, old.ReplicationConfigIdentifier))
 				p.Set(ctx, newIDKey, arn, 0)
@@ -384,7 +389,7 @@ func (s *Store) UpdateConfig(ctx context.Context, arn string, fn func(*Config, *
 			}
 			return nil
 		})
-		outC, outR = &cfg, &rep
+		outC, outR = cfg, rep
 		return err
 	}, key, repKey)
 	return outC, outR, err
@@ -396,25 +401,21 @@ func (s *Store) DeleteConfig(ctx context.Context, arn string, check func(*Config
 	key, repKey := s.Key(kConfig, arn), s.Key(kReplication, arn)
 	var out *Config
 	err := s.tx(ctx, func(tx *redis.Tx) error {
-		var cfg Config
-		var rep ReplicationRecord
-		if err := getJSON(ctx, tx, key, &cfg); err != nil {
+		cfg, rep, err := s.configPair(ctx, tx, arn)
+		if err != nil {
 			return err
 		}
-		if err := getJSON(ctx, tx, repKey, &rep); err != nil {
+		if err := check(cfg, rep); err != nil {
 			return err
 		}
-		if err := check(&cfg, &rep); err != nil {
-			return err
-		}
-		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, key, repKey, s.Key(kConfigID, cfg.ReplicationConfigIdentifier), s.Key(kTableStats, arn), s.Key(kTags, arn))
 			p.SRem(ctx, s.Key(kConfigs, ""), arn)
 			p.SRem(ctx, s.Key(kEndpointRef, cfg.SourceEndpointArn), arn)
 			p.SRem(ctx, s.Key(kEndpointRef, cfg.TargetEndpointArn), arn)
 			return nil
 		})
-		out = &cfg
+		out = cfg
 		return err
 	}, key, repKey)
 	return out, err
