@@ -21,7 +21,6 @@ import (
 	"github.com/sluicedb/sluice/functions/runner"
 	"github.com/sluicedb/sluice/infra/process"
 	"github.com/sluicedb/sluice/infra/secrets"
-	"github.com/sluicedb/sluice/infra/sigv4"
 	"github.com/sluicedb/sluice/infra/store"
 )
 
@@ -46,19 +45,9 @@ func main() {
 	}
 }
 
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
+var env = api.Env
 
 func serve(ctx context.Context, log *slog.Logger) error {
-	keyID, secret := os.Getenv("SLUICE_ACCESS_KEY_ID"), os.Getenv("SLUICE_SECRET_ACCESS_KEY")
-	if keyID == "" || secret == "" {
-		return errors.New("SLUICE_ACCESS_KEY_ID and SLUICE_SECRET_ACCESS_KEY must be set: they are the key pair clients sign requests with (aws configure, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for the client)")
-	}
-	region, account := env("SLUICE_REGION", "us-east-1"), env("SLUICE_ACCOUNT_ID", "000000000000")
 	// Deprovision timers come with the capacity issue; the value is
 	// checked now so a wrong one fails at start rather than later.
 	if d, err := time.ParseDuration(env("SLUICE_DEPROVISION_AFTER", "48h")); err != nil || d < 0 {
@@ -67,24 +56,21 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if l := env("SLUICE_LAUNCHER", "local"); l != "local" {
 		return fmt.Errorf("SLUICE_LAUNCHER %q is not available yet: use local", l)
 	}
-	var box *secrets.Box
-	var err error
-	if k := os.Getenv("SLUICE_MASTER_KEY"); k != "" {
-		if box, err = secrets.NewBox(k); err != nil {
-			return fmt.Errorf("SLUICE_MASTER_KEY: %w", err)
-		}
-	} else {
-		log.Warn("SLUICE_MASTER_KEY is not set: endpoints can only use SecretsManagerSecretId or no password")
-	}
-	resolver, err := secrets.NewResolver(ctx)
-	if err != nil {
-		return err
-	}
 	st, err := store.Open(ctx, env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0"), "sluice")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	run := &runner.Runner{Store: st, Log: log}
+	handler, err := api.FromEnv(st, run, log)
+	if err != nil {
+		return err
+	}
+	resolver, err := secrets.NewResolver(ctx)
+	if err != nil {
+		return err
+	}
+	run.Box, run.Secrets = handler.Box, resolver
 
 	self, err := os.Executable()
 	if err != nil {
@@ -97,13 +83,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	run := &runner.Runner{Store: st, Launcher: launcher, Box: box, Secrets: resolver, Log: log}
-	handler := &api.Handler{
-		Store:    st,
-		Verifier: &sigv4.Verifier{AccessKeyID: keyID, SecretAccessKey: secret, Region: region, Service: "dms"},
-		Box:      box, Region: region, Account: account, Control: run,
-		Log: log,
-	}
+	run.Launcher = launcher
 	addr := env("SLUICE_ADDR", "127.0.0.1:8377")
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -124,7 +104,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		time.Sleep(200 * time.Millisecond) // let the last reports land
 		cancelRun()
 	}()
-	log.Info("sluice serving the DMS API", "addr", ln.Addr().String(), "region", region)
+	log.Info("sluice serving the DMS API", "addr", ln.Addr().String(), "region", handler.Region)
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

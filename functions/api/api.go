@@ -26,8 +26,9 @@ const targetPrefix = "AmazonDMSv20160101."
 // recorded the change of status.
 type Control interface {
 	// Start begins the work of a replication whose status just became
-	// initializing; it returns at once and moves the status on by itself.
-	Start(arn string)
+	// initializing; it returns at once and moves the status on by itself
+	// (or hands the replication to whoever will).
+	Start(ctx context.Context, arn string) error
 	// Stop asks the running replicator of a replication whose status just
 	// became stopping to stop gracefully.
 	Stop(ctx context.Context, arn string) error

@@ -115,7 +115,9 @@ func (h *Handler) start(ctx context.Context, in startInput) (*store.ReplicationR
 		return nil, err
 	}
 	h.log().Info("replication starting", "replication", rep.ReplicationConfigIdentifier, "type", in.StartReplicationType)
-	h.Control.Start(in.ReplicationConfigArn)
+	if err := h.Control.Start(ctx, in.ReplicationConfigArn); err != nil {
+		return nil, fmt.Errorf("start replication %s: %w", rep.ReplicationConfigIdentifier, err)
+	}
 	return rep, nil
 }
 

@@ -48,12 +48,14 @@ type Runner struct {
 var errStopped = errors.New("stopped while starting")
 
 // Start implements api.Control.
-func (r *Runner) Start(arn string) {
+func (r *Runner) Start(_ context.Context, arn string) error {
+	// The chain outlives the request: it runs under the runner's context.
 	ctx := r.ctx
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	go r.start(ctx, arn)
+	return nil
 }
 
 // Stop implements api.Control.

@@ -59,6 +59,7 @@ const (
 	kReplication = "rep"
 	kTableStats  = "tstats"
 	kTags        = "tags"
+	kQueue       = "queue"
 )
 
 // maxAttempts bounds the reruns of an optimistic transaction under contention.
@@ -474,6 +475,18 @@ func (s *Store) UpdateReplication(ctx context.Context, arn string, fn func(*Repl
 		return err
 	}, key)
 	return out, err
+}
+
+// QueueStart records that replication arn waits for a replicator: the API
+// queues a start this way where it cannot launch one itself (in Lambda),
+// and whoever launches replicators claims it from the queue.
+func (s *Store) QueueStart(ctx context.Context, arn string) error {
+	return s.rdb.ZAdd(ctx, s.Key(kQueue, "starts"), redis.Z{Score: float64(time.Now().UnixMilli()), Member: arn}).Err()
+}
+
+// QueuedStarts returns the queued starts, oldest first.
+func (s *Store) QueuedStarts(ctx context.Context) ([]string, error) {
+	return s.rdb.ZRange(ctx, s.Key(kQueue, "starts"), 0, -1).Result()
 }
 
 // PutTableStats replaces a replication's table statistics.

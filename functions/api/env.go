@@ -1,0 +1,61 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/sluicedb/sluice/infra/secrets"
+	"github.com/sluicedb/sluice/infra/sigv4"
+	"github.com/sluicedb/sluice/infra/store"
+)
+
+// Env returns the value of environment variable name, or def when it is
+// unset or empty.
+func Env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// FromEnv builds the handler from the environment contract in DESIGN.md
+// (SLUICE_ACCESS_KEY_ID, SLUICE_SECRET_ACCESS_KEY, SLUICE_REGION,
+// SLUICE_ACCOUNT_ID, SLUICE_MASTER_KEY), the same way for `sluice serve`
+// and for the Lambda function.
+func FromEnv(st *store.Store, control Control, log *slog.Logger) (*Handler, error) {
+	keyID, secret := os.Getenv("SLUICE_ACCESS_KEY_ID"), os.Getenv("SLUICE_SECRET_ACCESS_KEY")
+	if keyID == "" || secret == "" {
+		return nil, errors.New("SLUICE_ACCESS_KEY_ID and SLUICE_SECRET_ACCESS_KEY must be set: they are the key pair clients sign requests with (aws configure, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for the client)")
+	}
+	region, account := Env("SLUICE_REGION", "us-east-1"), Env("SLUICE_ACCOUNT_ID", "000000000000")
+	var box *secrets.Box
+	if k := os.Getenv("SLUICE_MASTER_KEY"); k != "" {
+		var err error
+		if box, err = secrets.NewBox(k); err != nil {
+			return nil, fmt.Errorf("SLUICE_MASTER_KEY: %w", err)
+		}
+	} else {
+		log.Warn("SLUICE_MASTER_KEY is not set: endpoints can only use SecretsManagerSecretId or no password")
+	}
+	return &Handler{
+		Store:    st,
+		Verifier: &sigv4.Verifier{AccessKeyID: keyID, SecretAccessKey: secret, Region: region, Service: "dms"},
+		Box:      box, Region: region, Account: account, Control: control,
+		Log: log,
+	}, nil
+}
+
+// Queue is the Control of an API that cannot run replicators itself (the
+// Lambda function): a start is queued in the store for the launcher to
+// claim, and a stop is the stopping status the API already recorded,
+// which the launcher acts on.
+type Queue struct{ Store *store.Store }
+
+// Start implements Control.
+func (q Queue) Start(ctx context.Context, arn string) error { return q.Store.QueueStart(ctx, arn) }
+
+// Stop implements Control.
+func (Queue) Stop(context.Context, string) error { return nil }
