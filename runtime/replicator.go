@@ -183,6 +183,7 @@ func (r *Replicator) tables(ctx context.Context) ([]*Table, []UserType, error) {
 	for _, t := range tables {
 		r.mapTable(t)
 		ts := r.Stats.Table(t.SourceSchema, t.SourceName)
+		ts.EstimatedRows.Store(t.EstimatedRows)
 		for _, w := range t.Warnings {
 			ts.Warn(w)
 			r.Log.Warn(w, "table", t.QualifiedSource())

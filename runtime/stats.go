@@ -25,10 +25,13 @@ type TableStats struct {
 	Deletes      atomic.Int64
 	DDLs         atomic.Int64
 	ApplyMisses  atomic.Int64 // updates/deletes that found no target row
-	state        atomic.Value // string
-	warnings     atomic.Value // []string
-	LoadStarted  atomic.Int64 // unix nanos
-	LoadFinished atomic.Int64 // unix nanos
+	// EstimatedRows is the source's row estimate when the table was
+	// listed: what a full-load progress bar measures against.
+	EstimatedRows atomic.Int64
+	state         atomic.Value // string
+	warnings      atomic.Value // []string
+	LoadStarted   atomic.Int64 // unix nanos
+	LoadFinished  atomic.Int64 // unix nanos
 }
 
 // State returns the table state.
@@ -87,6 +90,7 @@ type TableSnapshot struct {
 	SchemaName, TableName                   string
 	FullLoadRows, Inserts, Updates, Deletes int64
 	DDLs, ApplyMisses                       int64
+	EstimatedRows                           int64
 	TableState                              string
 	FullLoadStartTime, FullLoadEndTime      time.Time
 	Warnings                                []string
@@ -124,6 +128,7 @@ func (s *Stats) Snapshot() Snapshot {
 			FullLoadRows: t.FullLoadRows.Load(), Inserts: t.Inserts.Load(),
 			Updates: t.Updates.Load(), Deletes: t.Deletes.Load(), DDLs: t.DDLs.Load(),
 			ApplyMisses: t.ApplyMisses.Load(), TableState: t.State(),
+			EstimatedRows: t.EstimatedRows.Load(),
 		}
 		ts.Warnings, _ = t.warnings.Load().([]string)
 		if v := t.LoadStarted.Load(); v != 0 {

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,23 +25,39 @@ import (
 	"github.com/sluicedb/sluice/infra/store"
 )
 
-const usage = `usage: sluice serve
+const usage = `usage: sluice <command> [arguments]
 
 serve   run the DMS API on SLUICE_ADDR (default 127.0.0.1:8377), keep state in
         SLUICE_REDIS_URL, and run replicators as child processes. Requires
         SLUICE_ACCESS_KEY_ID and SLUICE_SECRET_ACCESS_KEY (the SigV4 key pair
-        clients sign with).`
+        clients sign with).
+watch   show one replication live: status, full-load progress per table, lag
+        and throughput (sluice watch -h for its flags).`
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] != "serve" {
+	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, log); err != nil {
-		fmt.Fprintln(os.Stderr, "sluice serve:", err)
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(ctx, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	case "watch":
+		fi, _ := os.Stdout.Stat()
+		tty := fi != nil && fi.Mode()&os.ModeCharDevice != 0
+		err = watch(ctx, os.Args[2:], os.Stdout, tty)
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "sluice: unknown command %q\n\n%s\n", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
 }

@@ -212,6 +212,7 @@ func (h *Handler) describeTableStats(ctx context.Context, body []byte) (any, err
 	var out []store.TableStatistics
 	for _, t := range all {
 		if match("schema-name", t.SchemaName) && match("table-name", t.TableName) && match("table-state", t.TableState) {
+			t.EstimatedRows = 0 // not a DMS member
 			out = append(out, t)
 		}
 	}
@@ -265,7 +266,7 @@ func (h *Handler) serveREST(w http.ResponseWriter, r *http.Request, body []byte)
 		var rep *store.ReplicationRecord
 		switch {
 		case r.Method == http.MethodGet && action == "":
-			rep, err = h.Store.Replication(ctx, arn)
+			return h.replicationView(ctx, arn)
 		case r.Method == http.MethodPost && action == "start":
 			in := startInput{StartReplicationType: resumeProcessing}
 			if err := decode(body, &in); err != nil {
@@ -284,6 +285,25 @@ func (h *Handler) serveREST(w http.ResponseWriter, r *http.Request, body []byte)
 		return map[string]any{"Replication": rep.Replication}, nil
 	}
 	h.respond(w, ctx, op, body)
+}
+
+// replicationView is what GET /replications/{id} shows: the replication,
+// its table statistics with the row estimates progress bars need, and the
+// latency DMS reports only through CloudWatch. `sluice watch` reads it.
+func (h *Handler) replicationView(ctx context.Context, arn string) (any, error) {
+	rep, err := h.Store.Replication(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := h.Store.TableStats(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"Replication":                rep.Replication,
+		"CDCLatencyTarget":           rep.CDCLatencyTarget,
+		"ReplicationTableStatistics": nonNil(tables),
+	}, nil
 }
 
 // resolveConfig turns a config identifier or ARN into its ARN.

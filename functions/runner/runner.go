@@ -279,6 +279,7 @@ func (r *Runner) ended(rep *store.ReplicationRecord, reason, failure string) {
 		rep.FailureMessages = []string{failure}
 	}
 	rep.StopReason = reason
+	rep.CDCLatencyTarget = 0
 	rep.ReplicationUpdateTime, rep.ReplicationLastStopTime = now, now
 	if rep.ReplicationStats != nil {
 		rep.ReplicationStats.StopDate = now
@@ -365,6 +366,7 @@ func progress(rep *store.ReplicationRecord, s *runtime.Snapshot, now time.Time) 
 	if s.Checkpoint != "" {
 		rep.RecoveryCheckpoint = s.Checkpoint
 	}
+	rep.CDCLatencyTarget = s.Lag.Seconds()
 	st := rep.ReplicationStats
 	if st == nil {
 		st = &store.ReplicationStats{}
@@ -413,6 +415,7 @@ func tableStats(s *runtime.Snapshot) []store.TableStatistics {
 			Inserts: t.Inserts, Updates: t.Updates, Deletes: t.Deletes, Ddls: t.DDLs,
 			AppliedInserts: t.Inserts, AppliedUpdates: t.Updates, AppliedDeletes: t.Deletes, AppliedDdls: t.DDLs,
 			FullLoadRows: t.FullLoadRows, TableState: t.TableState, LastUpdateTime: now,
+			EstimatedRows: t.EstimatedRows,
 		}
 		if !t.FullLoadStartTime.IsZero() {
 			ts.FullLoadStartTime = store.At(t.FullLoadStartTime)

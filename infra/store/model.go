@@ -179,6 +179,9 @@ type ReplicationRecord struct {
 	// Pending is what the next start must do (set by StartReplication, read
 	// by whoever launches the replicator): a full reload of the target.
 	Reload bool `json:",omitempty"`
+	// CDCLatencyTarget is how far the target is behind the source, in
+	// seconds (DMS's CloudWatch metric of that name), while running.
+	CDCLatencyTarget float64 `json:",omitempty"`
 }
 
 // TableStatistics is one table's statistics, as
@@ -200,6 +203,10 @@ type TableStatistics struct {
 	LastUpdateTime    *Time `json:",omitempty"`
 	TableState        string
 	ValidationState   string `json:",omitempty"`
+	// EstimatedRows is the source's row estimate, for progress bars. It is
+	// not a DMS member: DescribeReplicationTableStatistics leaves it out,
+	// the REST alias GET /replications/{id} shows it.
+	EstimatedRows int64 `json:",omitempty"`
 	// ValidationStateDetails carries Sluice's warnings for the table (a
 	// keyless table whose updates cannot be captured, apply misses).
 	ValidationStateDetails string `json:",omitempty"`
