@@ -295,6 +295,22 @@ func TestAPIReplicationLifecycle(t *testing.T) {
 	}
 	f.waitFor(t, c, "running again", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "running" })
 	testenv.WaitEqual(t, nil, f.src, f.dst, time.Minute, "orders")
+	// The resumed run counts on from the first: the load stays counted and
+	// the changes add up.
+	var sevens int64
+	if err := testenv.Connect(t, f.src).QueryRow(ctx, `SELECT count(*) FROM orders WHERE id % 7 = 0`).Scan(&sevens); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		ts := apiTableStats(t, c, f.configArn, "orders")
+		if ts.FullLoadRows == 5000 && ts.Inserts == 400 && ts.Updates == 200+sevens && ts.Deletes == 100 && ts.FullLoadStartTime != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("statistics after resume: full load %d inserts %d updates %d deletes %d, want 5000, 400, %d, 100 with the load's start time",
+				ts.FullLoadRows, ts.Inserts, ts.Updates, ts.Deletes, 200+sevens)
+		}
+	}
 
 	// A running replication's config cannot change or go.
 	_, err = c.ModifyReplicationConfig(ctx, &dms.ModifyReplicationConfigInput{ReplicationConfigArn: aws.String(f.configArn), ReplicationType: types.MigrationTypeValueCdc})

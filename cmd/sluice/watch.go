@@ -98,7 +98,8 @@ func watch(ctx context.Context, args []string, stdout io.Writer, tty bool) error
 		}
 		now := time.Now()
 		var rate float64
-		if prev != nil {
+		// Counters start over on a reload: no rate across one.
+		if prev != nil && v.rows() >= prev.rows() {
 			rate = float64(v.rows()-prev.rows()) / now.Sub(prevAt).Seconds()
 		}
 		if tty {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -141,6 +142,13 @@ func (r *Runner) startChain(ctx context.Context, arn string) error {
 			ReasonForNewProvisioningData: plan.Reason,
 		}
 	}); err != nil {
+		return err
+	}
+	rep, err := r.Store.Replication(ctx, arn)
+	if err != nil {
+		return err
+	}
+	if err := r.Store.CarryTableStats(ctx, arn, rep.StartReplicationType == "resume-processing"); err != nil {
 		return err
 	}
 	if err := r.Launcher.Launch(ctx, arn, doc, plan); err != nil {
@@ -309,6 +317,11 @@ func (r *Runner) Run(ctx context.Context, reports <-chan capacity.Report) {
 
 func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 	if rp.Stats != nil {
+		base, err := r.Store.TableStatsBase(ctx, rp.ID)
+		if err != nil {
+			return err
+		}
+		rp.Stats = carried(rp.Stats, base)
 		if err := r.Store.PutTableStats(ctx, rp.ID, tableStats(rp.Stats)); err != nil {
 			return err
 		}
@@ -406,6 +419,38 @@ func progress(rep *store.ReplicationRecord, s *runtime.Snapshot, now time.Time) 
 	}
 }
 
+// carried adds the statistics of the runs before a resumed run to its own:
+// the counters go on, and a table the earlier runs loaded keeps its
+// full-load rows and times.
+func carried(s *runtime.Snapshot, base []store.TableStatistics) *runtime.Snapshot {
+	if len(base) == 0 {
+		return s
+	}
+	before := make(map[[2]string]store.TableStatistics, len(base))
+	for _, b := range base {
+		before[[2]string{b.SchemaName, b.TableName}] = b
+	}
+	out := *s
+	out.Tables = make([]runtime.TableSnapshot, len(s.Tables))
+	for i, t := range s.Tables {
+		if b, ok := before[[2]string{t.SchemaName, t.TableName}]; ok {
+			t.Inserts += b.Inserts
+			t.Updates += b.Updates
+			t.Deletes += b.Deletes
+			t.DDLs += b.Ddls
+			if t.FullLoadStartTime.IsZero() && b.FullLoadStartTime != nil {
+				t.FullLoadRows = b.FullLoadRows
+				t.FullLoadStartTime = b.FullLoadStartTime.Time
+				if b.FullLoadEndTime != nil {
+					t.FullLoadEndTime = b.FullLoadEndTime.Time
+				}
+			}
+		}
+		out.Tables[i] = t
+	}
+	return &out
+}
+
 func tableStats(s *runtime.Snapshot) []store.TableStatistics {
 	now := store.At(time.Now())
 	out := make([]store.TableStatistics, 0, len(s.Tables))
@@ -424,7 +469,7 @@ func tableStats(s *runtime.Snapshot) []store.TableStatistics {
 			ts.FullLoadEndTime = store.At(t.FullLoadEndTime)
 		}
 		if len(t.Warnings) > 0 {
-			ts.ValidationStateDetails = fmt.Sprint(t.Warnings)
+			ts.ValidationStateDetails = strings.Join(t.Warnings, "; ")
 		}
 		out = append(out, ts)
 	}

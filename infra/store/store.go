@@ -58,6 +58,7 @@ const (
 	kConfigs     = "cfgs"
 	kReplication = "rep"
 	kTableStats  = "tstats"
+	kStatsBase   = "tstats-base"
 	kTags        = "tags"
 	kQueue       = "queue"
 )
@@ -410,7 +411,7 @@ func (s *Store) DeleteConfig(ctx context.Context, arn string, check func(*Config
 			return err
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Del(ctx, key, repKey, s.Key(kConfigID, cfg.ReplicationConfigIdentifier), s.Key(kTableStats, arn), s.Key(kTags, arn))
+			p.Del(ctx, key, repKey, s.Key(kConfigID, cfg.ReplicationConfigIdentifier), s.Key(kTableStats, arn), s.Key(kStatsBase, arn), s.Key(kTags, arn))
 			p.SRem(ctx, s.Key(kConfigs, ""), arn)
 			p.SRem(ctx, s.Key(kEndpointRef, cfg.SourceEndpointArn), arn)
 			p.SRem(ctx, s.Key(kEndpointRef, cfg.TargetEndpointArn), arn)
@@ -492,6 +493,30 @@ func (s *Store) QueuedStarts(ctx context.Context) ([]string, error) {
 // PutTableStats replaces a replication's table statistics.
 func (s *Store) PutTableStats(ctx context.Context, arn string, stats []TableStatistics) error {
 	return s.rdb.Set(ctx, s.Key(kTableStats, arn), mustJSON(stats), 0).Err()
+}
+
+// CarryTableStats starts a run's statistics. A resumed run counts on from
+// the statistics of the runs before it, which are kept as its base; any
+// other start begins from nothing, as DMS does on a reload.
+func (s *Store) CarryTableStats(ctx context.Context, arn string, resumed bool) error {
+	if !resumed {
+		return s.rdb.Del(ctx, s.Key(kTableStats, arn), s.Key(kStatsBase, arn)).Err()
+	}
+	stats, err := s.TableStats(ctx, arn)
+	if err != nil {
+		return err
+	}
+	return s.rdb.Set(ctx, s.Key(kStatsBase, arn), mustJSON(stats), 0).Err()
+}
+
+// TableStatsBase returns what CarryTableStats kept for the current run.
+func (s *Store) TableStatsBase(ctx context.Context, arn string) ([]TableStatistics, error) {
+	var out []TableStatistics
+	err := getJSON(ctx, s.rdb, s.Key(kStatsBase, arn), &out)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return out, err
 }
 
 // TableStats returns a replication's table statistics (none before its
