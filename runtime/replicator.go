@@ -26,6 +26,13 @@ const (
 // ErrNothingSelected is returned when the table mappings select no table.
 var ErrNothingSelected = errors.New("the table mappings select no table")
 
+// PhaseStoppedAtCommitTime is the statistics phase of a replicator that
+// ended at its CdcStopPosition commit_time.
+const PhaseStoppedAtCommitTime = "stopped-at-commit-time"
+
+// errCommitTimeReached ends the apply loop at StopAtCommitTime.
+var errCommitTimeReached = errors.New("commit time reached")
+
 // Replicator runs one replication: an optional full load, then the change
 // stream, until its context ends.
 type Replicator struct {
@@ -41,7 +48,11 @@ type Replicator struct {
 	// Reload ignores the position stored on the target and starts over
 	// (StartReplicationType reload-target).
 	Reload bool
-	Stats  *Stats
+	// StopAtCommitTime, when set, ends the change stream before the first
+	// source transaction committed after it (CdcStopPosition commit_time):
+	// everything committed up to then is applied, nothing after.
+	StopAtCommitTime time.Time
+	Stats            *Stats
 	Log    *slog.Logger
 }
 
@@ -409,6 +420,14 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 	})
 	g.Go(func() error { return r.apply(applyCtx, buf, ap) })
 	err = g.Wait()
+	if errors.Is(err, errCommitTimeReached) {
+		if serr := r.syncSequences(applyCtx, tables); serr != nil {
+			r.Log.Warn("could not set sequences at the stop position", "error", serr)
+		}
+		r.Stats.setPhase(PhaseStoppedAtCommitTime)
+		r.Log.Info("stopped at CdcStopPosition commit_time", "task", r.Task, "commit_time", r.StopAtCommitTime, "checkpoint", r.Stats.Snapshot().Checkpoint)
+		return nil
+	}
 	if ctx.Err() != nil && err == nil {
 		// Sequences are set at stop too: CDC does not carry nextval calls.
 		if serr := r.syncSequences(applyCtx, tables); serr != nil {
@@ -477,6 +496,12 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 		for i, c := range run {
 			switch c.Op {
 			case OpBegin:
+				if !r.StopAtCommitTime.IsZero() && c.CommitTime.After(r.StopAtCommitTime) {
+					if err := r.drain(ctx, ap, false, pending, commit); err != nil {
+						return err
+					}
+					return errCommitTimeReached
+				}
 				inTxn = true
 				if pending == nil {
 					opened = time.Now()

@@ -57,12 +57,8 @@ func (h *Handler) start(ctx context.Context, in startInput) (*store.ReplicationR
 		}
 	}
 	if in.CdcStopPosition != "" {
-		sp, err := runtime.ParseStopPosition(in.CdcStopPosition)
-		if err != nil {
+		if _, err := runtime.ParseStopPosition(in.CdcStopPosition); err != nil {
 			return nil, invalid("CdcStopPosition: %v", err)
-		}
-		if sp.Kind == "commit_time" {
-			return nil, invalid("CdcStopPosition commit_time is not supported yet: use server_time, which stops the replication when the server's clock passes the time")
 		}
 	}
 	cfg, err := h.Store.Config(ctx, in.ReplicationConfigArn)

@@ -30,6 +30,7 @@ const (
 	StopFullLoadOnly   = "Stop Reason FULL_LOAD_ONLY_FINISHED"
 	StopFatal          = "Stop Reason FATAL_ERROR"
 	StopAtServerTime   = "Stop Reason STOPPED_AT_SERVER_TIME"
+	StopAtCommitTime   = "Stop Reason STOPPED_AT_COMMIT_TIME"
 	connectTestTimeout = 10 * time.Second
 )
 
@@ -180,6 +181,7 @@ func (r *Runner) task(ctx context.Context, arn string) ([]byte, *task.Task, *sto
 		TableMappings:               jsonString(cfg.TableMappings),
 		ReplicationSettings:         jsonString(cfg.ReplicationSettings),
 		CdcStartPosition:            rep.CdcStartPosition,
+		CdcStopPosition:             rep.CdcStopPosition,
 	}
 	if rep.Reload {
 		t.StartReplicationType = "reload-target"
@@ -342,6 +344,8 @@ func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 					reason = StopAtServerTime
 				}
 				r.ended(rep, reason, "")
+			case rp.Stats != nil && rp.Stats.Phase == runtime.PhaseStoppedAtCommitTime:
+				r.ended(rep, StopAtCommitTime, "")
 			case rep.ReplicationType == runtime.FullLoad:
 				r.ended(rep, StopFullLoadOnly, "")
 			default:

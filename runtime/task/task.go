@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/mapping"
@@ -32,6 +33,10 @@ type Task struct {
 	TableMappings       json.RawMessage
 	ReplicationSettings json.RawMessage
 	CdcStartPosition    string
+	// CdcStopPosition commit_time:… ends the replication before the first
+	// source transaction committed after that time. (server_time:… is the
+	// control plane's: it stops the replicator when its clock passes.)
+	CdcStopPosition string `json:",omitempty"`
 	// StartReplicationType reload-target loads the target again from
 	// scratch, whatever position it stores.
 	StartReplicationType string `json:",omitempty"`
@@ -111,6 +116,16 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 			return nil, nil, fmt.Errorf("%w: CdcStartPosition: %v", ErrInvalid, err)
 		}
 	}
+	var stopAt time.Time
+	if t.CdcStopPosition != "" {
+		sp, err := runtime.ParseStopPosition(t.CdcStopPosition)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: CdcStopPosition: %v", ErrInvalid, err)
+		}
+		if sp.Kind == "commit_time" {
+			stopAt = sp.At
+		}
+	}
 	for _, e := range []struct {
 		name string
 		ep   *Endpoint
@@ -140,7 +155,8 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 		Task: t.ReplicationConfigIdentifier, Type: t.ReplicationType,
 		Source: src, Target: tgt, Rules: rules, Settings: settings,
 		StartPosition: start, Stats: stats, Log: log,
-		Reload: t.StartReplicationType == "reload-target",
+		Reload:           t.StartReplicationType == "reload-target",
+		StopAtCommitTime: stopAt,
 	}
 	cleanup := func() {
 		bg := context.WithoutCancel(ctx)
