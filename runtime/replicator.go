@@ -53,7 +53,7 @@ type Replicator struct {
 	// everything committed up to then is applied, nothing after.
 	StopAtCommitTime time.Time
 	Stats            *Stats
-	Log    *slog.Logger
+	Log              *slog.Logger
 }
 
 // Run replicates until ctx ends, which is a graceful stop: the transaction
