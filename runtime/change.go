@@ -64,7 +64,9 @@ type Row []Value
 // New. For OpDelete, Old holds the key (or the full row). For OpTruncate,
 // Tables lists the truncated tables. For OpBegin and OpCommit, CommitTime is the
 // source commit time; for OpCommit, Position is where the transaction ends:
-// once it is applied, the stream may resume after it.
+// once it is applied, the stream may resume after it. For OpBegin, Position
+// is where the transaction's commit is, the position Source.Snapshot
+// compares with.
 type Change struct {
 	Op         Op
 	Table      *Table

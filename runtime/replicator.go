@@ -52,8 +52,17 @@ type Replicator struct {
 	// source transaction committed after it (CdcStopPosition commit_time):
 	// everything committed up to then is applied, nothing after.
 	StopAtCommitTime time.Time
-	Stats            *Stats
-	Log              *slog.Logger
+	// ReloadTables are tables, by source name schema.table, to load again
+	// before the change stream goes on (ReloadReplicationTables);
+	// ReloadToken names the request, which is carried out once.
+	ReloadTables []string
+	ReloadToken  string
+	Stats        *Stats
+	Log          *slog.Logger
+
+	// floors are the positions of the reloaded tables' copies: the stream
+	// skips their transactions committed before them.
+	floors map[*Table]Position
 }
 
 // Run replicates until ctx ends, which is a graceful stop: the transaction
@@ -99,6 +108,13 @@ func (r *Replicator) Run(ctx context.Context) error {
 		for _, t := range tables {
 			r.Stats.Table(t.SourceSchema, t.SourceName).SetState(StateCompleted)
 		}
+		if err := r.reload(ctx, tables, types, st); err != nil {
+			if ctx.Err() != nil {
+				r.Log.Info("stopped while reloading tables; the next start goes on with them", "task", r.Task)
+				return nil
+			}
+			return err
+		}
 	case r.Type == CDC:
 		start, err := r.Source.Prepare(ctx, tables, PrepareOptions{Capture: true})
 		if err != nil {
@@ -132,6 +148,129 @@ func (r *Replicator) Run(ctx context.Context) error {
 	}
 	r.Stats.setPhase("cdc")
 	return r.streamRetrying(ctx, tables, from)
+}
+
+// reload loads tables again while the replication goes on: the tables of a
+// new request, and those of an earlier one that was stopped before its
+// copies were done. Each copy is taken at a new position; the change stream
+// then skips the table's transactions committed before it, which the copy
+// holds, and applies the rest, so the table converges exactly.
+func (r *Replicator) reload(ctx context.Context, tables []*Table, types []UserType, st State) error {
+	rl := st.Reload
+	if r.ReloadToken != "" && (rl == nil || rl.Token != r.ReloadToken) {
+		next := &Reload{Token: r.ReloadToken, Tables: map[string]Position{}}
+		if rl != nil {
+			for name, p := range rl.Tables {
+				next.Tables[name] = p
+			}
+		}
+		for _, name := range r.ReloadTables {
+			next.Tables[name] = nil
+		}
+		rl = next
+	}
+	if rl == nil {
+		return nil
+	}
+	byName := make(map[string]*Table, len(tables))
+	for _, t := range tables {
+		byName[t.QualifiedSource()] = t
+	}
+	var todo []*Table
+	for name, p := range rl.Tables {
+		t := byName[name]
+		switch {
+		case t == nil:
+			r.Log.Warn("a table to reload is no longer selected by the table mappings; not reloaded", "table", name)
+			delete(rl.Tables, name)
+		case p == nil:
+			todo = append(todo, t)
+		}
+	}
+	if len(todo) > 0 {
+		if err := r.reloadTables(ctx, todo, types, st, rl); err != nil {
+			return err
+		}
+	}
+	r.floors = map[*Table]Position{}
+	for name, p := range rl.Tables {
+		if t := byName[name]; t != nil && p != nil {
+			r.floors[t] = p
+		}
+	}
+	return nil
+}
+
+func (r *Replicator) reloadTables(ctx context.Context, todo []*Table, types []UserType, st State, rl *Reload) error {
+	// The request is stored before the target tables are touched: a
+	// replicator stopped from here on finishes it when it starts again.
+	st.Reload = rl
+	if err := r.Target.SaveState(ctx, r.Task, st); err != nil {
+		return fmt.Errorf("store the reload request: %w", err)
+	}
+	names := make([]string, len(todo))
+	for i, t := range todo {
+		names[i] = t.QualifiedSource()
+		ts := r.Stats.Table(t.SourceSchema, t.SourceName)
+		ts.FullLoadRows.Store(0)
+		ts.LoadStarted.Store(0)
+		ts.LoadFinished.Store(0)
+		ts.SetState(StateBeforeLoad)
+	}
+	r.Log.Info("reloading tables", "task", r.Task, "tables", names)
+	at, err := r.Source.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("open a snapshot to reload tables: %w", err)
+	}
+	defer r.Source.EndSnapshot(context.WithoutCancel(ctx))
+	// A reload replaces the rows whatever the prep mode says: with
+	// DO_NOTHING the old rows would stay beside the new ones.
+	mode := r.Settings.FullLoadSettings.TargetTablePrepMode
+	if mode == PrepDoNothing {
+		mode = PrepTruncateBeforeLoad
+	}
+	if err := r.Target.PrepareTables(ctx, types, todo, mode); err != nil {
+		return fmt.Errorf("prepare the tables to reload: %w", err)
+	}
+	began := time.Now()
+	var rows atomic.Int64
+	if err := r.copyTables(ctx, todo, &rows); err != nil {
+		return err
+	}
+	if err := r.Source.EndSnapshot(ctx); err != nil {
+		return err
+	}
+	if mode == PrepDropAndCreate {
+		if err := r.Target.FinishTables(ctx, todo, *r.Settings.SluiceSettings.CreateSecondaryIndexes); err != nil {
+			return fmt.Errorf("create constraints and indexes of the reloaded tables: %w", err)
+		}
+	}
+	if err := r.syncSequences(ctx, todo); err != nil {
+		return err
+	}
+	for _, n := range names {
+		rl.Tables[n] = at
+	}
+	if err := r.Target.SaveState(ctx, r.Task, st); err != nil {
+		return fmt.Errorf("store the end of the reload: %w", err)
+	}
+	r.Log.Info("tables reloaded", "task", r.Task, "tables", names, "rows", rows.Load(), "position", at, "elapsed", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// skipped returns the reloaded tables whose copies already hold the
+// transaction that begins with c, nil if none.
+func (r *Replicator) skipped(c *Change) map[*Table]bool {
+	var skip map[*Table]bool
+	for t, at := range r.floors {
+		if c.Position != nil && c.Position.Compare(at) < 0 {
+			if skip == nil {
+				skip = map[*Table]bool{}
+			}
+			skip[t] = true
+		}
+	}
+	return skip
 }
 
 // Retries of the change stream after passing faults, and the wait between
@@ -448,6 +587,11 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 		pending *Change // last source commit applied but not yet committed
 		opened  time.Time
 		held    int64
+		skip    map[*Table]bool // reloaded tables whose copy holds this transaction
+		// Changes are counted when their target transaction commits: a
+		// group rolled back at a stop is sent again by the source and
+		// must not count twice.
+		counts = tally{}
 	)
 	window := r.Settings.batchWindow()
 	limit := int64(r.Settings.ChangeProcessingTuning.BatchApplyMemoryLimit) << 20
@@ -471,6 +615,7 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 		if err := ap.Commit(ctx, pending.Position, pending.CommitTime); err != nil {
 			return fmt.Errorf("commit at %s: %w", pending.Position, err)
 		}
+		counts.flush(r.Stats)
 		r.Stats.recordApplied(pending.Position, pending.CommitTime, len(buf.ch) == 0)
 		pending, held = nil, 0
 		return ack()
@@ -506,6 +651,7 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 				if pending == nil {
 					opened = time.Now()
 				}
+				skip = r.skipped(c)
 			case OpCommit:
 				inTxn = false
 				pending = c
@@ -516,15 +662,34 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 					}
 				}
 			default:
+				if skip != nil && !keep(c, skip) {
+					break
+				}
 				if err := ap.Apply(ctx, c); err != nil {
 					return err
 				}
 				held += int64(c.Size)
-				r.count(c)
+				counts.add(c)
 			}
 			buf.release(c)
 		}
 	}
+}
+
+// keep says whether c touches a table whose copy does not already hold it,
+// leaving a truncate only the tables that do not.
+func keep(c *Change, skip map[*Table]bool) bool {
+	if c.Op != OpTruncate {
+		return !skip[c.Table]
+	}
+	var left []*Table
+	for _, t := range c.Tables {
+		if !skip[t] {
+			left = append(left, t)
+		}
+	}
+	c.Tables = left
+	return len(left) > 0
 }
 
 // durableCheck is how often an idle applier asks the target what is durable.
@@ -543,17 +708,41 @@ func (r *Replicator) drain(ctx context.Context, ap Applier, inTxn bool, pending 
 	return nil
 }
 
-func (r *Replicator) count(c *Change) {
+// tally counts the changes of an uncommitted target transaction per table:
+// inserts, updates, deletes and DDLs.
+type tally map[*Table]*[4]int64
+
+func (t tally) add(c *Change) {
+	bump := func(tb *Table, i int) {
+		n := t[tb]
+		if n == nil {
+			n = new([4]int64)
+			t[tb] = n
+		}
+		n[i]++
+	}
 	switch c.Op {
 	case OpInsert:
-		r.Stats.Table(c.Table.SourceSchema, c.Table.SourceName).Inserts.Add(1)
+		bump(c.Table, 0)
 	case OpUpdate:
-		r.Stats.Table(c.Table.SourceSchema, c.Table.SourceName).Updates.Add(1)
+		bump(c.Table, 1)
 	case OpDelete:
-		r.Stats.Table(c.Table.SourceSchema, c.Table.SourceName).Deletes.Add(1)
+		bump(c.Table, 2)
 	case OpTruncate:
-		for _, t := range c.Tables {
-			r.Stats.Table(t.SourceSchema, t.SourceName).DDLs.Add(1)
+		for _, tb := range c.Tables {
+			bump(tb, 3)
 		}
+	}
+}
+
+// flush adds the counts to the statistics and starts over.
+func (t tally) flush(s *Stats) {
+	for tb, n := range t {
+		ts := s.Table(tb.SourceSchema, tb.SourceName)
+		ts.Inserts.Add(n[0])
+		ts.Updates.Add(n[1])
+		ts.Deletes.Add(n[2])
+		ts.DDLs.Add(n[3])
+		delete(t, tb)
 	}
 }

@@ -64,6 +64,14 @@ type Source interface {
 	// for different chunks. It returns after the last byte is written.
 	Copy(ctx context.Context, c Chunk, f CopyFormat, w io.Writer) error
 
+	// Snapshot opens a snapshot for Copy at a new position and leaves the
+	// change capture as it is: every transaction whose commit is before the
+	// returned position is in the snapshot, no later one is. The change
+	// stream still delivers both, so a table copied from this snapshot must
+	// skip the earlier ones (see Change.Position of OpBegin). It stays open
+	// until EndSnapshot.
+	Snapshot(ctx context.Context) (Position, error)
+
 	// EndSnapshot releases the snapshot. Copy must not be called after it.
 	EndSnapshot(ctx context.Context) error
 

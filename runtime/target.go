@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"time"
 )
@@ -17,6 +19,59 @@ const (
 type State struct {
 	Phase    string
 	Position Position // nil when none yet
+	// Reload is the last reload of single tables, nil if none.
+	Reload *Reload
+}
+
+// Reload is a reload of some tables while the replication goes on
+// (ReloadReplicationTables). It is stored with the position so that a
+// replicator stopped in the middle of it finishes it, and one that resumes
+// after it skips the changes its copies already hold.
+type Reload struct {
+	// Token names the request, so that each is carried out once.
+	Token string
+	// Tables maps each table's source name (schema.table) to the position
+	// its copy was taken at: the copy holds every transaction committed
+	// before it. Nil while the copy is being made.
+	Tables map[string]Position
+}
+
+type reloadJSON struct {
+	Token  string
+	Tables map[string]string // checkpoint strings; "" while copying
+}
+
+// MarshalJSON stores positions as checkpoint strings.
+func (r *Reload) MarshalJSON() ([]byte, error) {
+	out := reloadJSON{Token: r.Token, Tables: map[string]string{}}
+	for t, p := range r.Tables {
+		out.Tables[t] = ""
+		if p != nil {
+			out.Tables[t] = Checkpoint(p)
+		}
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (r *Reload) UnmarshalJSON(b []byte) error {
+	var in reloadJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	r.Token, r.Tables = in.Token, map[string]Position{}
+	for t, cp := range in.Tables {
+		r.Tables[t] = nil
+		if cp == "" {
+			continue
+		}
+		p, err := ParsePosition(cp)
+		if err != nil {
+			return fmt.Errorf("reload position of %s: %w", t, err)
+		}
+		r.Tables[t] = p
+	}
+	return nil
 }
 
 // Target is a database that Sluice writes.

@@ -42,6 +42,10 @@ const (
 type server struct {
 	url string
 	log string
+	env []string // what it was started with, for a restart
+	cmd *exec.Cmd
+	// exited is closed when the process has ended.
+	exited chan struct{}
 }
 
 // startServer runs `sluice serve` on a free port against an emptied Redis
@@ -53,43 +57,55 @@ func startServer(t *testing.T) *server {
 		t.Fatalf("empty Redis database %d (run `make services`): %v", testRedisDB, err)
 	}
 	rdb.Close()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	dir := t.TempDir()
+	return launchServer(t, []string{
+		fmt.Sprintf("SLUICE_REDIS_URL=redis://127.0.0.1:6379/%d", testRedisDB),
+		"SLUICE_ACCESS_KEY_ID=" + testKeyID, "SLUICE_SECRET_ACCESS_KEY=" + testSecret,
+		"SLUICE_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key),
+		"SLUICE_REPLICATOR_BIN=" + replicatorBin, "SLUICE_STATE_DIR=" + dir,
+	}, filepath.Join(dir, "serve.log"))
+}
+
+// restart starts another server with the same state, keys and log, on a
+// new port; s must have ended.
+func (s *server) restart(t *testing.T) *server {
+	t.Helper()
+	<-s.exited
+	return launchServer(t, s.env, s.log)
+}
+
+// launchServer runs `sluice serve` with env on a free port, appending to
+// logPath, and stops it gracefully when the test ends.
+func launchServer(t *testing.T, env []string, logPath string) *server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	dir := t.TempDir()
-	s := &server{url: "http://" + addr, log: filepath.Join(dir, "serve.log")}
-	logf, err := os.Create(s.log)
+	s := &server{url: "http://" + addr, log: logPath, env: env, exited: make(chan struct{})}
+	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(sluiceBin, "serve")
-	cmd.Env = append(os.Environ(),
-		"SLUICE_ADDR="+addr,
-		fmt.Sprintf("SLUICE_REDIS_URL=redis://127.0.0.1:6379/%d", testRedisDB),
-		"SLUICE_ACCESS_KEY_ID="+testKeyID, "SLUICE_SECRET_ACCESS_KEY="+testSecret,
-		"SLUICE_MASTER_KEY="+base64.StdEncoding.EncodeToString(key),
-		"SLUICE_REPLICATOR_BIN="+replicatorBin, "SLUICE_STATE_DIR="+dir,
-	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	s.cmd = exec.Command(sluiceBin, "serve")
+	s.cmd.Env = append(append(os.Environ(), env...), "SLUICE_ADDR="+addr)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.exited) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
+		_ = s.cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-exited:
+		case <-s.exited:
 		case <-time.After(40 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
+			_ = s.cmd.Process.Kill()
+			<-s.exited
 		}
-		logf.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(s.log)
 			t.Logf("sluice serve log:\n%s", b)
@@ -101,7 +117,7 @@ func startServer(t *testing.T) *server {
 			return s
 		}
 		select {
-		case <-exited:
+		case <-s.exited:
 			b, _ := os.ReadFile(s.log)
 			t.Fatalf("sluice serve exited at start:\n%s", b)
 		default:

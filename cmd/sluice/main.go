@@ -110,6 +110,9 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
 	go run.Run(runCtx, reports)
+	if err := run.Adopt(ctx); err != nil {
+		return fmt.Errorf("adopt the replications a previous server left running: %w", err)
+	}
 	go func() {
 		<-ctx.Done()
 		// Stop serving, then stop the replicators gracefully so each
@@ -117,6 +120,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		shut, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shut)
+		run.Detach()
 		launcher.Shutdown(shut)
 		time.Sleep(200 * time.Millisecond) // let the last reports land
 		cancelRun()

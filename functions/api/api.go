@@ -32,6 +32,10 @@ type Control interface {
 	// Stop asks the running replicator of a replication whose status just
 	// became stopping to stop gracefully.
 	Stop(ctx context.Context, arn string) error
+	// Reload restarts the running replicator of a replication whose record
+	// just got a ReloadTables request, so that it loads those tables again
+	// and goes on; the status stays running.
+	Reload(ctx context.Context, arn string) error
 }
 
 // Handler serves the DMS API (AWS JSON 1.1) and its REST aliases.

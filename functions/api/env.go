@@ -59,3 +59,7 @@ func (q Queue) Start(ctx context.Context, arn string) error { return q.Store.Que
 
 // Stop implements Control.
 func (Queue) Stop(context.Context, string) error { return nil }
+
+// Reload implements Control: the request is in the replication's record,
+// and the launcher restarts the replicator for it like a queued start.
+func (q Queue) Reload(ctx context.Context, arn string) error { return q.Store.QueueStart(ctx, arn) }

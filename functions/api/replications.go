@@ -89,6 +89,10 @@ func (h *Handler) start(ctx context.Context, in startInput) (*store.ReplicationR
 		}
 		rep.Runs++
 		rep.Reload = in.StartReplicationType == reloadTarget
+		if in.StartReplicationType != resumeProcessing {
+			// The target is loaded anew: an earlier table reload is moot.
+			rep.ReloadTables, rep.ReloadToken = nil, ""
+		}
 		rep.Status = store.StatusInitializing
 		rep.StartReplicationType = in.StartReplicationType
 		rep.CdcStartTime, rep.CdcStartPosition, rep.CdcStopPosition = in.CdcStartTime, in.CdcStartPosition, in.CdcStopPosition
@@ -241,10 +245,58 @@ func (h *Handler) reloadTables(ctx context.Context, body []byte) (any, error) {
 	default:
 		return nil, invalid("ReloadOption %q is not valid: use data-reload", clip(in.ReloadOption))
 	}
-	// A table is reloaded by loading the whole target again: the change
-	// stream is shared by every table, so one table cannot be rewound alone
-	// without pausing the others. Say so rather than pretend otherwise.
-	return nil, badState("reloading single tables of a running replication is not supported yet: stop the replication and start it with StartReplicationType reload-target, which loads every table again")
+	notRunning := func(rep *store.ReplicationRecord) error {
+		if rep.Status != store.StatusRunning {
+			return badState("replication %s is %s: tables can be reloaded only while it is running. Start it first, or start it with reload-target to load every table again", rep.ReplicationConfigIdentifier, rep.Status)
+		}
+		return nil
+	}
+	rep, err := h.Store.Replication(ctx, in.ReplicationConfigArn)
+	if err != nil {
+		return nil, err
+	}
+	if err := notRunning(rep); err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	stats, err := h.Store.TableStats(ctx, in.ReplicationConfigArn)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range stats {
+		known[t.SchemaName+"."+t.TableName] = true
+	}
+	var names []string
+	seen := map[string]bool{}
+	for _, t := range in.TablesToReload {
+		if t.SchemaName == "" || t.TableName == "" {
+			return nil, invalid("each of TablesToReload needs SchemaName and TableName")
+		}
+		name := t.SchemaName + "." + t.TableName
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if !known[name] {
+			return nil, invalid("table %s is not one this replication replicates: DescribeReplicationTableStatistics lists its tables (source names)", clip(name))
+		}
+		names = append(names, name)
+	}
+	rep, err = h.Store.UpdateReplication(ctx, in.ReplicationConfigArn, func(rep *store.ReplicationRecord) error {
+		if err := notRunning(rep); err != nil {
+			return err
+		}
+		rep.ReloadTables, rep.ReloadToken = names, h.now().UTC().Format("20060102T150405.000000000Z")
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.log().Info("reloading tables", "replication", rep.ReplicationConfigIdentifier, "tables", names)
+	if err := h.Control.Reload(ctx, in.ReplicationConfigArn); err != nil {
+		return nil, fmt.Errorf("reload tables of %s: %w", rep.ReplicationConfigIdentifier, err)
+	}
+	return map[string]any{"ReplicationConfigArn": in.ReplicationConfigArn}, nil
 }
 
 // serveREST answers the REST aliases for callers that cannot sign JSON 1.1

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,70 @@ type Runner struct {
 	Log      *slog.Logger
 	// ctx bounds the start chains Start runs in the background.
 	ctx context.Context
+
+	mu sync.Mutex
+	// restarting holds the replications whose replicator Reload stopped
+	// to launch it again.
+	restarting map[string]bool
+	// detached is set when the server shuts down: the replicators it stops
+	// then end their process, not their replication, which the next server
+	// adopts.
+	detached bool
+}
+
+// Detach makes the replicators' exits from now on leave their
+// replications' statuses alone: the server is shutting down and stops
+// them, and the next server start adopts them (Adopt).
+func (r *Runner) Detach() {
+	r.mu.Lock()
+	r.detached = true
+	r.mu.Unlock()
+}
+
+// Adopt takes over the replications a previous server left in flight, at
+// server start: a running replication gets its replicator again (it
+// resumes from the target's position), a start that was under way starts
+// over, and a stop that was under way is recorded as done (the replicator
+// was stopped with the server).
+func (r *Runner) Adopt(ctx context.Context) error {
+	all, err := r.Store.Replications(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rep := range all {
+		arn := rep.ReplicationConfigArn
+		switch rep.Status {
+		case store.StatusRunning, store.StatusReplicationStarting:
+			r.Log.Info("adopting a running replication", "replication", rep.ReplicationConfigIdentifier)
+			if err := r.relaunch(ctx, arn); err != nil {
+				return err
+			}
+		case store.StatusInitializing, store.StatusPreparingMetadata, store.StatusTestingConnection,
+			store.StatusFetchingMetadata, store.StatusCalculatingCap, store.StatusProvisioningCap:
+			r.Log.Info("starting over a start the previous server did not finish", "replication", rep.ReplicationConfigIdentifier)
+			_, err := r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
+				rep.Status = store.StatusInitializing
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if err := r.Start(ctx, arn); err != nil {
+				return err
+			}
+		case store.StatusStopping:
+			_, err := r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
+				if rep.Status == store.StatusStopping {
+					r.ended(rep, StopNormal, "")
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // errStopped ends a start chain whose replication was stopped meanwhile.
@@ -63,6 +128,72 @@ func (r *Runner) Start(_ context.Context, arn string) error {
 // Stop implements api.Control.
 func (r *Runner) Stop(ctx context.Context, arn string) error {
 	return r.Launcher.Stop(ctx, arn)
+}
+
+// Reload implements api.Control. The replicator stops gracefully, its
+// position committed; when its exit is reported it is launched again with
+// the request in its task, reloads the tables, and goes on from there.
+func (r *Runner) Reload(ctx context.Context, arn string) error {
+	r.mu.Lock()
+	if r.restarting == nil {
+		r.restarting = map[string]bool{}
+	}
+	r.restarting[arn] = true
+	r.mu.Unlock()
+	if err := r.Launcher.Stop(ctx, arn); err != nil {
+		r.takeRestart(arn)
+		return err
+	}
+	return nil
+}
+
+func (r *Runner) isDetached() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.detached
+}
+
+// takeRestart says whether Reload asked for arn's replicator to be
+// launched again, and forgets it.
+func (r *Runner) takeRestart(arn string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	was := r.restarting[arn]
+	delete(r.restarting, arn)
+	return was
+}
+
+// relaunch launches a running replication's replicator again: after
+// Reload stopped it, or when a new server adopts it.
+func (r *Runner) relaunch(ctx context.Context, arn string) error {
+	err := func() error {
+		doc, _, cfg, err := r.task(ctx, arn)
+		if err != nil {
+			return err
+		}
+		if err := r.Store.CarryTableStats(ctx, arn, true); err != nil {
+			return err
+		}
+		return r.Launcher.Launch(ctx, arn, doc, plan(cfg))
+	}()
+	if err == nil {
+		return nil
+	}
+	r.Log.Warn("could not launch the replicator again to reload tables", "replication", arn, "error", err)
+	_, uerr := r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
+		r.ended(rep, StopFatal, "launch the replicator again to reload tables: "+err.Error())
+		return nil
+	})
+	return uerr
+}
+
+// plan is the capacity a replication runs with: a fixed size until the
+// capacity planner comes.
+func plan(cfg *store.Config) capacity.Plan {
+	if c := cfg.ComputeConfig; c != nil {
+		return capacity.Fixed(c.MinCapacityUnits, c.MaxCapacityUnits)
+	}
+	return capacity.Fixed(0, 0)
 }
 
 // step moves the status from one start step to the next, unless the
@@ -125,12 +256,7 @@ func (r *Runner) startChain(ctx context.Context, arn string) error {
 	if err := r.step(ctx, arn, store.StatusFetchingMetadata, store.StatusCalculatingCap, nil); err != nil {
 		return err
 	}
-	var plan capacity.Plan
-	if c := cfg.ComputeConfig; c != nil {
-		plan = capacity.Fixed(c.MinCapacityUnits, c.MaxCapacityUnits)
-	} else {
-		plan = capacity.Fixed(0, 0)
-	}
+	plan := plan(cfg)
 	if err := r.step(ctx, arn, store.StatusCalculatingCap, store.StatusProvisioningCap, func(rep *store.ReplicationRecord) {
 		rep.ProvisionData = &store.ProvisionData{ProvisionState: store.Provisioning, ReasonForNewProvisioningData: plan.Reason}
 	}); err != nil {
@@ -182,6 +308,8 @@ func (r *Runner) task(ctx context.Context, arn string) ([]byte, *task.Task, *sto
 		ReplicationSettings:         jsonString(cfg.ReplicationSettings),
 		CdcStartPosition:            rep.CdcStartPosition,
 		CdcStopPosition:             rep.CdcStopPosition,
+		ReloadTables:                rep.ReloadTables,
+		ReloadToken:                 rep.ReloadToken,
 	}
 	if rep.Reload {
 		t.StartReplicationType = "reload-target"
@@ -328,14 +456,19 @@ func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 			return err
 		}
 	}
-	var stopAt bool
+	var stopAt, again bool
+	restart := rp.Exited && rp.ExitErr == "" && r.takeRestart(rp.ID)
 	_, err := r.Store.UpdateReplication(ctx, rp.ID, func(rep *store.ReplicationRecord) error {
 		now := time.Now()
 		if rp.Stats != nil {
 			progress(rep, rp.Stats, now)
 		}
 		if rp.Exited {
+			again = restart && rep.Status == store.StatusRunning
 			switch {
+			case again:
+			case r.isDetached() && rp.ExitErr == "" && rep.Status != store.StatusStopping:
+				// Stopped with the server; the next one adopts it.
 			case rp.ExitErr != "":
 				r.ended(rep, StopFatal, rp.ExitErr)
 			case rep.Status == store.StatusStopping:
@@ -368,6 +501,9 @@ func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 	if err == nil && stopAt {
 		return r.Launcher.Stop(ctx, rp.ID)
 	}
+	if err == nil && again {
+		return r.relaunch(ctx, rp.ID)
+	}
 	return err
 }
 
@@ -382,6 +518,11 @@ func stopTimeReached(rep *store.ReplicationRecord, now time.Time) bool {
 func progress(rep *store.ReplicationRecord, s *runtime.Snapshot, now time.Time) {
 	if s.Checkpoint != "" {
 		rep.RecoveryCheckpoint = s.Checkpoint
+	}
+	if s.Phase == "cdc" {
+		// The reload-target's full load is done: a replicator launched
+		// again from here (reload of tables, a new server) resumes.
+		rep.Reload = false
 	}
 	rep.CDCLatencyTarget = s.Lag.Seconds()
 	st := rep.ReplicationStats

@@ -182,6 +182,11 @@ type ReplicationRecord struct {
 	// CDCLatencyTarget is how far the target is behind the source, in
 	// seconds (DMS's CloudWatch metric of that name), while running.
 	CDCLatencyTarget float64 `json:",omitempty"`
+	// ReloadTables (source names, schema.table) is the last
+	// ReloadReplicationTables request, which ReloadToken names: the
+	// replicator carries it out once and remembers it on the target.
+	ReloadTables []string `json:",omitempty"`
+	ReloadToken  string   `json:",omitempty"`
 }
 
 // TableStatistics is one table's statistics, as

@@ -168,7 +168,7 @@ func (st *stream) message(ctx context.Context, x pglogrepl.XLogData) error {
 		if st.skipping {
 			return nil
 		}
-		return st.emit.Emit(ctx, &runtime.Change{Op: runtime.OpBegin, CommitTime: m.CommitTime})
+		return st.emit.Emit(ctx, &runtime.Change{Op: runtime.OpBegin, Position: runtime.LSN(m.FinalLSN), CommitTime: m.CommitTime})
 	case *pglogrepl.CommitMessage:
 		st.inTxn = false
 		if st.skipping {

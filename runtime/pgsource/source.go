@@ -171,6 +171,37 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 	return start, nil
 }
 
+// Snapshot implements runtime.Source. A temporary slot, made only for its
+// exported snapshot, gives a snapshot whose position compares with the
+// commit positions of the replication's own slot, which stays as it is.
+// PostgreSQL drops the slot when the exporting session ends.
+func (s *Source) Snapshot(ctx context.Context) (runtime.Position, error) {
+	repl, err := s.connectReplication(ctx)
+	if err != nil {
+		return nil, err
+	}
+	name := s.cfg.Slot
+	if len(name) > 56 {
+		name = name[:56]
+	}
+	name += "_reload"
+	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, name, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "EXPORT_SNAPSHOT"})
+	if err != nil {
+		repl.Close(ctx)
+		return nil, classify(fmt.Errorf("create the temporary slot %s for a snapshot: %w", name, err), name)
+	}
+	at, err := runtime.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		repl.Close(ctx)
+		return nil, err
+	}
+	s.snapMu.Lock()
+	s.exporter, s.snapName = repl, res.SnapshotName
+	s.snapMu.Unlock()
+	return at, nil
+}
+
 // exportPlainSnapshot exports a snapshot from an open transaction, for a full
 // load that no change stream follows.
 func (s *Source) exportPlainSnapshot(ctx context.Context) error {

@@ -2,6 +2,7 @@ package pgtarget
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -69,9 +70,19 @@ CREATE TABLE IF NOT EXISTS %s (
   phase text NOT NULL,
   checkpoint text,
   checkpoint_timestamp timestamptz,
-  updated_at timestamptz NOT NULL DEFAULT now())`, ident(t.cfg.ControlSchema), t.stateTable()))
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  reload jsonb)`, ident(t.cfg.ControlSchema), t.stateTable()))
 	if err != nil {
 		return fmt.Errorf("create the control table %s: %w", t.stateTable(), err)
+	}
+	// Control tables made before reloads existed lack the column.
+	var has bool
+	err = t.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'reload' AND NOT attisdropped)`, t.stateTable()).Scan(&has)
+	if err == nil && !has {
+		_, err = t.pool.Exec(ctx, "ALTER TABLE "+t.stateTable()+" ADD COLUMN IF NOT EXISTS reload jsonb")
+	}
+	if err != nil {
+		return fmt.Errorf("add the reload column to the control table %s: %w", t.stateTable(), err)
 	}
 	return nil
 }
@@ -83,7 +94,8 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 	}
 	var st runtime.State
 	var cp *string
-	err := t.pool.QueryRow(ctx, "SELECT phase, checkpoint FROM "+t.stateTable()+" WHERE task_name = $1", task).Scan(&st.Phase, &cp)
+	var reload []byte
+	err := t.pool.QueryRow(ctx, "SELECT phase, checkpoint, reload FROM "+t.stateTable()+" WHERE task_name = $1", task).Scan(&st.Phase, &cp, &reload)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return runtime.State{}, nil
 	}
@@ -93,6 +105,12 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 	if cp != nil {
 		if st.Position, err = runtime.ParsePosition(*cp); err != nil {
 			return st, fmt.Errorf("stored checkpoint: %w", err)
+		}
+	}
+	if reload != nil {
+		st.Reload = &runtime.Reload{}
+		if err := json.Unmarshal(reload, st.Reload); err != nil {
+			return st, fmt.Errorf("stored reload: %w", err)
 		}
 	}
 	return st, nil
@@ -113,7 +131,17 @@ func (t *Target) SaveState(ctx context.Context, task string, st runtime.State) e
 		s := runtime.Checkpoint(st.Position)
 		cp = &s
 	}
-	_, err := t.pool.Exec(ctx, fmt.Sprintf(upsertState, t.stateTable()), task, st.Phase, cp, nil)
+	var reload []byte
+	if st.Reload != nil {
+		var err error
+		if reload, err = json.Marshal(st.Reload); err != nil {
+			return err
+		}
+	}
+	_, err := t.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (task_name, phase, checkpoint, updated_at, reload)
+VALUES ($1, $2, $3, now(), $4)
+ON CONFLICT (task_name) DO UPDATE SET phase = EXCLUDED.phase, checkpoint = EXCLUDED.checkpoint,
+  checkpoint_timestamp = NULL, updated_at = now(), reload = EXCLUDED.reload`, t.stateTable()), task, st.Phase, cp, reload)
 	return err
 }
 

@@ -40,6 +40,11 @@ type Task struct {
 	// StartReplicationType reload-target loads the target again from
 	// scratch, whatever position it stores.
 	StartReplicationType string `json:",omitempty"`
+	// ReloadTables (source names, schema.table) are loaded again before
+	// the change stream resumes (ReloadReplicationTables); ReloadToken
+	// names the request so that a resume does not repeat it.
+	ReloadTables []string `json:",omitempty"`
+	ReloadToken  string   `json:",omitempty"`
 }
 
 // Endpoint is a database endpoint as DMS CreateEndpoint describes one.
@@ -157,6 +162,7 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 		StartPosition: start, Stats: stats, Log: log,
 		Reload:           t.StartReplicationType == "reload-target",
 		StopAtCommitTime: stopAt,
+		ReloadTables:     t.ReloadTables, ReloadToken: t.ReloadToken,
 	}
 	cleanup := func() {
 		bg := context.WithoutCancel(ctx)
