@@ -72,17 +72,33 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 }
 
 func (st *stream) run(ctx context.Context) error {
+	// Reads carry no context: pgconn would start a goroutine to watch each
+	// one, a cost per message. One read deadline per status interval bounds
+	// them instead, and a stop cuts the read in progress short.
+	nc := st.conn.Conn()
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetReadDeadline(time.Now()) })
+	defer stop()
+	defer func() { _ = nc.SetReadDeadline(time.Time{}) }()
 	next := time.Now().Add(statusInterval)
+	if err := nc.SetReadDeadline(next); err != nil {
+		return err
+	}
 	for {
 		if time.Now().After(next) {
 			if err := st.status(ctx, false); err != nil {
 				return err
 			}
 			next = time.Now().Add(statusInterval)
+			if err := nc.SetReadDeadline(next); err != nil {
+				return err
+			}
 		}
-		rctx, cancel := context.WithDeadline(ctx, next)
-		msg, err := st.conn.ReceiveMessage(rctx)
-		cancel()
+		// Checked after the deadline is set: a stop that came before it
+		// would otherwise wait out the interval.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		msg, err := st.conn.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
