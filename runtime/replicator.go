@@ -438,7 +438,13 @@ func (r *Replicator) fullLoad(ctx context.Context, tables []*Table, types []User
 	if r.Type == FullLoad {
 		phase = PhaseDone
 	}
-	if err := r.Target.SaveState(ctx, r.Task, State{Phase: phase, Position: start}); err != nil {
+	// A reload of tables asked for while this load ran is done by it: the
+	// token is kept so that a later resume does not load them again.
+	var done *Reload
+	if r.ReloadToken != "" {
+		done = &Reload{Token: r.ReloadToken, Tables: map[string]Position{}}
+	}
+	if err := r.Target.SaveState(ctx, r.Task, State{Phase: phase, Position: start, Reload: done}); err != nil {
 		return nil, fmt.Errorf("store the end of the full load: %w", err)
 	}
 	r.Log.Info("full load finished", "rows", rows.Load(), "elapsed", time.Since(began).Round(time.Millisecond))
