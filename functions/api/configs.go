@@ -103,6 +103,9 @@ func (h *Handler) createConfig(ctx context.Context, body []byte) (any, error) {
 	if err := checkCompute(in.ComputeConfig); err != nil {
 		return nil, err
 	}
+	if err := checkTags(in.Tags); err != nil {
+		return nil, err
+	}
 	mappings, settings := deref(in.TableMappings), deref(in.ReplicationSettings)
 	if err := checkDocuments(mappings, settings); err != nil {
 		return nil, err

@@ -41,6 +41,9 @@ func (h *Handler) createEndpoint(ctx context.Context, body []byte) (any, error) 
 	if err := identifier("EndpointIdentifier", in.EndpointIdentifier); err != nil {
 		return nil, err
 	}
+	if err := checkTags(in.Tags); err != nil {
+		return nil, err
+	}
 	rec := &store.EndpointRecord{Created: store.Time{Time: h.now()}}
 	rec.EndpointIdentifier = in.EndpointIdentifier
 	rec.EndpointArn = h.newARN(kindEndpoint)
