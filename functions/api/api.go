@@ -148,7 +148,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := operations[strings.TrimPrefix(target, targetPrefix)]
 	if !ok || !strings.HasPrefix(target, targetPrefix) {
-		h.writeError(w, newFault("UnknownOperationException", http.StatusBadRequest, "X-Amz-Target %q is not an operation this server knows: use %s<Operation>", target, targetPrefix))
+		h.writeError(w, newFault("UnknownOperationException", http.StatusBadRequest, "X-Amz-Target %q is not an operation this server knows: use %s<Operation>", clip(target), targetPrefix))
 		return
 	}
 	h.respond(w, r.Context(), op, body)
@@ -205,7 +205,16 @@ func decode(body []byte, v any) error {
 		var se *json.SyntaxError
 		switch {
 		case errors.As(err, &te):
-			return newFault("SerializationException", http.StatusBadRequest, "member %s must be a JSON %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+			member := te.Field
+			if member == "" {
+				return newFault("SerializationException", http.StatusBadRequest, "the request body must be a JSON object, not %s", te.Value)
+			}
+			want := jsonKind(te.Type.Kind().String())
+			if strings.HasPrefix(te.Value, "number") && want == "number" {
+				// A number that does not fit: a fraction, or too large.
+				want = "whole number in range"
+			}
+			return newFault("SerializationException", http.StatusBadRequest, "member %s must be a JSON %s, not %s", member, want, clip(te.Value))
 		case errors.As(err, &se):
 			return newFault("SerializationException", http.StatusBadRequest, "the request body is not valid JSON: %v (at byte %d)", se, se.Offset)
 		default:
