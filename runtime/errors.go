@@ -6,6 +6,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -28,6 +29,16 @@ func Retryable(err error) bool {
 		case pe.Code == "40001", pe.Code == "40P01": // serialization failure, deadlock
 			return true
 		case pe.Code == "55006": // the slot is still held by a session that is going away
+			return true
+		}
+		return false
+	}
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		switch me.Code {
+		case 1053, 1927, 2006, 2013: // shutdown, killed, gone away, lost
+			return true
+		case 1205, 1213: // lock wait timeout, deadlock
 			return true
 		}
 		return false

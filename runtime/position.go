@@ -55,6 +55,60 @@ func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint64(l)>>32, uint32
 // Kind implements Position.
 func (LSN) Kind() string { return "pg-lsn" }
 
+// BinlogPos is a MySQL or MariaDB binary log coordinate: a file of the
+// server's binlog sequence and a byte offset in it.
+type BinlogPos struct {
+	File string
+	Pos  uint32
+}
+
+// ParseBinlogPos reads the native form mysql-bin.000042:1234.
+func ParseBinlogPos(s string) (BinlogPos, error) {
+	file, pos, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseUint(pos, 10, 32)
+	if !ok || file == "" || err != nil || binlogSeq(file) < 0 {
+		return BinlogPos{}, fmt.Errorf("%q is not a binlog position: want file:offset, like mysql-bin.000042:1234, as SHOW MASTER STATUS shows it", s)
+	}
+	return BinlogPos{File: file, Pos: uint32(n)}, nil
+}
+
+// binlogSeq is the sequence number a binlog file name ends with, or -1.
+func binlogSeq(file string) int64 {
+	i := strings.LastIndexByte(file, '.')
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.ParseInt(file[i+1:], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// Compare implements Position. Files are ordered by their sequence number,
+// which keeps growing past the six digits the names start with.
+func (b BinlogPos) Compare(other Position) int {
+	o := other.(BinlogPos)
+	if a, c := binlogSeq(b.File), binlogSeq(o.File); a != c {
+		if a < c {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case b.Pos < o.Pos:
+		return -1
+	case b.Pos > o.Pos:
+		return 1
+	}
+	return 0
+}
+
+func (b BinlogPos) String() string { return fmt.Sprintf("%s:%d", b.File, b.Pos) }
+
+// Kind implements Position.
+func (BinlogPos) Kind() string { return "mysql-binlog" }
+
 const checkpointPrefix = "checkpoint:"
 
 // Checkpoint renders p as the RecoveryCheckpoint string that StartReplication
@@ -74,13 +128,18 @@ func ParsePosition(s string) (Position, error) {
 		switch kind {
 		case LSN(0).Kind():
 			return ParseLSN(native)
+		case BinlogPos{}.Kind():
+			return ParseBinlogPos(native)
 		}
 		return nil, fmt.Errorf("checkpoint %q has unknown kind %q", s, kind)
 	}
 	if strings.Contains(s, "/") {
 		return ParseLSN(s)
 	}
-	return nil, fmt.Errorf("position %q is not recognized: use a RecoveryCheckpoint (checkpoint:...) or a PostgreSQL LSN such as 16/B374D848", s)
+	if strings.Contains(s, ":") {
+		return ParseBinlogPos(s)
+	}
+	return nil, fmt.Errorf("position %q is not recognized: use a RecoveryCheckpoint (checkpoint:...), a PostgreSQL LSN such as 16/B374D848, or a binlog position such as mysql-bin.000042:1234", s)
 }
 
 // ErrPositionBackwards is returned when something tries to move a position back.

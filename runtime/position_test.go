@@ -22,7 +22,10 @@ func TestParsePosition(t *testing.T) {
 		{"1FFFFFFFF/0", "", "not a PostgreSQL LSN"},          // high half overflows 32 bits
 		{"checkpoint:nope", "", "malformed"},                 // checkpoint without kind
 		{"checkpoint:mysql-gtid:0-1-2", "", "unknown kind"},  // a kind this build cannot read
-		{"mysql-bin.000024:373", "", "not recognized"},       // binlog positions come with MySQL
+		{"mysql-bin.000024:373", "mysql-bin.000024:373", ""}, // a binlog position
+		{"checkpoint:mysql-binlog:mysql-bin.000024:373", "mysql-bin.000024:373", ""},
+		{"mysql-bin.000024:x", "", "not a binlog position"}, // offset not a number
+		{"nodot:12", "", "not a binlog position"},           // no sequence number
 	}
 	for _, c := range cases {
 		p, err := ParsePosition(c.in)
@@ -70,5 +73,29 @@ func TestProgressOnlyMovesForward(t *testing.T) {
 	}
 	if p.Get().Compare(LSN(20)) != 0 {
 		t.Errorf("after a refused move the position is %s, want 0/14", p.Get())
+	}
+}
+
+func TestBinlogPosCompare(t *testing.T) {
+	p := func(s string) Position {
+		b, err := ParseBinlogPos(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cases := []struct {
+		a, b string
+		want int
+	}{
+		{"mysql-bin.000001:400", "mysql-bin.000001:400", 0},
+		{"mysql-bin.000001:400", "mysql-bin.000001:4000", -1},
+		{"mysql-bin.000002:4", "mysql-bin.000001:9999", 1},
+		{"mysql-bin.999999:4", "mysql-bin.1000000:4", -1}, // past six digits
+	}
+	for _, c := range cases {
+		if got := p(c.a).Compare(p(c.b)); got != c.want {
+			t.Errorf("%s vs %s = %d, want %d", c.a, c.b, got, c.want)
+		}
 	}
 }

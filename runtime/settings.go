@@ -72,6 +72,10 @@ type SluiceSettings struct {
 	// ChunkPages is the table size, in 8 KiB pages, above which the full load
 	// splits a table into chunks copied in parallel. Default 4096 (32 MiB).
 	ChunkPages int64
+	// ZeroDateAsNull replicates MySQL's zero dates (0000-00-00) as NULL.
+	// Default false: a zero date stops the replication with an error that
+	// names the column, never a silently different date.
+	ZeroDateAsNull bool
 }
 
 // DefaultSettings returns the settings used where a document is silent.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/mapping"
+	"github.com/sluicedb/sluice/runtime/mysqlsource"
 	"github.com/sluicedb/sluice/runtime/pgsource"
 	"github.com/sluicedb/sluice/runtime/pgtarget"
 )
@@ -58,6 +60,31 @@ type Endpoint struct {
 	Password           string `json:",omitempty"`
 	SslMode            string
 	PostgreSQLSettings *PostgreSQLSettings `json:",omitempty"`
+	MySQLSettings      *MySQLSettings      `json:",omitempty"`
+}
+
+// MySQLSettings is the subset of DMS's MySQLSettings Sluice uses.
+type MySQLSettings struct {
+	// ServerId is the replica id the binlog reader registers with. It
+	// must differ from every server's and every other reader's; by
+	// default it is derived from the replication's identifier.
+	ServerId uint32 //nolint:revive // DMS's member name
+}
+
+func (e *Endpoint) mysql() bool {
+	switch e.EngineName {
+	case "mysql", "mariadb", "aurora":
+		return true
+	}
+	return false
+}
+
+// serverID derives a binlog replica id from the replication's identifier,
+// in a range servers rarely use.
+func serverID(id string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return 1<<30 | h.Sum32()>>2
 }
 
 // PostgreSQLSettings is the subset of DMS's PostgreSQLSettings Sluice uses.
@@ -139,15 +166,30 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 			return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalid, e.name, err)
 		}
 	}
-	slot := "sluice_" + sanitize(t.ReplicationConfigIdentifier)
-	if ps := t.SourceEndpoint.PostgreSQLSettings; ps != nil && ps.SlotName != "" {
-		slot = ps.SlotName
+	if t.TargetEndpoint.mysql() {
+		return nil, nil, fmt.Errorf("%w: TargetEndpoint: MySQL and MariaDB targets are not supported yet: use a postgres target", ErrInvalid)
 	}
-	src := pgsource.New(pgsource.Config{
-		ConnString: t.SourceEndpoint.ConnString(), User: t.SourceEndpoint.Username,
-		Slot: slot, Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
-		SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
-	})
+	var src runtime.Source
+	if e := t.SourceEndpoint; e.mysql() {
+		id := serverID(t.ReplicationConfigIdentifier)
+		if ms := e.MySQLSettings; ms != nil && ms.ServerId != 0 {
+			id = ms.ServerId
+		}
+		src = mysqlsource.New(mysqlsource.Config{
+			Host: e.ServerName, Port: e.Port, User: e.Username, Password: e.Password,
+			ServerID: id, ZeroDateAsNull: settings.SluiceSettings.ZeroDateAsNull,
+		})
+	} else {
+		slot := "sluice_" + sanitize(t.ReplicationConfigIdentifier)
+		if ps := e.PostgreSQLSettings; ps != nil && ps.SlotName != "" {
+			slot = ps.SlotName
+		}
+		src = pgsource.New(pgsource.Config{
+			ConnString: e.ConnString(), User: e.Username,
+			Slot: slot, Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
+			SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
+		})
+	}
 	tgt, err := pgtarget.New(ctx, pgtarget.Config{
 		ConnString:    t.TargetEndpoint.ConnString(),
 		ControlSchema: settings.ControlTablesSettings.ControlSchema,
@@ -174,14 +216,14 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 
 func (e *Endpoint) validate() error {
 	switch e.EngineName {
-	case "postgres", "aurora-postgresql":
+	case "postgres", "aurora-postgresql", "mysql", "mariadb", "aurora":
 	case "":
-		return errors.New("EngineName is missing: use postgres")
+		return errors.New("EngineName is missing: use postgres, mysql or mariadb")
 	default:
-		return fmt.Errorf("EngineName %q is not supported yet: use postgres or aurora-postgresql", e.EngineName)
+		return fmt.Errorf("EngineName %q is not supported yet: use postgres, aurora-postgresql, mysql, mariadb or aurora", e.EngineName)
 	}
-	if e.ServerName == "" || e.DatabaseName == "" || e.Username == "" {
-		return errors.New("ServerName, DatabaseName and Username are required")
+	if e.ServerName == "" || e.Username == "" || (e.DatabaseName == "" && !e.mysql()) {
+		return errors.New("ServerName, DatabaseName and Username are required (DatabaseName not for MySQL and MariaDB, whose table mappings name the databases as schemas)")
 	}
 	if e.Port < 0 || e.Port > 65535 {
 		return fmt.Errorf("the value %d of Port is out of range: use 1 to 65535", e.Port)

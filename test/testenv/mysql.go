@@ -1,0 +1,80 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/sluicedb/sluice/runtime/task"
+)
+
+// MySQLHost and MySQLPort locate the MariaDB (or MySQL) server;
+// SLUICE_TEST_MYSQL_HOST and SLUICE_TEST_MYSQL_PORT override them.
+var (
+	MySQLHost = env("SLUICE_TEST_MYSQL_HOST", "127.0.0.1")
+	MySQLPort = env("SLUICE_TEST_MYSQL_PORT", "3306")
+	MySQLUser = env("SLUICE_TEST_MYSQL_USER", "root")
+)
+
+// MySQLConnect opens a session on database db ("" for none) that the test
+// closes when it ends.
+func MySQLConnect(t testing.TB, db string) *client.Conn {
+	t.Helper()
+	conn, err := client.Connect(MySQLHost+":"+MySQLPort, MySQLUser, os.Getenv("SLUICE_TEST_MYSQL_PASSWORD"), db)
+	if err != nil {
+		t.Fatalf("connect to MariaDB at %s:%s (run `make services` as root to set it up): %v", MySQLHost, MySQLPort, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.Execute("SET NAMES utf8mb4"); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// NewMySQLDatabase creates an empty database named after the test, checks
+// that the server writes a row-based binlog, and drops the database when
+// the test ends.
+func NewMySQLDatabase(t testing.TB, label string) string {
+	t.Helper()
+	admin := MySQLConnect(t, "")
+	r, err := admin.Execute("SELECT @@log_bin, @@binlog_format")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on, _ := r.GetInt(0, 0); on != 1 {
+		t.Fatalf("MariaDB at %s:%s writes no binlog: run `make services` (as root) first", MySQLHost, MySQLPort)
+	}
+	name := fmt.Sprintf("sluice_%s_%d_%d", sanitize(label), os.Getpid(), seq.Add(1))
+	if _, err := admin.Execute("DROP DATABASE IF EXISTS " + name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Execute("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := client.Connect(MySQLHost+":"+MySQLPort, MySQLUser, os.Getenv("SLUICE_TEST_MYSQL_PASSWORD"), "")
+		if err == nil {
+			_, _ = c.Execute("DROP DATABASE IF EXISTS " + name)
+			c.Close()
+		}
+	})
+	return name
+}
+
+// MySQLExec runs SQL on db and fails the test on error.
+func MySQLExec(t testing.TB, db, sql string, args ...any) *mysql.Result {
+	t.Helper()
+	r, err := MySQLConnect(t, db).Execute(sql, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", firstLine(sql), err)
+	}
+	return r
+}
+
+// MySQLEndpoint returns a DMS-style endpoint for the local MariaDB.
+func MySQLEndpoint() task.Endpoint {
+	return task.Endpoint{EngineName: "mariadb", ServerName: MySQLHost, Port: atoi(MySQLPort), Username: MySQLUser, Password: os.Getenv("SLUICE_TEST_MYSQL_PASSWORD")}
+}
