@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
+	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/jackc/pgx/v5"
 
@@ -248,4 +251,150 @@ func TestMySQLToPostgres(t *testing.T) {
 	if want, _ := ai.GetInt(0, 0); next < want {
 		t.Errorf("a row inserted on the target got id %d, below the source's AUTO_INCREMENT %d", next, want)
 	}
+}
+
+// TestMySQLKill9: the replicator of a MariaDB source is killed with
+// SIGKILL several times while a writer keeps changing a keyed table and a
+// table without a key; after each restart it resumes from the position it
+// committed with the data, so in the end nothing is lost and nothing is
+// applied twice (a duplicate insert into the keyless table would show as
+// an extra row).
+func TestMySQLKill9(t *testing.T) {
+	my := testenv.NewMySQLDatabase(t, "mykill")
+	pg := testenv.NewPGDatabase(t, "mykill_dst")
+	testenv.MySQLExec(t, my, `CREATE TABLE acct (id int PRIMARY KEY, balance bigint NOT NULL, note varchar(40))`)
+	testenv.MySQLExec(t, my, `CREATE TABLE journal (acct int, delta int, at datetime(6))`)
+	testenv.MySQLExec(t, my, `INSERT INTO acct SELECT seq, 1000, 'opened' FROM seq_1_to_5000`)
+	dir := t.TempDir()
+	tf := writeTask(t, dir, &task.Task{
+		ReplicationConfigIdentifier: "mykill", ReplicationType: "full-load-and-cdc",
+		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(pg),
+		TableMappings: testenv.IncludeAll(my),
+	})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		conn := testenv.MySQLConnect(t, my)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := i*7919%5000 + 1
+			for _, q := range []string{
+				"BEGIN",
+				fmt.Sprintf(`UPDATE acct SET balance = balance - 1, note = 'tx %d' WHERE id = %d`, i, id),
+				fmt.Sprintf(`INSERT INTO journal VALUES (%d, -1, NOW(6))`, id),
+				"COMMIT",
+			} {
+				if _, err := conn.Execute(q); err != nil {
+					t.Errorf("writer: %s: %v", q, err)
+					return
+				}
+			}
+			if i%50 == 0 {
+				if _, err := conn.Execute(fmt.Sprintf(`DELETE FROM journal WHERE acct = %d LIMIT 1`, id)); err != nil {
+					t.Errorf("writer: %v", err)
+					return
+				}
+			}
+		}
+	}()
+	p := startReplicator(t, tf, dir)
+	for k := 0; k < 3; k++ {
+		time.Sleep(time.Duration(700+300*k) * time.Millisecond)
+		p.kill(t)
+		p = startReplicator(t, tf, dir)
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	waitMyEqual(t, p, my, pg, time.Minute, map[string][]myCol{
+		"acct":    {{"CAST(id AS CHAR)", "id::text"}, {"CAST(balance AS CHAR)", "balance::text"}, {"note", "note"}},
+		"journal": {{"CAST(acct AS CHAR)", "acct::text"}, {"CAST(delta AS CHAR)", "delta::text"}, {"DATE_FORMAT(at, '%Y-%m-%d %H:%i:%s.%f')", "to_char(at, 'YYYY-MM-DD HH24:MI:SS.US')"}},
+	})
+}
+
+// TestAPIMySQLSource drives a MariaDB → PostgreSQL replication through the
+// DMS API, as TestAPIReplicationLifecycle does for PostgreSQL: create the
+// endpoints and config, start, see the load and the changes counted, stop,
+// write more, resume, and find the target equal to the source.
+func TestAPIMySQLSource(t *testing.T) {
+	s := startServer(t)
+	c := s.client(testSecret)
+	ctx := context.Background()
+	my := testenv.NewMySQLDatabase(t, "apimy")
+	pg := testenv.NewPGDatabase(t, "apimy_dst")
+	testenv.MySQLExec(t, my, `CREATE TABLE orders (id bigint unsigned AUTO_INCREMENT PRIMARY KEY, item varchar(40) NOT NULL, qty int, placed datetime)`)
+	testenv.MySQLExec(t, my, `INSERT INTO orders (item, qty, placed) SELECT CONCAT('item ', seq), seq, '2025-01-01' + INTERVAL seq MINUTE FROM seq_1_to_2000`)
+
+	_, err := c.CreateEndpoint(ctx, &dms.CreateEndpointInput{
+		EndpointIdentifier: aws.String("apimy-bad-target"), EndpointType: types.ReplicationEndpointTypeValueTarget, EngineName: aws.String("mariadb"),
+		ServerName: aws.String(testenv.MySQLHost), Port: aws.Int32(3306), Username: aws.String("root"),
+	})
+	requireFault(t, err, "InvalidParameterValueException") // MySQL targets are not built yet
+	src, err := c.CreateEndpoint(ctx, &dms.CreateEndpointInput{
+		EndpointIdentifier: aws.String("apimy-src"), EndpointType: types.ReplicationEndpointTypeValueSource, EngineName: aws.String("mariadb"),
+		ServerName: aws.String(testenv.MySQLHost), Port: aws.Int32(int32(testenv.MySQLEndpoint().Port)), Username: aws.String(testenv.MySQLUser),
+	})
+	if err != nil {
+		t.Fatalf("CreateEndpoint mariadb: %v", err)
+	}
+	dst, err := c.CreateEndpoint(ctx, &dms.CreateEndpointInput{
+		EndpointIdentifier: aws.String("apimy-dst"), EndpointType: types.ReplicationEndpointTypeValueTarget, EngineName: aws.String("postgres"),
+		ServerName: aws.String(testenv.PGHost), Port: aws.Int32(5432), DatabaseName: aws.String(pg), Username: aws.String(testenv.PGUser),
+	})
+	if err != nil {
+		t.Fatalf("CreateEndpoint postgres: %v", err)
+	}
+	cfg, err := c.CreateReplicationConfig(ctx, &dms.CreateReplicationConfigInput{
+		ReplicationConfigIdentifier: aws.String("apimy-cfg"),
+		SourceEndpointArn:           src.Endpoint.EndpointArn, TargetEndpointArn: dst.Endpoint.EndpointArn,
+		ReplicationType: types.MigrationTypeValueFullLoadAndCdc,
+		ComputeConfig:   &types.ComputeConfig{MaxCapacityUnits: aws.Int32(2)},
+		TableMappings:   aws.String(string(testenv.IncludeAll(my))),
+	})
+	if err != nil {
+		t.Fatalf("CreateReplicationConfig: %v", err)
+	}
+	f := &apiFixture{configArn: *cfg.ReplicationConfig.ReplicationConfigArn, configID: "apimy-cfg"}
+	if _, err := c.StartReplication(ctx, &dms.StartReplicationInput{ReplicationConfigArn: &f.configArn, StartReplicationType: aws.String("start-replication")}); err != nil {
+		t.Fatalf("StartReplication: %v", err)
+	}
+	f.waitFor(t, c, "running with the load done", time.Minute, func(r types.Replication) bool {
+		return aws.ToString(r.Status) == "running" && r.ReplicationStats != nil && r.ReplicationStats.FullLoadProgressPercent == 100
+	})
+	testenv.MySQLExec(t, my, `INSERT INTO orders (item, qty) SELECT CONCAT('new ', seq), seq FROM seq_1_to_100`)
+	testenv.MySQLExec(t, my, `UPDATE orders SET qty = qty * 2 WHERE id <= 50`)
+	testenv.MySQLExec(t, my, `DELETE FROM orders WHERE id BETWEEN 1001 AND 1010`)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		ts := apiTableStats(t, c, f.configArn, "orders")
+		if ts.FullLoadRows == 2000 && ts.Inserts == 100 && ts.Updates == 50 && ts.Deletes == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("orders statistics: full load %d, inserts %d, updates %d, deletes %d", ts.FullLoadRows, ts.Inserts, ts.Updates, ts.Deletes)
+		}
+	}
+	if _, err := c.StopReplication(ctx, &dms.StopReplicationInput{ReplicationConfigArn: &f.configArn}); err != nil {
+		t.Fatalf("StopReplication: %v", err)
+	}
+	r := f.waitFor(t, c, "stopped", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "stopped" })
+	if cp := aws.ToString(r.RecoveryCheckpoint); !strings.HasPrefix(cp, "checkpoint:mysql-binlog:") {
+		t.Fatalf("RecoveryCheckpoint = %q, want a binlog checkpoint", cp)
+	}
+	testenv.MySQLExec(t, my, `UPDATE orders SET item = CONCAT(item, ' (while stopped)') WHERE id % 9 = 0`)
+	if _, err := c.StartReplication(ctx, &dms.StartReplicationInput{ReplicationConfigArn: &f.configArn, StartReplicationType: aws.String("resume-processing")}); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	waitMyEqual(t, nil, my, pg, time.Minute, map[string][]myCol{
+		"orders": {{"CAST(id AS CHAR)", "id::text"}, {"item", "item"}, {"CAST(qty AS CHAR)", "qty::text"}, {"DATE_FORMAT(placed, '%Y-%m-%d %H:%i:%s')", "to_char(placed, 'YYYY-MM-DD HH24:MI:SS')"}},
+	})
+	if _, err := c.StopReplication(ctx, &dms.StopReplicationInput{ReplicationConfigArn: &f.configArn}); err != nil {
+		t.Fatalf("StopReplication: %v", err)
+	}
+	f.waitFor(t, c, "stopped", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "stopped" })
 }

@@ -31,7 +31,13 @@ type endpointInput struct {
 var engines = map[string]string{
 	"postgres":          "PostgreSQL",
 	"aurora-postgresql": "Amazon Aurora PostgreSQL",
+	"mysql":             "MySQL",
+	"mariadb":           "MariaDB",
+	"aurora":            "Amazon Aurora MySQL",
 }
+
+// mysqlEngine says whether an engine speaks the MySQL protocol.
+func mysqlEngine(name string) bool { return name == "mysql" || name == "mariadb" || name == "aurora" }
 
 func (h *Handler) createEndpoint(ctx context.Context, body []byte) (any, error) {
 	var in endpointInput
@@ -75,11 +81,11 @@ func (h *Handler) applyEndpoint(in *endpointInput, rec *store.EndpointRecord) er
 	display, ok := engines[rec.EngineName]
 	switch {
 	case rec.EngineName == "":
-		return invalid("EngineName is required: postgres or aurora-postgresql")
-	case rec.EngineName == "mysql" || rec.EngineName == "mariadb" || rec.EngineName == "aurora":
-		return invalid("EngineName %s is not supported yet: Sluice replicates PostgreSQL (postgres, aurora-postgresql) today; MySQL and MariaDB are being built", rec.EngineName)
+		return invalid("EngineName is required: postgres, aurora-postgresql, mysql, mariadb or aurora")
 	case !ok:
-		return invalid("EngineName %q is not supported: use postgres or aurora-postgresql", clip(rec.EngineName))
+		return invalid("EngineName %q is not supported: use postgres, aurora-postgresql, mysql, mariadb or aurora", clip(rec.EngineName))
+	case mysqlEngine(rec.EngineName) && rec.EndpointType == "TARGET":
+		return invalid("EngineName %s is supported as a source only for now: MySQL and MariaDB targets are being built; use a postgres target", rec.EngineName)
 	}
 	rec.EngineDisplayName = display
 	set := func(dst *string, v string) {
@@ -117,7 +123,7 @@ func (h *Handler) applyEndpoint(in *endpointInput, rec *store.EndpointRecord) er
 	secret := rec.SecretID()
 	if secret == "" {
 		for _, m := range []struct{ name, v string }{{"ServerName", rec.ServerName}, {"DatabaseName", rec.DatabaseName}, {"Username", rec.Username}} {
-			if m.v == "" {
+			if m.v == "" && (m.name != "DatabaseName" || !mysqlEngine(rec.EngineName)) {
 				return invalid("%s is required unless PostgreSQLSettings.SecretsManagerSecretId names a secret that holds the connection", m.name)
 			}
 		}

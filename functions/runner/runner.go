@@ -12,10 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicedb/sluice/capacity"
@@ -393,10 +396,25 @@ func testConnections(ctx context.Context, t *task.Task) error {
 		ep   task.Endpoint
 	}{{"source", t.SourceEndpoint}, {"target", t.TargetEndpoint}} {
 		cctx, cancel := context.WithTimeout(ctx, connectTestTimeout)
-		conn, err := pgx.Connect(cctx, e.ep.ConnString())
-		if err == nil {
-			err = conn.Ping(cctx)
-			conn.Close(context.WithoutCancel(ctx))
+		var err error
+		if e.ep.IsMySQL() {
+			port := e.ep.Port
+			if port == 0 {
+				port = 3306
+			}
+			var conn *client.Conn
+			conn, err = client.ConnectWithContext(cctx, net.JoinHostPort(e.ep.ServerName, strconv.Itoa(port)), e.ep.Username, e.ep.Password, e.ep.DatabaseName, connectTestTimeout)
+			if err == nil {
+				err = conn.Ping()
+				conn.Close()
+			}
+		} else {
+			var conn *pgx.Conn
+			conn, err = pgx.Connect(cctx, e.ep.ConnString())
+			if err == nil {
+				err = conn.Ping(cctx)
+				conn.Close(context.WithoutCancel(ctx))
+			}
 		}
 		cancel()
 		if err != nil {

@@ -122,7 +122,8 @@ func checkCharset(c column) error {
 	return fmt.Errorf("column %s uses character set %s; Sluice reads utf8mb4, utf8 and ascii text: convert the column (ALTER TABLE … CONVERT TO CHARACTER SET utf8mb4) or remove it with a remove-column rule", c.name, c.charset)
 }
 
-// labels reads the members of enum('a','b''c') or set(…).
+// labels reads the members of an enum(…) or set(…) column type, in
+// which a quote inside a member is written twice.
 func labels(columnType string) []string {
 	open, end := strings.IndexByte(columnType, '('), strings.LastIndexByte(columnType, ')')
 	if open < 0 || end < open {

@@ -71,7 +71,8 @@ type MySQLSettings struct {
 	ServerId uint32 //nolint:revive // DMS's member name
 }
 
-func (e *Endpoint) mysql() bool {
+// IsMySQL says whether the endpoint speaks the MySQL protocol.
+func (e *Endpoint) IsMySQL() bool {
 	switch e.EngineName {
 	case "mysql", "mariadb", "aurora":
 		return true
@@ -166,11 +167,11 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 			return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalid, e.name, err)
 		}
 	}
-	if t.TargetEndpoint.mysql() {
+	if t.TargetEndpoint.IsMySQL() {
 		return nil, nil, fmt.Errorf("%w: TargetEndpoint: MySQL and MariaDB targets are not supported yet: use a postgres target", ErrInvalid)
 	}
 	var src runtime.Source
-	if e := t.SourceEndpoint; e.mysql() {
+	if e := t.SourceEndpoint; e.IsMySQL() {
 		id := serverID(t.ReplicationConfigIdentifier)
 		if ms := e.MySQLSettings; ms != nil && ms.ServerId != 0 {
 			id = ms.ServerId
@@ -222,7 +223,7 @@ func (e *Endpoint) validate() error {
 	default:
 		return fmt.Errorf("EngineName %q is not supported yet: use postgres, aurora-postgresql, mysql, mariadb or aurora", e.EngineName)
 	}
-	if e.ServerName == "" || e.Username == "" || (e.DatabaseName == "" && !e.mysql()) {
+	if e.ServerName == "" || e.Username == "" || (e.DatabaseName == "" && !e.IsMySQL()) {
 		return errors.New("ServerName, DatabaseName and Username are required (DatabaseName not for MySQL and MariaDB, whose table mappings name the databases as schemas)")
 	}
 	if e.Port < 0 || e.Port > 65535 {
