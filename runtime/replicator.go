@@ -116,7 +116,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 			return err
 		}
 	case r.Type == CDC:
-		start, err := r.Source.Prepare(ctx, tables, PrepareOptions{Capture: true})
+		start, err := r.Source.Prepare(ctx, tables, PrepareOptions{Capture: true, From: r.StartPosition})
 		if err != nil {
 			return err
 		}

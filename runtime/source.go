@@ -37,6 +37,10 @@ type PrepareOptions struct {
 	// continues from a stored position, and capture made anew would have
 	// missed the changes in between.
 	Resume bool
+	// From is the position a CDC replication was asked to start at
+	// (CdcStartPosition). A source that can read its history from there
+	// (a binlog still on the server) returns it as the start position.
+	From Position
 }
 
 // Source is a database that Sluice reads.

@@ -398,3 +398,38 @@ func TestAPIMySQLSource(t *testing.T) {
 	}
 	f.waitFor(t, c, "stopped", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "stopped" })
 }
+
+// TestMySQLStartPositions: a CDC replication from a MariaDB source starts
+// at a given binlog position and replays what came after it; a position in
+// a binlog file the server no longer has ends the replication with the
+// file's name and the way out.
+func TestMySQLStartPositions(t *testing.T) {
+	my := testenv.NewMySQLDatabase(t, "mypos")
+	pg := testenv.NewPGDatabase(t, "mypos_dst")
+	testenv.MySQLExec(t, my, `CREATE TABLE ev (id int PRIMARY KEY, v text)`)
+	r := testenv.MySQLExec(t, "", "SHOW MASTER STATUS")
+	file, _ := r.GetString(0, 0)
+	pos, _ := r.GetUint(0, 1)
+	testenv.MySQLExec(t, my, `INSERT INTO ev SELECT seq, 'after the position' FROM seq_1_to_100`)
+	// The target has the table (a CDC replication does not create it).
+	testenv.Exec(t, pg, `CREATE SCHEMA `+my)
+	testenv.Exec(t, pg, `CREATE TABLE `+my+`.ev (id int PRIMARY KEY, v text)`)
+
+	tk := &task.Task{
+		ReplicationConfigIdentifier: "mypos", ReplicationType: "cdc",
+		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(pg),
+		TableMappings: testenv.IncludeAll(my), CdcStartPosition: fmt.Sprintf("%s:%d", file, pos),
+	}
+	run := testenv.Start(t, tk)
+	waitMyEqual(t, run, my, pg, time.Minute, map[string][]myCol{"ev": {{"CAST(id AS CHAR)", "id::text"}, {"v", "v"}}})
+	if err := run.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	gone := strings.TrimSuffix(file, file[strings.LastIndexByte(file, '.')+1:]) + "000000"
+	tk.ReplicationConfigIdentifier, tk.CdcStartPosition = "mypos-purged", gone+":4"
+	err := task.Run(context.Background(), tk, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), gone) || !strings.Contains(err.Error(), "reload-target") {
+		t.Fatalf("starting in a purged binlog: err = %v, want one naming %s and reload-target", err, gone)
+	}
+}

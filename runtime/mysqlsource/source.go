@@ -350,6 +350,14 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 	if !opts.Capture || opts.Resume {
 		return nil, nil
 	}
+	if from, ok := opts.From.(runtime.BinlogPos); ok {
+		// The binlog is history the server keeps: any position in a file
+		// it still has can be read.
+		if err := checkBinlogKept(conn, from); err != nil {
+			return nil, err
+		}
+		return from, nil
+	}
 	return masterStatus(conn)
 }
 
