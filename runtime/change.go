@@ -14,6 +14,8 @@ const (
 	OpDelete
 	OpTruncate
 	OpCommit
+	// OpDDL changes a table's definition; Change.DDL says how.
+	OpDDL
 )
 
 func (o Op) String() string {
@@ -30,6 +32,8 @@ func (o Op) String() string {
 		return "truncate"
 	case OpCommit:
 		return "commit"
+	case OpDDL:
+		return "ddl"
 	}
 	return "unknown"
 }
@@ -74,6 +78,36 @@ type Change struct {
 	Tables     []*Table
 	Position   Position
 	CommitTime time.Time
+	// DDL is set for OpDDL.
+	DDL *DDL
 	// Size approximates the memory the change holds, for the buffer's budget.
 	Size int
+}
+
+// DDLKind is what a DDL change does.
+type DDLKind uint8
+
+// The table changes the stream carries.
+const (
+	DDLAddColumn    DDLKind = iota + 1 // New.Columns[Column] is new
+	DDLDropColumn                      // Old.Columns[Column] is gone
+	DDLAlterColumn                     // Old.Columns[OldColumn] is now New.Columns[Column]: type, nullability or name
+	DDLRenameTable                     // Old is now named as New
+	DDLDropTable                       // Old is gone
+)
+
+// DDL is a change of a table's definition. The source makes a new Table for
+// the new shape (Tables are never changed in place: changes before the DDL
+// still point at the old one); the replicator gives it its target names
+// before the applier sees it. Later row changes point at New.
+type DDL struct {
+	Kind     DDLKind
+	Old, New *Table // New is nil for DDLDropTable
+	// Column and OldColumn index the changed column (see DDLKind).
+	Column, OldColumn int
+	// Default is the target literal of an added column's value in the rows
+	// that already exist, in its text form; Null when none.
+	Default Value
+	// Statement is the source's text, for messages.
+	Statement string
 }

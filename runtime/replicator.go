@@ -557,7 +557,7 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer buf.close()
-		err := r.Source.Stream(gctx, from, tables, buf)
+		err := r.Source.Stream(gctx, from, tables, ddlMapper{buf, r})
 		if ctx.Err() != nil {
 			return nil // a stop request, not a failure
 		}
@@ -671,6 +671,9 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 				if skip != nil && !keep(c, skip) {
 					break
 				}
+				if !r.handled(c) {
+					break
+				}
 				if err := ap.Apply(ctx, c); err != nil {
 					return err
 				}
@@ -680,6 +683,26 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 			buf.release(c)
 		}
 	}
+}
+
+// ddlMapper gives the new table of a DDL change its target names, in the
+// reader's goroutine, before the change is buffered: the applier and the
+// row changes that follow see the table complete.
+type ddlMapper struct {
+	next Emitter
+	r    *Replicator
+}
+
+func (m ddlMapper) Emit(ctx context.Context, c *Change) error {
+	if c.Op == OpDDL && c.DDL.New != nil {
+		t := c.DDL.New
+		// A new column, or a table renamed into the selection, is named
+		// by the mappings as the load would have named it.
+		m.r.mapTable(t)
+		ts := m.r.Stats.Table(t.SourceSchema, t.SourceName)
+		ts.SetState(StateCompleted)
+	}
+	return m.next.Emit(ctx, c)
 }
 
 // keep says whether c touches a table whose copy does not already hold it,
@@ -714,6 +737,24 @@ func (r *Replicator) drain(ctx context.Context, ap Applier, inTxn bool, pending 
 	return nil
 }
 
+// handled says whether the DDL policy lets c reach the target; the ones it
+// does not are logged.
+func (r *Replicator) handled(c *Change) bool {
+	var kind DDLKind
+	switch c.Op {
+	case OpDDL:
+		kind = c.DDL.Kind
+	case OpTruncate:
+	default:
+		return true
+	}
+	if r.Settings.ChangeProcessingDdlHandlingPolicy.handles(kind) {
+		return true
+	}
+	r.Log.Warn("source DDL not applied to the target (ChangeProcessingDdlHandlingPolicy)", "op", c.Op)
+	return false
+}
+
 // tally counts the changes of an uncommitted target transaction per table:
 // inserts, updates, deletes and DDLs.
 type tally map[*Table]*[4]int64
@@ -738,6 +779,8 @@ func (t tally) add(c *Change) {
 		for _, tb := range c.Tables {
 			bump(tb, 3)
 		}
+	case OpDDL:
+		bump(c.DDL.Old, 3)
 	}
 }
 

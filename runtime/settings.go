@@ -13,7 +13,30 @@ type Settings struct {
 	FullLoadSettings       FullLoadSettings
 	ControlTablesSettings  ControlTablesSettings
 	ChangeProcessingTuning ChangeProcessingTuning
-	SluiceSettings         SluiceSettings
+	// ChangeProcessingDdlHandlingPolicy says which source DDL is applied
+	// to the target; each member defaults to true, as in DMS.
+	ChangeProcessingDdlHandlingPolicy DdlHandlingPolicy
+	SluiceSettings                    SluiceSettings
+}
+
+// DdlHandlingPolicy is DMS's section of that name.
+type DdlHandlingPolicy struct {
+	HandleSourceTableAltered   *bool
+	HandleSourceTableDropped   *bool
+	HandleSourceTableTruncated *bool
+}
+
+// handles says whether the policy applies changes of kind k (a truncate
+// when k is 0).
+func (p DdlHandlingPolicy) handles(k DDLKind) bool {
+	flag := p.HandleSourceTableAltered
+	switch k {
+	case DDLDropTable:
+		flag = p.HandleSourceTableDropped
+	case 0:
+		flag = p.HandleSourceTableTruncated
+	}
+	return flag == nil || *flag
 }
 
 // TargetMetadata is DMS's section of the same name.

@@ -433,3 +433,64 @@ func TestMySQLStartPositions(t *testing.T) {
 		t.Fatalf("starting in a purged binlog: err = %v, want one naming %s and reload-target", err, gone)
 	}
 }
+
+// TestMySQLDDL: table changes in the binlog — columns added (with the
+// default the existing rows take, and in the middle), widened, retyped,
+// renamed and dropped, a table renamed, one truncated, one dropped — reach
+// the target in order with the rows around them, which are read with the
+// columns they were written with.
+func TestMySQLDDL(t *testing.T) {
+	my := testenv.NewMySQLDatabase(t, "myddl")
+	pg := testenv.NewPGDatabase(t, "myddl_dst")
+	testenv.MySQLExec(t, my, `CREATE TABLE t (id int PRIMARY KEY, a int, b varchar(10))`)
+	testenv.MySQLExec(t, my, `CREATE TABLE gone (id int PRIMARY KEY)`)
+	testenv.MySQLExec(t, my, `CREATE TABLE emptied (id int PRIMARY KEY)`)
+	testenv.MySQLExec(t, my, `INSERT INTO t SELECT seq, seq, CONCAT('b', seq) FROM seq_1_to_100`)
+	testenv.MySQLExec(t, my, `INSERT INTO gone SELECT seq FROM seq_1_to_10`)
+	testenv.MySQLExec(t, my, `INSERT INTO emptied SELECT seq FROM seq_1_to_10`)
+	r := testenv.Start(t, &task.Task{
+		ReplicationConfigIdentifier: "myddl", ReplicationType: "full-load-and-cdc",
+		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(pg),
+		TableMappings: testenv.IncludeAll(my),
+	})
+	for deadline := time.Now().Add(time.Minute); r.Stats.Snapshot().Phase != "cdc"; time.Sleep(50 * time.Millisecond) {
+		if err := r.Err(); err != nil || time.Now().After(deadline) {
+			t.Fatalf("full load did not finish: %v", err)
+		}
+	}
+	for _, q := range []string{
+		`INSERT INTO t VALUES (101, 101, 'before')`,
+		`ALTER TABLE t ADD COLUMN c int NOT NULL DEFAULT 7 AFTER id`,
+		`INSERT INTO t (id, c, a, b) VALUES (102, 70, 102, 'with c')`,
+		`ALTER TABLE t MODIFY b varchar(40)`,
+		`UPDATE t SET b = 'a value longer than ten characters' WHERE id <= 5`,
+		`ALTER TABLE t CHANGE a a2 bigint`,
+		`UPDATE t SET a2 = 9000000000 + id WHERE id BETWEEN 6 AND 10`,
+		`ALTER TABLE t RENAME COLUMN b TO b2`,
+		`UPDATE t SET b2 = 'renamed' WHERE id = 11`,
+		`ALTER TABLE t DROP COLUMN c`,
+		`ALTER TABLE t ADD COLUMN d varchar(5) NOT NULL`,
+		`INSERT INTO t (id, a2, b2, d) VALUES (103, 103, 'with d', 'ddd')`,
+		`RENAME TABLE t TO t_new`,
+		`INSERT INTO t_new (id, a2, b2, d) VALUES (104, 104, 'renamed table', 'e')`,
+		`DELETE FROM t_new WHERE id = 1`,
+		`TRUNCATE TABLE emptied`,
+		`DROP TABLE gone`,
+	} {
+		testenv.MySQLExec(t, my, q)
+	}
+	waitMyEqual(t, r, my, pg, time.Minute, map[string][]myCol{
+		"t_new":   {{"CAST(id AS CHAR)", "id::text"}, {"CAST(a2 AS CHAR)", "a2::text"}, {"b2", "b2"}, {"d", "d"}},
+		"emptied": {{"CAST(id AS CHAR)", "id::text"}},
+	})
+	var gone, oldT *string
+	if err := testenv.Connect(t, pg).QueryRow(context.Background(), `SELECT to_regclass($1)::text, to_regclass($2)::text`, my+".gone", my+".t").Scan(&gone, &oldT); err != nil {
+		t.Fatal(err)
+	}
+	if gone != nil || oldT != nil {
+		t.Fatalf("the dropped table (%v) and the renamed table's old name (%v) should be gone from the target", gone, oldT)
+	}
+	if ddls := r.Stats.Table(my, "t").DDLs.Load(); ddls < 6 {
+		t.Errorf("table t counted %d DDLs, want at least 6", ddls)
+	}
+}

@@ -32,7 +32,7 @@ type stream struct {
 // event (GTID or BEGIN) and their XID or COMMIT; OpBegin carries the
 // position of the first event, which compares with a snapshot's position
 // since the binlog holds each transaction's events together, in commit
-// order. DDL is not replicated yet: it ends a transaction of its own.
+// order. A DDL statement is a transaction of its own (see ddl.go).
 func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*runtime.Table, emit runtime.Emitter) error {
 	pos, ok := from.(runtime.BinlogPos)
 	if !ok {
@@ -145,6 +145,9 @@ func (st *stream) event(ctx context.Context, ev *replication.BinlogEvent) error 
 				if err := st.begin(ctx, h); err != nil {
 					return err
 				}
+			}
+			if err := st.ddl(ctx, string(e.Schema), q); err != nil {
+				return err
 			}
 			return st.end(ctx, h)
 		}

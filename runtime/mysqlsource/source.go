@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -28,6 +29,14 @@ type Config struct {
 	// ZeroDateAsNull reads MySQL's zero dates as NULL; without it they
 	// stop the replication with an error that names the column.
 	ZeroDateAsNull bool
+	// Log receives what the source notices but does not stop for.
+	Log *slog.Logger
+}
+
+func (s *Source) log(msg string, args ...any) {
+	if s.cfg.Log != nil {
+		s.cfg.Log.Warn(msg, args...)
+	}
 }
 
 // Source is a MySQL or MariaDB database read through its binary log.

@@ -79,6 +79,9 @@ func (a *applier) begin() {
 // Apply implements runtime.Applier.
 func (a *applier) Apply(ctx context.Context, c *runtime.Change) error {
 	a.begin()
+	if c.Op == runtime.OpDDL {
+		return a.ddl(ctx, c.DDL)
+	}
 	if a.net != nil {
 		if a.net.hold(c) {
 			if a.net.bytes > a.net.limit {
@@ -138,6 +141,90 @@ func (a *applier) queue(ctx context.Context, c *runtime.Change) error {
 	a.queued = append(a.queued, queued{table: c.Table, op: c.Op})
 	return nil
 }
+
+// ddl changes a target table as the source's table changed, in the open
+// transaction, after everything before it.
+func (a *applier) ddl(ctx context.Context, d *runtime.DDL) error {
+	if a.net != nil {
+		if err := a.flushNet(ctx, nil, nil); err != nil {
+			return err
+		}
+	}
+	old := tableName(d.Old)
+	var sqls []string
+	switch d.Kind {
+	case runtime.DDLAddColumn:
+		c := d.New.Columns[d.Column]
+		if c.Removed {
+			return nil
+		}
+		s := "ALTER TABLE " + old + " ADD COLUMN " + ident(c.Name) + " " + c.Type
+		if d.Default.Kind == runtime.Text {
+			// The rows already there hold the source's default: the
+			// binlog does not send them again.
+			s += " DEFAULT " + literal(string(d.Default.Data)) + "::" + c.Type
+		}
+		sqls = append(sqls, s)
+		if d.Default.Kind == runtime.Text {
+			sqls = append(sqls, "ALTER TABLE "+old+" ALTER COLUMN "+ident(c.Name)+" DROP DEFAULT")
+		}
+	case runtime.DDLDropColumn:
+		c := d.Old.Columns[d.Column]
+		if c.Removed {
+			return nil
+		}
+		sqls = append(sqls, "ALTER TABLE "+old+" DROP COLUMN "+ident(c.Name))
+	case runtime.DDLAlterColumn:
+		was, now := d.Old.Columns[d.OldColumn], d.New.Columns[d.Column]
+		if now.Removed {
+			return nil
+		}
+		if was.Name != now.Name {
+			sqls = append(sqls, "ALTER TABLE "+old+" RENAME COLUMN "+ident(was.Name)+" TO "+ident(now.Name))
+		}
+		if was.Type != now.Type {
+			sqls = append(sqls, fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s USING %s::%s", old, ident(now.Name), now.Type, ident(now.Name), now.Type))
+		}
+		switch {
+		case was.NotNull && !now.NotNull:
+			sqls = append(sqls, "ALTER TABLE "+old+" ALTER COLUMN "+ident(now.Name)+" DROP NOT NULL")
+		case !was.NotNull && now.NotNull:
+			sqls = append(sqls, "ALTER TABLE "+old+" ALTER COLUMN "+ident(now.Name)+" SET NOT NULL")
+		}
+	case runtime.DDLRenameTable:
+		if d.New.Schema != d.Old.Schema {
+			if _, err := a.pg.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+ident(d.New.Schema)).ReadAll(); err != nil {
+				return err
+			}
+			sqls = append(sqls, "ALTER TABLE "+old+" SET SCHEMA "+ident(d.New.Schema))
+			old = ident(d.New.Schema, d.Old.Name)
+		}
+		if d.New.Name != d.Old.Name {
+			sqls = append(sqls, "ALTER TABLE "+old+" RENAME TO "+ident(d.New.Name))
+		}
+	case runtime.DDLDropTable:
+		sqls = append(sqls, "DROP TABLE IF EXISTS "+old)
+	}
+	for _, s := range sqls {
+		a.batch.ExecParams(s, nil, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
+	}
+	if err := a.send(ctx); err != nil {
+		return fmt.Errorf("apply %q to the target: %w", d.Statement, err)
+	}
+	// Prepared statements keep the parameter types they were planned
+	// with: plan them again for the new shape.
+	if len(a.prepared) > 0 {
+		if _, err := a.pg.Exec(ctx, "DEALLOCATE ALL").ReadAll(); err != nil {
+			return err
+		}
+		a.prepared = map[string]string{}
+	}
+	return nil
+}
+
+// literal quotes a string as an SQL literal.
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // send runs the pipelined statements and checks their results.
 func (a *applier) send(ctx context.Context) error {
