@@ -89,11 +89,11 @@ type DDLKind uint8
 
 // The table changes the stream carries.
 const (
-	DDLAddColumn    DDLKind = iota + 1 // New.Columns[Column] is new
-	DDLDropColumn                      // Old.Columns[Column] is gone
-	DDLAlterColumn                     // Old.Columns[OldColumn] is now New.Columns[Column]: type, nullability or name
-	DDLRenameTable                     // Old is now named as New
-	DDLDropTable                       // Old is gone
+	DDLAddColumn   DDLKind = iota + 1 // New.Columns[Column] is new
+	DDLDropColumn                     // Old.Columns[Column] is gone
+	DDLAlterColumn                    // Old.Columns[OldColumn] is now New.Columns[Column]: type, nullability or name
+	DDLRenameTable                    // Old is now named as New
+	DDLDropTable                      // Old is gone
 )
 
 // DDL is a change of a table's definition. The source makes a new Table for
