@@ -33,7 +33,7 @@ var (
 	rounds  = flag.Int("rounds", 3, "full-load runs per tool (the median counts)")
 	bin     = flag.String("bin", "bin/sluice-replicator", "the sluice-replicator binary")
 	jobs    = flag.Int("jobs", 4, "parallel copy jobs for both tools")
-	only    = flag.String("only", "", "run one part: load or cdc (default: all)")
+	only    = flag.String("only", "", "run one part: load, cdc (PostgreSQL) or mysql (default: all)")
 	reuse   = flag.Bool("reuse", false, "reuse the source database from an earlier run")
 )
 
@@ -74,7 +74,7 @@ func run(ctx context.Context) error {
 	}()
 	fmt.Printf("machine: %d cores; pgbench scale %d, %d clients, %d s workloads\n\n", numCPU(), *scale, *clients, *seconds)
 
-	if !*reuse {
+	if !*reuse && *only != "mysql" {
 		if err := recreate(ctx, src); err != nil {
 			return err
 		}
@@ -85,13 +85,19 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
-	if *only != "cdc" {
+	if *only == "" || *only == "load" {
 		if err := fullLoad(ctx, work); err != nil {
 			return err
 		}
 	}
-	if *only != "load" {
-		return cdc(ctx, work)
+	if *only == "" || *only == "cdc" {
+		if err := cdc(ctx, work); err != nil {
+			return err
+		}
+	}
+	if *only == "" || *only == "mysql" {
+		fmt.Println()
+		return mysqlBench(ctx, work)
 	}
 	return nil
 }
