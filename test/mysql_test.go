@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -493,4 +494,53 @@ func TestMySQLDDL(t *testing.T) {
 	if ddls := r.Stats.Table(my, "t").DDLs.Load(); ddls < 6 {
 		t.Errorf("table t counted %d DDLs, want at least 6", ddls)
 	}
+}
+
+// TestMySQLSysbench: a sysbench database on MariaDB, written to by
+// `sysbench oltp_write_only` through its full load and CDC, with the
+// replicator killed with SIGKILL twice on the way, ends with every table
+// on the PostgreSQL target equal to the source.
+func TestMySQLSysbench(t *testing.T) {
+	if _, err := exec.LookPath("sysbench"); err != nil {
+		t.Fatal("sysbench is not installed: run `make services` (as root)")
+	}
+	my := testenv.NewMySQLDatabase(t, "mysb")
+	pg := testenv.NewPGDatabase(t, "mysb_dst")
+	const tables = 4
+	sb := func(ctx context.Context, args ...string) *exec.Cmd {
+		base := []string{"oltp_write_only", "--db-driver=mysql", "--mysql-host=" + testenv.MySQLHost, "--mysql-port=" + testenv.MySQLPort,
+			"--mysql-user=" + testenv.MySQLUser, "--mysql-db=" + my, fmt.Sprintf("--tables=%d", tables), "--table-size=20000"}
+		return exec.CommandContext(ctx, "sysbench", append(base, args...)...)
+	}
+	if out, err := sb(context.Background(), "--threads=2", "prepare").CombinedOutput(); err != nil {
+		t.Fatalf("sysbench prepare: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	tf := writeTask(t, dir, &task.Task{
+		ReplicationConfigIdentifier: "mysb", ReplicationType: "full-load-and-cdc",
+		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(pg),
+		TableMappings:       testenv.IncludeAll(my),
+		ReplicationSettings: []byte(`{"SluiceSettings":{"ChunkPages":64}}`),
+	})
+	load := sb(context.Background(), "--threads=2", "--time=12", "--report-interval=0", "run")
+	var out strings.Builder
+	load.Stdout, load.Stderr = &out, &out
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := startReplicator(t, tf, dir)
+	for _, wait := range []time.Duration{3 * time.Second, 3 * time.Second} {
+		time.Sleep(wait)
+		p.kill(t)
+		p = startReplicator(t, tf, dir)
+	}
+	if err := load.Wait(); err != nil {
+		t.Fatalf("sysbench run: %v\n%s", err, out.String())
+	}
+	cols := []myCol{{"CAST(id AS CHAR)", "id::text"}, {"CAST(k AS CHAR)", "k::text"}, {"c", "c"}, {"pad", "pad"}}
+	want := map[string][]myCol{}
+	for i := 1; i <= tables; i++ {
+		want[fmt.Sprintf("sbtest%d", i)] = cols
+	}
+	waitMyEqual(t, p, my, pg, 2*time.Minute, want)
 }

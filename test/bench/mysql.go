@@ -143,7 +143,9 @@ func timePgloader(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	start := time.Now()
-	out, err := exec.CommandContext(ctx, "pgloader",
+	// Debian's pgloader runs out of its default Lisp heap on this data;
+	// a larger heap and smaller prefetch are the fix its issues give.
+	out, err := exec.CommandContext(ctx, "pgloader", "--dynamic-space-size", "4096", "--with", "prefetch rows = 10000",
 		fmt.Sprintf("mysql://%s@%s:%d/%s", *myUser, *myHost, *myPort, mySrc),
 		fmt.Sprintf("postgresql://%s@%s:%d/%s", *user, *host, *port, dst)).CombinedOutput()
 	if err != nil {
