@@ -499,7 +499,7 @@ const copyBufferSize = 256 << 10
 // copy-in, so rows stream through without being held.
 func (r *Replicator) copyChunk(ctx context.Context, c Chunk) (int64, error) {
 	f := CopyText
-	if c.Table.BinaryCopy {
+	if c.Table.BinaryCopy && r.Target.ReadsBinary() {
 		f = CopyBinary
 	}
 	pr, pw := io.Pipe()

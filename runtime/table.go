@@ -58,10 +58,14 @@ type Column struct {
 	// Removed is set by a remove-column transformation: the column is not
 	// created or written on the target.
 	Removed bool
-	// Type is the SQL type as the target should declare it.
-	Type    string
-	TypeOID uint32
-	NotNull bool
+	// Type is the SQL type as a PostgreSQL target declares it.
+	Type string
+	// MySQLType is the type as a MySQL or MariaDB source declares it
+	// (COLUMN_TYPE: int(10) unsigned, enum('a','b')), which a MySQL target
+	// declares as it is; empty for other sources.
+	MySQLType string
+	TypeOID   uint32
+	NotNull   bool
 	// Default is the SQL default expression, already rewritten for the target.
 	Default string
 	// Generated is the expression of a stored generated column. Generated

@@ -88,6 +88,10 @@ type Target interface {
 	// keys. Constraints and secondary indexes wait for FinishTables.
 	PrepareTables(ctx context.Context, types []UserType, tables []*Table, mode string) error
 
+	// ReadsBinary says whether Load reads CopyBinary; every target reads
+	// CopyText.
+	ReadsBinary() bool
+
 	// Load reads rows in format f from r into t, columns in the order of
 	// t.Copied(), and returns how many it wrote. Calls for different chunks,
 	// of one table or several, may run concurrently. Rows are durable once

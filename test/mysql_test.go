@@ -333,10 +333,10 @@ func TestAPIMySQLSource(t *testing.T) {
 	testenv.MySQLExec(t, my, `INSERT INTO orders (item, qty, placed) SELECT CONCAT('item ', seq), seq, '2025-01-01' + INTERVAL seq MINUTE FROM seq_1_to_2000`)
 
 	_, err := c.CreateEndpoint(ctx, &dms.CreateEndpointInput{
-		EndpointIdentifier: aws.String("apimy-bad-target"), EndpointType: types.ReplicationEndpointTypeValueTarget, EngineName: aws.String("mariadb"),
+		EndpointIdentifier: aws.String("apimy-bad-engine"), EndpointType: types.ReplicationEndpointTypeValueSource, EngineName: aws.String("oracle"),
 		ServerName: aws.String(testenv.MySQLHost), Port: aws.Int32(3306), Username: aws.String("root"),
 	})
-	requireFault(t, err, "InvalidParameterValueException") // MySQL targets are not built yet
+	requireFault(t, err, "InvalidParameterValueException")
 	src, err := c.CreateEndpoint(ctx, &dms.CreateEndpointInput{
 		EndpointIdentifier: aws.String("apimy-src"), EndpointType: types.ReplicationEndpointTypeValueSource, EngineName: aws.String("mariadb"),
 		ServerName: aws.String(testenv.MySQLHost), Port: aws.Int32(int32(testenv.MySQLEndpoint().Port)), Username: aws.String(testenv.MySQLUser),

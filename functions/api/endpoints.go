@@ -84,8 +84,6 @@ func (h *Handler) applyEndpoint(in *endpointInput, rec *store.EndpointRecord) er
 		return invalid("EngineName is required: postgres, aurora-postgresql, mysql, mariadb or aurora")
 	case !ok:
 		return invalid("EngineName %q is not supported: use postgres, aurora-postgresql, mysql, mariadb or aurora", clip(rec.EngineName))
-	case mysqlEngine(rec.EngineName) && rec.EndpointType == "TARGET":
-		return invalid("EngineName %s is supported as a source only for now: MySQL and MariaDB targets are being built; use a postgres target", rec.EngineName)
 	}
 	rec.EngineDisplayName = display
 	set := func(dst *string, v string) {

@@ -316,7 +316,7 @@ func (s *Source) fromDef(def *ast.ColumnDef) (column, runtime.Column, runtime.Va
 	if err != nil {
 		return c, runtime.Column{}, runtime.Value{}, err
 	}
-	col := runtime.Column{SourceName: c.name, Name: c.name, Type: typ, NotNull: !c.nullable}
+	col := runtime.Column{SourceName: c.name, Name: c.name, Type: typ, MySQLType: c.columnType, NotNull: !c.nullable}
 	if !hasDefault && !c.nullable && !auto {
 		// MySQL fills the rows already there with the type's implicit
 		// default.

@@ -183,7 +183,7 @@ func (s *Source) Tables(ctx context.Context, selected func(schema, table string)
 		if err != nil {
 			return nil, nil, fmt.Errorf("table %s: %w", t.QualifiedSource(), err)
 		}
-		col := runtime.Column{SourceName: c.name, Name: c.name, Type: typ, NotNull: !c.nullable}
+		col := runtime.Column{SourceName: c.name, Name: c.name, Type: typ, MySQLType: c.columnType, NotNull: !c.nullable}
 		if strings.Contains(strings.ToLower(extra), "auto_increment") && typ != "numeric(20)" {
 			// The target gives new rows keys after a cutover, as the
 			// source would; SequenceValues carries the counter over.

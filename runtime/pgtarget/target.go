@@ -312,6 +312,9 @@ func createPartition(ctx context.Context, conn *pgx.Conn, parent string, p runti
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
+// ReadsBinary implements runtime.Target.
+func (t *Target) ReadsBinary() bool { return true }
+
 // Load implements runtime.Target. The session commits asynchronously: the
 // rows become durable with the synchronous commit of the state that marks the
 // load finished, and a crash before that reloads anyway.

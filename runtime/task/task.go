@@ -17,6 +17,7 @@ import (
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/mapping"
 	"github.com/sluicedb/sluice/runtime/mysqlsource"
+	"github.com/sluicedb/sluice/runtime/mysqltarget"
 	"github.com/sluicedb/sluice/runtime/pgsource"
 	"github.com/sluicedb/sluice/runtime/pgtarget"
 )
@@ -167,9 +168,6 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 			return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalid, e.name, err)
 		}
 	}
-	if t.TargetEndpoint.IsMySQL() {
-		return nil, nil, fmt.Errorf("%w: TargetEndpoint: MySQL and MariaDB targets are not supported yet: use a postgres target", ErrInvalid)
-	}
 	var src runtime.Source
 	if e := t.SourceEndpoint; e.IsMySQL() {
 		id := serverID(t.ReplicationConfigIdentifier)
@@ -191,13 +189,22 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 			SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
 		})
 	}
-	tgt, err := pgtarget.New(ctx, pgtarget.Config{
-		ConnString:    t.TargetEndpoint.ConnString(),
-		ControlSchema: settings.ControlTablesSettings.ControlSchema,
-		Workers:       settings.FullLoadSettings.MaxFullLoadSubTasks,
-	})
-	if err != nil {
-		return nil, nil, err
+	var tgt runtime.Target
+	if e := t.TargetEndpoint; e.IsMySQL() {
+		tgt = mysqltarget.New(mysqltarget.Config{
+			Host: e.ServerName, Port: e.Port, User: e.Username, Password: e.Password,
+			ControlSchema: settings.ControlTablesSettings.ControlSchema,
+		})
+	} else {
+		pt, err := pgtarget.New(ctx, pgtarget.Config{
+			ConnString:    e.ConnString(),
+			ControlSchema: settings.ControlTablesSettings.ControlSchema,
+			Workers:       settings.FullLoadSettings.MaxFullLoadSubTasks,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		tgt = pt
 	}
 	rep := &runtime.Replicator{
 		Task: t.ReplicationConfigIdentifier, Type: t.ReplicationType,

@@ -108,9 +108,9 @@ func mysqlBench(ctx context.Context, work string) error {
 func writeMySQLTask(work, id, typ, dst string) (string, error) {
 	t := map[string]any{
 		"ReplicationConfigIdentifier": id, "ReplicationType": typ,
-		"SourceEndpoint": map[string]any{"EngineName": "mariadb", "ServerName": *myHost, "Port": *myPort, "Username": *myUser},
-		"TargetEndpoint": map[string]any{"EngineName": "postgres", "ServerName": *host, "Port": *port, "DatabaseName": dst, "Username": *user},
-		"TableMappings":  `{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"` + mySrc + `","table-name":"%"},"rule-action":"include"}]}`,
+		"SourceEndpoint":      map[string]any{"EngineName": "mariadb", "ServerName": *myHost, "Port": *myPort, "Username": *myUser},
+		"TargetEndpoint":      map[string]any{"EngineName": "postgres", "ServerName": *host, "Port": *port, "DatabaseName": dst, "Username": *user},
+		"TableMappings":       `{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"` + mySrc + `","table-name":"%"},"rule-action":"include"}]}`,
 		"ReplicationSettings": fmt.Sprintf(`{"FullLoadSettings":{"MaxFullLoadSubTasks":%d},"ChangeProcessingTuning":{"MemoryLimitTotal":%d}}`, *jobs, memLimitMB),
 	}
 	b, err := json.Marshal(t)
