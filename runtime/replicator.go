@@ -45,6 +45,9 @@ type Replicator struct {
 	// StartPosition, when set, is where a CDC replication without a stored
 	// position starts (CdcStartPosition).
 	StartPosition Position
+	// StartTime, when set, is the commit time a CDC replication without a
+	// stored position starts from (CdcStartTime).
+	StartTime time.Time
 	// Reload ignores the position stored on the target and starts over
 	// (StartReplicationType reload-target).
 	Reload bool
@@ -116,7 +119,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 			return err
 		}
 	case r.Type == CDC:
-		start, err := r.Source.Prepare(ctx, tables, PrepareOptions{Capture: true, From: r.StartPosition})
+		start, err := r.Source.Prepare(ctx, tables, PrepareOptions{Capture: true, From: r.StartPosition, FromTime: r.StartTime})
 		if err != nil {
 			return err
 		}

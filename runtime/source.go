@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // CopyFormat is the row format of the full load: PostgreSQL's COPY text or
@@ -41,6 +42,10 @@ type PrepareOptions struct {
 	// (CdcStartPosition). A source that can read its history from there
 	// (a binlog still on the server) returns it as the start position.
 	From Position
+	// FromTime asks for the first transaction committed at or after it
+	// (CdcStartTime); a source that cannot find a position from a time
+	// says so.
+	FromTime time.Time
 }
 
 // Source is a database that Sluice reads.

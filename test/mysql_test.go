@@ -544,3 +544,47 @@ func TestMySQLSysbench(t *testing.T) {
 	}
 	waitMyEqual(t, p, my, pg, 2*time.Minute, want)
 }
+
+// TestMySQLCdcStartTime: a CDC replication from MariaDB with CdcStartTime
+// starts at the first transaction committed at or after that time, found
+// from the binlog's timestamps: what came before is not replayed.
+func TestMySQLCdcStartTime(t *testing.T) {
+	my := testenv.NewMySQLDatabase(t, "mytime")
+	pg := testenv.NewPGDatabase(t, "mytime_dst")
+	testenv.MySQLExec(t, my, `CREATE TABLE ev (id int PRIMARY KEY, v text)`)
+	testenv.MySQLExec(t, my, `INSERT INTO ev SELECT seq, 'before' FROM seq_1_to_50`)
+	// Binlog timestamps have whole seconds: the start time falls in a
+	// second of its own.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1100 * time.Millisecond)))
+	at := time.Now().UTC()
+	time.Sleep(time.Until(at.Truncate(time.Second).Add(1100 * time.Millisecond)))
+	testenv.MySQLExec(t, my, `INSERT INTO ev SELECT seq, 'after' FROM seq_51_to_80`)
+	testenv.MySQLExec(t, my, `UPDATE ev SET v = 'after, updated' WHERE id = 1`)
+	testenv.Exec(t, pg, `CREATE SCHEMA `+my)
+	testenv.Exec(t, pg, `CREATE TABLE `+my+`.ev (id int PRIMARY KEY, v text)`)
+	r := testenv.Start(t, &task.Task{
+		ReplicationConfigIdentifier: "mytime", ReplicationType: "cdc",
+		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(pg),
+		TableMappings: testenv.IncludeAll(my), CdcStartTime: at.Format(time.RFC3339Nano),
+	})
+	var n, before int64
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		c := testenv.Connect(t, pg)
+		if err := c.QueryRow(context.Background(), `SELECT count(*), count(*) FILTER (WHERE v = 'before') FROM `+my+`.ev`).Scan(&n, &before); err != nil {
+			t.Fatal(err)
+		}
+		c.Close(context.Background())
+		if n == 30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("target has %d rows, want the 30 inserted after the start time", n)
+		}
+	}
+	if before != 0 {
+		t.Fatalf("%d rows written before the start time were replayed", before)
+	}
+}

@@ -66,12 +66,18 @@ func (h *Handler) start(ctx context.Context, in startInput) (*store.ReplicationR
 		return nil, err
 	}
 	if in.CdcStartTime != nil {
-		// Every engine Sluice reads today is PostgreSQL, where no position
-		// can be found from a time: DMS refuses it the same way.
-		return nil, invalid("CdcStartTime is not supported for a PostgreSQL source: give CdcStartPosition as an LSN (16/B374D848) or a checkpoint")
+		src, err := h.Store.Endpoint(ctx, cfg.SourceEndpointArn)
+		if err != nil {
+			return nil, err
+		}
+		if !mysqlEngine(src.EngineName) {
+			// No position can be found from a time in PostgreSQL's WAL:
+			// DMS refuses it the same way.
+			return nil, invalid("CdcStartTime is not supported for a PostgreSQL source: give CdcStartPosition as an LSN (16/B374D848) or a checkpoint")
+		}
 	}
-	if (in.CdcStartPosition != "" || in.CdcStopPosition != "") && cfg.ReplicationType == runtime.FullLoad {
-		return nil, combination("CdcStartPosition and CdcStopPosition apply to cdc and full-load-and-cdc replications; %s is full-load", cfg.ReplicationConfigIdentifier)
+	if (in.CdcStartPosition != "" || in.CdcStopPosition != "" || in.CdcStartTime != nil) && cfg.ReplicationType == runtime.FullLoad {
+		return nil, combination("CdcStartTime, CdcStartPosition and CdcStopPosition apply to cdc and full-load-and-cdc replications; %s is full-load", cfg.ReplicationConfigIdentifier)
 	}
 	if in.StartReplicationType == resumeProcessing && cfg.ReplicationType == runtime.FullLoad {
 		return nil, badState("resume-processing does not apply to a full-load replication (a partial load cannot be resumed): use reload-target to load %s again", cfg.ReplicationConfigIdentifier)

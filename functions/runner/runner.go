@@ -190,6 +190,13 @@ func (r *Runner) relaunch(ctx context.Context, arn string) error {
 	return uerr
 }
 
+func startTime(t *store.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
 // plan is the capacity a replication runs with: a fixed size until the
 // capacity planner comes.
 func plan(cfg *store.Config) capacity.Plan {
@@ -311,6 +318,7 @@ func (r *Runner) task(ctx context.Context, arn string) ([]byte, *task.Task, *sto
 		ReplicationSettings:         jsonString(cfg.ReplicationSettings),
 		CdcStartPosition:            rep.CdcStartPosition,
 		CdcStopPosition:             rep.CdcStopPosition,
+		CdcStartTime:                startTime(rep.CdcStartTime),
 		ReloadTables:                rep.ReloadTables,
 		ReloadToken:                 rep.ReloadToken,
 	}

@@ -359,6 +359,9 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 	if !opts.Capture || opts.Resume {
 		return nil, nil
 	}
+	if !opts.FromTime.IsZero() {
+		return s.positionAt(ctx, conn, opts.FromTime)
+	}
 	if from, ok := opts.From.(runtime.BinlogPos); ok {
 		// The binlog is history the server keeps: any position in a file
 		// it still has can be read.

@@ -99,6 +99,9 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 		return nil, err
 	}
 	defer conn.Close(ctx)
+	if !opts.FromTime.IsZero() {
+		return nil, errors.New("CdcStartTime is not supported for a PostgreSQL source: no position can be found from a time; give CdcStartPosition as an LSN (16/B374D848) or a checkpoint")
+	}
 	if !opts.Capture {
 		if opts.Snapshot {
 			return nil, s.exportPlainSnapshot(ctx)

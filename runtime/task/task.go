@@ -36,6 +36,9 @@ type Task struct {
 	TableMappings       json.RawMessage
 	ReplicationSettings json.RawMessage
 	CdcStartPosition    string
+	// CdcStartTime (RFC 3339) starts a CDC replication at the first source
+	// transaction committed at or after it.
+	CdcStartTime string `json:",omitempty"`
 	// CdcStopPosition commit_time:… ends the replication before the first
 	// source transaction committed after that time. (server_time:… is the
 	// control plane's: it stops the replicator when its clock passes.)
@@ -150,6 +153,15 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 			return nil, nil, fmt.Errorf("%w: CdcStartPosition: %v", ErrInvalid, err)
 		}
 	}
+	var startAt time.Time
+	if t.CdcStartTime != "" {
+		if startAt, err = time.Parse(time.RFC3339Nano, t.CdcStartTime); err != nil {
+			return nil, nil, fmt.Errorf("%w: CdcStartTime %q is not a time like 2026-11-23T10:00:00Z", ErrInvalid, t.CdcStartTime)
+		}
+		if start != nil {
+			return nil, nil, fmt.Errorf("%w: give CdcStartTime or CdcStartPosition, not both", ErrInvalid)
+		}
+	}
 	var stopAt time.Time
 	if t.CdcStopPosition != "" {
 		sp, err := runtime.ParseStopPosition(t.CdcStopPosition)
@@ -209,7 +221,7 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 	rep := &runtime.Replicator{
 		Task: t.ReplicationConfigIdentifier, Type: t.ReplicationType,
 		Source: src, Target: tgt, Rules: rules, Settings: settings,
-		StartPosition: start, Stats: stats, Log: log,
+		StartPosition: start, StartTime: startAt, Stats: stats, Log: log,
 		Reload:           t.StartReplicationType == "reload-target",
 		StopAtCommitTime: stopAt,
 		ReloadTables:     t.ReloadTables, ReloadToken: t.ReloadToken,
