@@ -94,6 +94,7 @@ const (
 	DDLAlterColumn                    // Old.Columns[OldColumn] is now New.Columns[Column]: type, nullability or name
 	DDLRenameTable                    // Old is now named as New
 	DDLDropTable                      // Old is gone
+	DDLCreateTable                    // New is a new table (Old is nil)
 )
 
 // DDL is a change of a table's definition. The source makes a new Table for
@@ -102,7 +103,7 @@ const (
 // before the applier sees it. Later row changes point at New.
 type DDL struct {
 	Kind     DDLKind
-	Old, New *Table // New is nil for DDLDropTable
+	Old, New *Table // New is nil for DDLDropTable, Old for DDLCreateTable
 	// Column and OldColumn index the changed column (see DDLKind).
 	Column, OldColumn int
 	// Default is the target literal of an added column's value in the rows

@@ -783,7 +783,11 @@ func (t tally) add(c *Change) {
 			bump(tb, 3)
 		}
 	case OpDDL:
-		bump(c.DDL.Old, 3)
+		if c.DDL.Old != nil {
+			bump(c.DDL.Old, 3)
+		} else {
+			bump(c.DDL.New, 3)
+		}
 	}
 }
 

@@ -477,12 +477,16 @@ func TestMySQLDDL(t *testing.T) {
 		`DELETE FROM t_new WHERE id = 1`,
 		`TRUNCATE TABLE emptied`,
 		`DROP TABLE gone`,
+		`CREATE TABLE born (id int AUTO_INCREMENT PRIMARY KEY, v varchar(20) NOT NULL, n decimal(8,2))`,
+		`INSERT INTO born (v, n) VALUES ('first', 1.5), ('second', NULL)`,
+		`UPDATE born SET n = 2.25 WHERE v = 'second'`,
 	} {
 		testenv.MySQLExec(t, my, q)
 	}
 	waitMyEqual(t, r, my, pg, time.Minute, map[string][]myCol{
 		"t_new":   {{"CAST(id AS CHAR)", "id::text"}, {"CAST(a2 AS CHAR)", "a2::text"}, {"b2", "b2"}, {"d", "d"}},
 		"emptied": {{"CAST(id AS CHAR)", "id::text"}},
+		"born":    {{"CAST(id AS CHAR)", "id::text"}, {"v", "v"}, {"CAST(n AS CHAR)", "n::text"}},
 	})
 	var gone, oldT *string
 	if err := testenv.Connect(t, pg).QueryRow(context.Background(), `SELECT to_regclass($1)::text, to_regclass($2)::text`, my+".gone", my+".t").Scan(&gone, &oldT); err != nil {

@@ -120,12 +120,16 @@ func TestMySQLToMySQL(t *testing.T) {
 	testenv.MySQLExec(t, my, `UPDATE nokey SET b = 'changed' WHERE a % 3 = 0`)
 	testenv.MySQLExec(t, my, `DELETE FROM nokey WHERE a % 7 = 0`)
 	testenv.MySQLExec(t, my, `INSERT INTO nokey VALUES (1, 'b1'), (NULL, NULL)`)
+	testenv.MySQLExec(t, my, `CREATE TABLE born (id int unsigned AUTO_INCREMENT PRIMARY KEY, v varchar(20) NOT NULL, e enum('a','b'))`)
+	testenv.MySQLExec(t, my, `INSERT INTO born (v, e) VALUES ('first', 'b'), ('second', NULL)`)
 	exprs := []string{"CAST(id AS CHAR)", "name", "extra", "CAST(price AS CHAR)", "CAST(qty AS CHAR)", "CAST(big AS CHAR)", "CAST(small AS CHAR)",
 		"DATE_FORMAT(created, '%Y-%m-%d %H:%i:%s.%f')", "DATE_FORMAT(ts, '%Y-%m-%d %H:%i:%s.%f')", "CAST(day AS CHAR)", "LPAD(BIN(flags), 5, '0')",
 		"kind", "tags", "HEX(data)", "HEX(bin)", "note", "CAST(t AS CHAR)", "CAST(y AS CHAR)", "CAST(f AS CHAR)", "CAST(d AS CHAR)", "doc"}
 	waitRows(t, r, "items", time.Minute, func() []string { return mysqlRows(t, my, "items", exprs) }, func() []string { return mysqlRows(t, dst, "items", exprs) })
 	nk := []string{"COALESCE(CAST(a AS CHAR), 'null')", "b"}
 	waitRows(t, r, "nokey", time.Minute, func() []string { return mysqlRows(t, my, "nokey", nk) }, func() []string { return mysqlRows(t, dst, "nokey", nk) })
+	bn := []string{"CAST(id AS CHAR)", "v", "e"}
+	waitRows(t, r, "born", time.Minute, func() []string { return mysqlRows(t, my, "born", bn) }, func() []string { return mysqlRows(t, dst, "born", bn) })
 	// The declarations are the source's.
 	decl := func(db string) []string {
 		return mysqlRows(t, "information_schema", "COLUMNS WHERE TABLE_SCHEMA = '"+db+"' AND TABLE_NAME = 'items'", []string{"COLUMN_NAME", "COLUMN_TYPE", "IS_NULLABLE"})

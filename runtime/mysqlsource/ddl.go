@@ -78,7 +78,20 @@ func (st *stream) ddl(ctx context.Context, schema, sql string) error {
 				}
 			}
 		case *ast.CreateTableStmt:
-			st.src.log("a table created in the binlog is not replicated yet; reload the target to include it", "statement", clipSQL(sql))
+			s := x.Table.Schema.O
+			if s == "" {
+				s = schema
+			}
+			if st.tables[name(x.Table)] != nil || st.src.cfg.Selected == nil || !st.src.cfg.Selected(s, x.Table.Name.O) {
+				continue
+			}
+			if x.ReferTable != nil || x.Select != nil {
+				st.src.log("a table created LIKE another or AS SELECT is not replicated; reload the target to include it", "statement", clipSQL(sql))
+				continue
+			}
+			if err := st.create(ctx, s, x, sql); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -255,6 +268,59 @@ func (st *stream) rename(ctx context.Context, t *runtime.Table, to *ast.TableNam
 	st.src.mu.Unlock()
 	st.tables[newSchema+"\x00"+nt.SourceName] = &nt
 	return st.emit.Emit(ctx, &runtime.Change{Op: runtime.OpDDL, DDL: &runtime.DDL{Kind: runtime.DDLRenameTable, Old: t, New: &nt, Statement: sql}})
+}
+
+// create starts replicating a table created in the binlog that the
+// selection rules select: its rows follow, from an empty table.
+func (st *stream) create(ctx context.Context, schema string, x *ast.CreateTableStmt, sql string) error {
+	t := &runtime.Table{SourceSchema: schema, SourceName: x.Table.Name.O, Schema: schema, Name: x.Table.Name.O, Identity: runtime.IdentityFull}
+	var src []column
+	var pk []string
+	for _, def := range x.Cols {
+		c, col, _, err := st.src.fromDef(def)
+		if err != nil {
+			return fmt.Errorf("table %s.%s: %w", schema, t.SourceName, err)
+		}
+		for _, o := range def.Options {
+			switch o.Tp {
+			case ast.ColumnOptionPrimaryKey:
+				pk = []string{c.name}
+			case ast.ColumnOptionAutoIncrement:
+				if col.Type != "numeric(20)" {
+					col.Identity = 'd'
+				}
+			}
+		}
+		t.Columns = append(t.Columns, col)
+		src = append(src, c)
+	}
+	for _, k := range x.Constraints {
+		if k.Tp == ast.ConstraintPrimaryKey {
+			pk = nil
+			for _, part := range k.Keys {
+				if part.Column != nil {
+					pk = append(pk, part.Column.Name.O)
+				}
+			}
+		}
+	}
+	for _, name := range pk {
+		if i := indexOf(t.Columns, name); i >= 0 {
+			t.Key = append(t.Key, i)
+			t.Columns[i].NotNull = true
+		}
+	}
+	if len(t.Key) > 0 && len(t.Key) == len(pk) {
+		t.HasPrimaryKey, t.Identity = true, runtime.IdentityKey
+		t.Constraints = []runtime.Constraint{{Name: t.Name + "_pkey", Def: "PRIMARY KEY (" + colList(t, t.Key) + ")"}}
+	} else {
+		t.Key = nil
+	}
+	st.src.mu.Lock()
+	st.src.cols[t], st.src.pk[t] = src, -1
+	st.src.mu.Unlock()
+	st.tables[schema+"\x00"+t.SourceName] = t
+	return st.emit.Emit(ctx, &runtime.Change{Op: runtime.OpDDL, DDL: &runtime.DDL{Kind: runtime.DDLCreateTable, New: t, Statement: sql}})
 }
 
 // fromDef reads a column definition from a DDL statement as the catalog

@@ -31,6 +31,9 @@ type Config struct {
 	ZeroDateAsNull bool
 	// Log receives what the source notices but does not stop for.
 	Log *slog.Logger
+	// Selected says whether a table created while the replication runs is
+	// one it replicates (the table mappings' selection rules).
+	Selected func(schema, table string) bool
 }
 
 func (s *Source) log(msg string, args ...any) {

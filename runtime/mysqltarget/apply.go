@@ -204,7 +204,10 @@ func (a *applier) statement(c *runtime.Change) (string, error) {
 // position with it is not moved: after a crash the DDL may be seen again,
 // and the statements are written to be harmless then.
 func (a *applier) ddl(d *runtime.DDL) error {
-	old := tableName(d.Old)
+	var old string
+	if d.Old != nil {
+		old = tableName(d.Old)
+	}
 	var sql string
 	switch d.Kind {
 	case runtime.DDLAddColumn:
@@ -253,14 +256,25 @@ func (a *applier) ddl(d *runtime.DDL) error {
 		sql = "RENAME TABLE " + old + " TO " + tableName(d.New)
 	case runtime.DDLDropTable:
 		sql = "DROP TABLE IF EXISTS " + old
+	case runtime.DDLCreateTable:
+		if _, err := a.exec("CREATE DATABASE IF NOT EXISTS " + ident(d.New.Schema)); err != nil {
+			return err
+		}
+		create, err := a.t.createTable(d.New)
+		if err != nil {
+			return err
+		}
+		sql = strings.Replace(create, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
 	}
 	if _, err := a.exec(sql); err != nil {
 		return fmt.Errorf("apply %q to the target: %w", d.Statement, err)
 	}
 	a.open = false // MySQL committed what was open
-	a.t.mu.Lock()
-	delete(a.t.cols, d.Old)
-	a.t.mu.Unlock()
+	if d.Old != nil {
+		a.t.mu.Lock()
+		delete(a.t.cols, d.Old)
+		a.t.mu.Unlock()
+	}
 	return nil
 }
 

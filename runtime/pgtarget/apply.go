@@ -150,7 +150,10 @@ func (a *applier) ddl(ctx context.Context, d *runtime.DDL) error {
 			return err
 		}
 	}
-	old := tableName(d.Old)
+	var old string
+	if d.Old != nil {
+		old = tableName(d.Old)
+	}
 	var sqls []string
 	switch d.Kind {
 	case runtime.DDLAddColumn:
@@ -204,6 +207,11 @@ func (a *applier) ddl(ctx context.Context, d *runtime.DDL) error {
 		}
 	case runtime.DDLDropTable:
 		sqls = append(sqls, "DROP TABLE IF EXISTS "+old)
+	case runtime.DDLCreateTable:
+		sqls = append(sqls, "CREATE SCHEMA IF NOT EXISTS "+ident(d.New.Schema), "DROP TABLE IF EXISTS "+tableName(d.New), createTable(d.New))
+		for _, c := range d.New.Constraints {
+			sqls = append(sqls, "ALTER TABLE "+tableName(d.New)+" ADD CONSTRAINT "+ident(c.Name)+" "+c.Def)
+		}
 	}
 	for _, s := range sqls {
 		a.batch.ExecParams(s, nil, nil, nil, nil)

@@ -189,6 +189,7 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 		src = mysqlsource.New(mysqlsource.Config{
 			Host: e.ServerName, Port: e.Port, User: e.Username, Password: e.Password,
 			ServerID: id, ZeroDateAsNull: settings.SluiceSettings.ZeroDateAsNull, Log: log,
+			Selected: rules.Selected,
 		})
 	} else {
 		slot := "sluice_" + sanitize(t.ReplicationConfigIdentifier)
