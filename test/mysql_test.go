@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"sort"
@@ -590,5 +591,124 @@ func TestMySQLCdcStartTime(t *testing.T) {
 	}
 	if before != 0 {
 		t.Fatalf("%d rows written before the start time were replayed", before)
+	}
+}
+
+// TestMySQLTypeEdges: the extreme values of each MySQL type reach
+// PostgreSQL and MariaDB unchanged, through the full load and through the
+// binlog; a type Sluice cannot map stops the replication with the
+// column's name; a zero date is an error naming the column, or NULL when
+// SluiceSettings.ZeroDateAsNull says so.
+func TestMySQLTypeEdges(t *testing.T) {
+	my := testenv.NewMySQLDatabase(t, "myedge")
+	pg := testenv.NewPGDatabase(t, "myedge_dst")
+	dst := my + "_dst"
+	t.Cleanup(func() { testenv.MySQLExec(t, "", "DROP DATABASE IF EXISTS "+dst) })
+	testenv.MySQLExec(t, my, `CREATE TABLE e (id int PRIMARY KEY,
+		ti tinyint, tiu tinyint unsigned, si smallint, siu smallint unsigned, mi mediumint, miu mediumint unsigned,
+		i int, iu int unsigned, bi bigint, biu bigint unsigned, dec65 decimal(65,30), f float, d double,
+		b64 bit(64), dt datetime(6), ts timestamp(6) NULL, dd date, tm time(6), y year, s varchar(20), bin varbinary(8))`)
+	rows := []string{
+		`(1, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, -9223372036854775808, 0, -99999999999999999999999999999999999.999999999999999999999999999999,
+		  -3.40282e38, -1.7976931348623157e308, b'0', '1000-01-01 00:00:00.000000', '1970-01-01 00:00:01.000000', '1000-01-01', '-838:59:59.000000', 1901, '', X'')`,
+		`(2, 127, 255, 32767, 65535, 8388607, 16777215, 2147483647, 4294967295, 9223372036854775807, 18446744073709551615, 99999999999999999999999999999999999.999999999999999999999999999999,
+		  3.40282e38, 1.7976931348623157e308, b'1111111111111111111111111111111111111111111111111111111111111111', '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999999', '9999-12-31', '838:59:59.000000', 2155, '😀😀😀😀', X'00FF00FF00FF00FF')`,
+		`(3, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0.000000000000000000000000000001, 1.17549e-38, 2.2250738585072014e-308, b'1', '2024-02-29 12:34:56.000001', '2024-02-29 12:34:56.000001', '2024-02-29', '-00:00:00.000001', 2000, 'quote '' back\\ tab	', X'5C00')`,
+	}
+	testenv.MySQLExec(t, my, `INSERT INTO e VALUES `+rows[0])
+	mk := func(dsttarget task.Endpoint, id string, mappings json.RawMessage, settings string) *testenv.Running {
+		return testenv.Start(t, &task.Task{
+			ReplicationConfigIdentifier: id, ReplicationType: "full-load-and-cdc",
+			SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: dsttarget,
+			TableMappings: mappings, ReplicationSettings: []byte(settings),
+		})
+	}
+	toPG := mk(testenv.PGEndpoint(pg), "myedge-pg", testenv.IncludeAll(my), `{}`)
+	toMy := mk(testenv.MySQLEndpoint(), "myedge-my", renameSchema(my, dst), `{"ControlTablesSettings":{"ControlSchema":"`+dst+`"}}`)
+	for _, r := range []*testenv.Running{toPG, toMy} {
+		for deadline := time.Now().Add(time.Minute); r.Stats.Snapshot().Phase != "cdc"; time.Sleep(50 * time.Millisecond) {
+			if err := r.Err(); err != nil || time.Now().After(deadline) {
+				t.Fatalf("full load did not finish: %v", err)
+			}
+		}
+	}
+	testenv.MySQLExec(t, my, `INSERT INTO e VALUES `+rows[1]+`, `+rows[2])
+	myExprs := []string{"CAST(id AS CHAR)", "CAST(ti AS CHAR)", "CAST(tiu AS CHAR)", "CAST(si AS CHAR)", "CAST(siu AS CHAR)", "CAST(mi AS CHAR)", "CAST(miu AS CHAR)",
+		"CAST(i AS CHAR)", "CAST(iu AS CHAR)", "CAST(bi AS CHAR)", "CAST(biu AS CHAR)", "CAST(dec65 AS CHAR)", "CAST(f AS CHAR)", "CAST(d AS CHAR)",
+		"BIN(b64)", "DATE_FORMAT(dt, '%Y-%m-%d %H:%i:%s.%f')", "DATE_FORMAT(ts, '%Y-%m-%d %H:%i:%s.%f')", "CAST(dd AS CHAR)", "CAST(tm AS CHAR)", "CAST(y AS CHAR)", "s", "HEX(bin)"}
+	pgCols := []myCol{{"CAST(id AS CHAR)", "id::text"}, {"CAST(ti AS CHAR)", "ti::text"}, {"CAST(tiu AS CHAR)", "tiu::text"}, {"CAST(si AS CHAR)", "si::text"},
+		{"CAST(siu AS CHAR)", "siu::text"}, {"CAST(mi AS CHAR)", "mi::text"}, {"CAST(miu AS CHAR)", "miu::text"}, {"CAST(i AS CHAR)", "i::text"},
+		{"CAST(iu AS CHAR)", "iu::text"}, {"CAST(bi AS CHAR)", "bi::text"}, {"CAST(biu AS CHAR)", "biu::text"}, {"CAST(dec65 AS CHAR)", "dec65::text"},
+		// PostgreSQL writes exponents with a sign: the same number.
+		{"CAST(f AS CHAR)", "replace(f::text, 'e+', 'e')"}, {"CAST(d AS CHAR)", "replace(d::text, 'e+', 'e')"}, {"LPAD(BIN(b64), 64, '0')", "b64::text"},
+		{"DATE_FORMAT(dt, '%Y-%m-%d %H:%i:%s.%f')", "to_char(dt, 'YYYY-MM-DD HH24:MI:SS.US')"},
+		{"DATE_FORMAT(ts, '%Y-%m-%d %H:%i:%s.%f')", "to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"}, {"CAST(dd AS CHAR)", "dd::text"},
+		{"CAST(y AS CHAR)", "y::text"}, {"s", "s"}, {"LOWER(HEX(bin))", "encode(bin, 'hex')"}}
+	waitMyEqual(t, toPG, my, pg, time.Minute, map[string][]myCol{"e": pgCols})
+	waitRows(t, toMy, "e", time.Minute, func() []string { return mysqlRows(t, my, "e", myExprs) }, func() []string { return mysqlRows(t, dst, "e", myExprs) })
+	// time(6) as interval: compare each value's seconds, since the two
+	// print fractions differently.
+	var got []string
+	rowsPG, err := testenv.Connect(t, pg).Query(context.Background(), `SELECT extract(epoch FROM tm)::text FROM `+my+`.e ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rowsPG.Next() {
+		var s string
+		if err := rowsPG.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	if want := "-3020399.000000,3020399.000000,-0.000001"; strings.Join(got, ",") != want {
+		t.Errorf("time(6) as interval seconds = %s, want %s", strings.Join(got, ","), want)
+	}
+	if err := toPG.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := toMy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A type with no PostgreSQL form is named with its column.
+	testenv.MySQLExec(t, my, `CREATE TABLE geo (id int PRIMARY KEY, place point)`)
+	err = task.Run(context.Background(), &task.Task{
+		ReplicationConfigIdentifier: "myedge-geo", ReplicationType: "full-load",
+		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(pg), TableMappings: testenv.IncludeAll(my),
+	}, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "column place has type point") {
+		t.Fatalf("a point column: err = %v, want one naming column place and its type", err)
+	}
+	testenv.MySQLExec(t, my, `DROP TABLE geo`)
+
+	// The zero date: an error that names the column, or NULL when asked.
+	testenv.MySQLExec(t, my, `CREATE TABLE z (id int PRIMARY KEY, d datetime)`)
+	conn := testenv.MySQLConnect(t, my)
+	if _, err := conn.Execute(`SET SESSION sql_mode = ''`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Execute(`INSERT INTO z VALUES (1, '0000-00-00 00:00:00'), (2, '2024-01-01 00:00:00')`); err != nil {
+		t.Fatal(err)
+	}
+	zeroTask := func(id, settings string) error {
+		return task.Run(context.Background(), &task.Task{
+			ReplicationConfigIdentifier: id, ReplicationType: "full-load",
+			SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(pg),
+			TableMappings:       json.RawMessage(`{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"` + my + `","table-name":"z"},"rule-action":"include"}]}`),
+			ReplicationSettings: []byte(settings),
+		}, nil, nil)
+	}
+	if err := zeroTask("myedge-zero", `{}`); err == nil || !strings.Contains(err.Error(), "column d holds the MySQL zero date") {
+		t.Fatalf("a zero date: err = %v, want one naming column d", err)
+	}
+	if err := zeroTask("myedge-zero-null", `{"SluiceSettings":{"ZeroDateAsNull":true}}`); err != nil {
+		t.Fatalf("a zero date with ZeroDateAsNull: %v", err)
+	}
+	var nulls, all int
+	if err := testenv.Connect(t, pg).QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE d IS NULL), count(*) FROM `+my+`.z`).Scan(&nulls, &all); err != nil {
+		t.Fatal(err)
+	}
+	if nulls != 1 || all != 2 {
+		t.Fatalf("with ZeroDateAsNull: %d NULL dates of %d rows, want 1 of 2", nulls, all)
 	}
 }
