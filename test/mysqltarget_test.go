@@ -245,3 +245,31 @@ func TestMySQLToMySQLSysbench(t *testing.T) {
 		waitRows(t, p, table, 2*time.Minute, func() []string { return mysqlRows(t, my, table, cols) }, func() []string { return mysqlRows(t, dst, table, cols) })
 	}
 }
+
+// TestMySQLTargetWithoutLocalInfile: a server that refuses LOAD DATA LOCAL
+// INFILE (local_infile off, MySQL 8's default) is loaded with multi-row
+// INSERTs, to the same rows.
+func TestMySQLTargetWithoutLocalInfile(t *testing.T) {
+	r := testenv.MySQLExec(t, "", "SELECT @@local_infile")
+	was, _ := r.GetInt(0, 0)
+	testenv.MySQLExec(t, "", "SET GLOBAL local_infile = 0")
+	t.Cleanup(func() { testenv.MySQLExec(t, "", fmt.Sprintf("SET GLOBAL local_infile = %d", was)) })
+	my := testenv.NewMySQLDatabase(t, "mynoinfile")
+	dst := my + "_dst"
+	t.Cleanup(func() { testenv.MySQLExec(t, "", "DROP DATABASE IF EXISTS "+dst) })
+	testenv.MySQLExec(t, my, `CREATE TABLE t (id int PRIMARY KEY, s varchar(30), b varbinary(8), f bit(3), d datetime(3))`)
+	testenv.MySQLExec(t, my, `INSERT INTO t SELECT seq, CONCAT('s ', seq, ' tab\tq'''), UNHEX(LPAD(HEX(seq), 6, '0')), seq % 8, '2025-01-01 00:00:00.5' + INTERVAL seq HOUR FROM seq_1_to_3000`)
+	err := task.Run(context.Background(), &task.Task{
+		ReplicationConfigIdentifier: "mynoinfile", ReplicationType: "full-load",
+		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.MySQLEndpoint(),
+		TableMappings:       renameSchema(my, dst),
+		ReplicationSettings: []byte(`{"ControlTablesSettings":{"ControlSchema":"` + dst + `"}}`),
+	}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs := []string{"CAST(id AS CHAR)", "s", "HEX(b)", "BIN(f)", "CAST(d AS CHAR)"}
+	if a, b := mysqlRows(t, my, "t", exprs), mysqlRows(t, dst, "t", exprs); strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Fatalf("loaded with INSERTs: %s", firstDiff("t", a, b))
+	}
+}
