@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/runtime"
 )
 
 // endpointInput holds the members of CreateEndpoint and ModifyEndpoint.
@@ -109,6 +110,9 @@ func (h *Handler) applyEndpoint(in *endpointInput, rec *store.EndpointRecord) er
 	}
 	if in.MySQLSettings != nil {
 		rec.MySQLSettings = in.MySQLSettings
+	}
+	if _, err := runtime.ServerIDAttribute(rec.ExtraConnectionAttributes); err != nil {
+		return invalid("%v", err)
 	}
 	switch rec.SslMode {
 	case "", "none", "require", "verify-ca", "verify-full":

@@ -361,6 +361,11 @@ func (r *Runner) endpoint(ctx context.Context, arn string) (task.Endpoint, error
 	if ps := rec.PostgreSQLSettings; ps != nil && (ps.SlotName != "" || ps.PluginName != "") {
 		ep.PostgreSQLSettings = &task.PostgreSQLSettings{SlotName: ps.SlotName, PluginName: ps.PluginName}
 	}
+	if id, err := runtime.ServerIDAttribute(rec.ExtraConnectionAttributes); err != nil {
+		return ep, fmt.Errorf("endpoint %s: %w", rec.EndpointIdentifier, err)
+	} else if id != 0 {
+		ep.MySQLSettings = &task.MySQLSettings{ServerId: id}
+	}
 	switch {
 	case rec.SecretID() != "":
 		if r.Secrets == nil {
