@@ -16,6 +16,8 @@ type Plan struct {
 	// MemoryLimitMiB caps the replicator process (GOMEMLIMIT for a local
 	// process, the task memory for ECS).
 	MemoryLimitMiB int
+	// BufferMiB is the change buffer's budget (MemoryLimitTotal).
+	BufferMiB int
 	// FullLoadParallelism is MaxFullLoadSubTasks unless the settings say.
 	FullLoadParallelism int
 	Reason              string
@@ -33,7 +35,7 @@ func Fixed(minUnits, maxUnits int) Plan {
 		u = maxUnits
 	}
 	return Plan{
-		Units: u, MemoryLimitMiB: u * UnitMiB, FullLoadParallelism: 8,
+		Units: u, MemoryLimitMiB: u * UnitMiB, BufferMiB: u * UnitMiB / 4, FullLoadParallelism: 8,
 		Reason: fmt.Sprintf("Provisioned %d capacity unit(s): the minimum of the config's ComputeConfig; sizing by workload is not enabled.", u),
 	}
 }
