@@ -712,3 +712,30 @@ func TestMySQLTypeEdges(t *testing.T) {
 		t.Fatalf("with ZeroDateAsNull: %d NULL dates of %d rows, want 1 of 2", nulls, all)
 	}
 }
+
+// TestMySQLGeneratedColumns: generated columns, stored and virtual, arrive
+// as the values the source computed, through the full load and the binlog.
+func TestMySQLGeneratedColumns(t *testing.T) {
+	my := testenv.NewMySQLDatabase(t, "mygen")
+	pg := testenv.NewPGDatabase(t, "mygen_dst")
+	testenv.MySQLExec(t, my, `CREATE TABLE g (id int PRIMARY KEY, price decimal(10,2), qty int,
+		total decimal(20,2) AS (price * qty) STORED, label varchar(40) AS (CONCAT('#', id, ' x', qty)) VIRTUAL)`)
+	testenv.MySQLExec(t, my, `INSERT INTO g (id, price, qty) SELECT seq, seq * 1.5, seq % 7 FROM seq_1_to_300`)
+	r := testenv.Start(t, &task.Task{
+		ReplicationConfigIdentifier: "mygen", ReplicationType: "full-load-and-cdc",
+		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(pg),
+		TableMappings: testenv.IncludeAll(my),
+	})
+	for deadline := time.Now().Add(time.Minute); r.Stats.Snapshot().Phase != "cdc"; time.Sleep(50 * time.Millisecond) {
+		if err := r.Err(); err != nil || time.Now().After(deadline) {
+			t.Fatalf("full load did not finish: %v", err)
+		}
+	}
+	testenv.MySQLExec(t, my, `INSERT INTO g (id, price, qty) SELECT seq, seq * 1.5, seq % 7 FROM seq_301_to_400`)
+	testenv.MySQLExec(t, my, `UPDATE g SET qty = qty + 10 WHERE id % 3 = 0`)
+	testenv.MySQLExec(t, my, `DELETE FROM g WHERE id % 11 = 0`)
+	waitMyEqual(t, r, my, pg, time.Minute, map[string][]myCol{"g": {
+		{"CAST(id AS CHAR)", "id::text"}, {"CAST(price AS CHAR)", "price::text"}, {"CAST(qty AS CHAR)", "qty::text"},
+		{"CAST(total AS CHAR)", "total::text"}, {"label", "label"},
+	}})
+}
