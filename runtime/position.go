@@ -3,10 +3,13 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // Position is a point in a source's change stream. Positions of one source are
@@ -109,6 +112,54 @@ func (b BinlogPos) String() string { return fmt.Sprintf("%s:%d", b.File, b.Pos) 
 // Kind implements Position.
 func (BinlogPos) Kind() string { return "mysql-binlog" }
 
+// GTIDSet is a MySQL GTID set (3E11FA47-71CA-11E1-9E33-C80AA9429562:1-77)
+// or a MariaDB GTID position (0-1-100, one per replication domain): where a
+// change stream starts when given as CdcStartPosition. The stream's own
+// checkpoints are binlog positions.
+type GTIDSet struct {
+	MariaDB bool
+	set     mysql.GTIDSet
+}
+
+var mariadbGTID = regexp.MustCompile(`^\d+-\d+-\d+(,\d+-\d+-\d+)*$`)
+
+// ParseGTIDSet reads either form; the flavor follows from the syntax.
+func ParseGTIDSet(s string) (GTIDSet, error) {
+	flavor := mysql.MySQLFlavor
+	if mariadbGTID.MatchString(s) {
+		flavor = mysql.MariaDBFlavor
+	}
+	set, err := mysql.ParseGTIDSet(flavor, s)
+	if err != nil || set.String() == "" {
+		return GTIDSet{}, fmt.Errorf("%q is not a GTID position: want a MariaDB GTID such as 0-1-100 (SELECT @@gtid_binlog_pos) or a MySQL GTID set such as 3E11FA47-71CA-11E1-9E33-C80AA9429562:1-77 (SELECT @@gtid_executed)", s)
+	}
+	return GTIDSet{MariaDB: flavor == mysql.MariaDBFlavor, set: set}, nil
+}
+
+// Set is the GTID set in go-mysql's form, for the binlog dump.
+func (g GTIDSet) Set() mysql.GTIDSet { return g.set }
+
+// Compare implements Position: a set that holds another is after it.
+func (g GTIDSet) Compare(other Position) int {
+	o := other.(GTIDSet)
+	switch {
+	case g.set.Equal(o.set):
+		return 0
+	case o.set.Contain(g.set):
+		return -1
+	case g.set.Contain(o.set):
+		return 1
+	}
+	// Neither holds the other (different histories): order by text, so
+	// the order is at least total.
+	return strings.Compare(g.String(), o.String())
+}
+
+func (g GTIDSet) String() string { return g.set.String() }
+
+// Kind implements Position.
+func (GTIDSet) Kind() string { return "mysql-gtid" }
+
 const checkpointPrefix = "checkpoint:"
 
 // Checkpoint renders p as the RecoveryCheckpoint string that StartReplication
@@ -130,16 +181,21 @@ func ParsePosition(s string) (Position, error) {
 			return ParseLSN(native)
 		case BinlogPos{}.Kind():
 			return ParseBinlogPos(native)
+		case GTIDSet{}.Kind():
+			return ParseGTIDSet(native)
 		}
 		return nil, fmt.Errorf("checkpoint %q has unknown kind %q", s, kind)
 	}
 	if strings.Contains(s, "/") {
 		return ParseLSN(s)
 	}
+	if mariadbGTID.MatchString(s) || strings.Count(s, "-") >= 4 {
+		return ParseGTIDSet(s)
+	}
 	if strings.Contains(s, ":") {
 		return ParseBinlogPos(s)
 	}
-	return nil, fmt.Errorf("position %q is not recognized: use a RecoveryCheckpoint (checkpoint:...), a PostgreSQL LSN such as 16/B374D848, or a binlog position such as mysql-bin.000042:1234", s)
+	return nil, fmt.Errorf("position %q is not recognized: use a RecoveryCheckpoint (checkpoint:...), a PostgreSQL LSN such as 16/B374D848, a binlog position such as mysql-bin.000042:1234, or a GTID (0-1-100, or a MySQL GTID set)", s)
 }
 
 // ErrPositionBackwards is returned when something tries to move a position back.

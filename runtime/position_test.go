@@ -12,17 +12,20 @@ func TestParsePosition(t *testing.T) {
 		want    string // native form, "" when an error is expected
 		wantErr string
 	}{
-		{"16/B374D848", "16/B374D848", ""},                   // the form DMS and PostgreSQL print
-		{"0/0", "0/0", ""},                                   // the smallest LSN
-		{"FFFFFFFF/FFFFFFFF", "FFFFFFFF/FFFFFFFF", ""},       // the largest LSN
-		{"checkpoint:pg-lsn:16/B374D848", "16/B374D848", ""}, // a RecoveryCheckpoint given back
-		{"  0/16B3748 ", "0/16B3748", ""},                    // whitespace from a copy-paste
-		{"16-B374D848", "", "not recognized"},                // wrong separator
-		{"16/XYZ", "", "not a PostgreSQL LSN"},               // not hex
-		{"1FFFFFFFF/0", "", "not a PostgreSQL LSN"},          // high half overflows 32 bits
-		{"checkpoint:nope", "", "malformed"},                 // checkpoint without kind
-		{"checkpoint:mysql-gtid:0-1-2", "", "unknown kind"},  // a kind this build cannot read
-		{"mysql-bin.000024:373", "mysql-bin.000024:373", ""}, // a binlog position
+		{"16/B374D848", "16/B374D848", ""},                                                             // the form DMS and PostgreSQL print
+		{"0/0", "0/0", ""},                                                                             // the smallest LSN
+		{"FFFFFFFF/FFFFFFFF", "FFFFFFFF/FFFFFFFF", ""},                                                 // the largest LSN
+		{"checkpoint:pg-lsn:16/B374D848", "16/B374D848", ""},                                           // a RecoveryCheckpoint given back
+		{"  0/16B3748 ", "0/16B3748", ""},                                                              // whitespace from a copy-paste
+		{"16-B374D848", "", "not recognized"},                                                          // wrong separator
+		{"16/XYZ", "", "not a PostgreSQL LSN"},                                                         // not hex
+		{"1FFFFFFFF/0", "", "not a PostgreSQL LSN"},                                                    // high half overflows 32 bits
+		{"checkpoint:nope", "", "malformed"},                                                           // checkpoint without kind
+		{"checkpoint:oracle-scn:12345", "", "unknown kind"},                                            // a kind this build cannot read
+		{"checkpoint:mysql-gtid:0-1-2", "0-1-2", ""},                                                   // a MariaDB GTID checkpoint
+		{"0-1-100,1-2-5", "0-1-100,1-2-5", ""},                                                         // MariaDB GTIDs of two domains
+		{"3E11FA47-71CA-11E1-9E33-C80AA9429562:1-77", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-77", ""}, // a MySQL GTID set
+		{"mysql-bin.000024:373", "mysql-bin.000024:373", ""},                                           // a binlog position
 		{"checkpoint:mysql-binlog:mysql-bin.000024:373", "mysql-bin.000024:373", ""},
 		{"mysql-bin.000024:x", "", "not a binlog position"}, // offset not a number
 		{"nodot:12", "", "not a binlog position"},           // no sequence number

@@ -739,3 +739,50 @@ func TestMySQLGeneratedColumns(t *testing.T) {
 		{"CAST(total AS CHAR)", "total::text"}, {"label", "label"},
 	}})
 }
+
+// TestMySQLGTIDStart: a CDC replication from MariaDB starts at a GTID
+// position (@@gtid_binlog_pos, DMS's native MariaDB form) and replays
+// exactly what came after it; its checkpoints are binlog positions.
+func TestMySQLGTIDStart(t *testing.T) {
+	my := testenv.NewMySQLDatabase(t, "mygtid")
+	pg := testenv.NewPGDatabase(t, "mygtid_dst")
+	testenv.MySQLExec(t, my, `CREATE TABLE ev (id int PRIMARY KEY, v text)`)
+	testenv.MySQLExec(t, my, `INSERT INTO ev SELECT seq, 'before' FROM seq_1_to_20`)
+	r := testenv.MySQLExec(t, "", "SELECT @@gtid_binlog_pos")
+	gtid, _ := r.GetString(0, 0)
+	if gtid == "" {
+		t.Fatal("MariaDB reports no GTID position")
+	}
+	testenv.MySQLExec(t, my, `INSERT INTO ev SELECT seq, 'after' FROM seq_21_to_45`)
+	testenv.MySQLExec(t, my, `UPDATE ev SET v = 'after, updated' WHERE id = 30`)
+	testenv.Exec(t, pg, `CREATE SCHEMA `+my)
+	testenv.Exec(t, pg, `CREATE TABLE `+my+`.ev (id int PRIMARY KEY, v text)`)
+	run := testenv.Start(t, &task.Task{
+		ReplicationConfigIdentifier: "mygtid", ReplicationType: "cdc",
+		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(pg),
+		TableMappings: testenv.IncludeAll(my), CdcStartPosition: gtid,
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if err := run.Err(); err != nil {
+			t.Fatal(err)
+		}
+		var n, before, updated int64
+		c := testenv.Connect(t, pg)
+		if err := c.QueryRow(context.Background(), `SELECT count(*), count(*) FILTER (WHERE v = 'before'), count(*) FILTER (WHERE v = 'after, updated') FROM `+my+`.ev`).Scan(&n, &before, &updated); err != nil {
+			t.Fatal(err)
+		}
+		c.Close(context.Background())
+		if before != 0 {
+			t.Fatalf("%d rows from before the GTID position were replayed", before)
+		}
+		if n == 25 && updated == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("target has %d rows (%d updated), want the 25 inserted after the GTID position with one updated", n, updated)
+		}
+	}
+	if cp := run.Stats.Snapshot().Checkpoint; !strings.HasPrefix(cp, "checkpoint:mysql-binlog:") {
+		t.Errorf("checkpoint %q, want a binlog position", cp)
+	}
+}

@@ -34,15 +34,20 @@ type stream struct {
 // since the binlog holds each transaction's events together, in commit
 // order. A DDL statement is a transaction of its own (see ddl.go).
 func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*runtime.Table, emit runtime.Emitter) error {
-	pos, ok := from.(runtime.BinlogPos)
-	if !ok {
-		return fmt.Errorf("a MySQL source streams from a binlog position, not %v", from)
+	pos, isPos := from.(runtime.BinlogPos)
+	gtid, isGTID := from.(runtime.GTIDSet)
+	if !isPos && !isGTID {
+		return fmt.Errorf("a MySQL source streams from a binlog position or a GTID set, not %v", from)
 	}
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return err
 	}
-	err = checkBinlogKept(conn, pos)
+	if isPos {
+		err = checkBinlogKept(conn, pos)
+	} else if gtid.MariaDB != (s.flavor == mysql.MariaDBFlavor) {
+		err = fmt.Errorf("GTID position %s is in the other flavor's syntax than this %s source: use SELECT @@gtid_binlog_pos on MariaDB, @@gtid_executed on MySQL", gtid, s.flavor)
+	}
 	conn.Close()
 	if err != nil {
 		return err
@@ -60,9 +65,16 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	defer syncer.Close()
-	streamer, err := syncer.StartSync(mysql.Position{Name: pos.File, Pos: pos.Pos})
+	var streamer *replication.BinlogStreamer
+	if isPos {
+		streamer, err = syncer.StartSync(mysql.Position{Name: pos.File, Pos: pos.Pos})
+	} else {
+		// The server says which file it starts in with its first (rotate)
+		// event; the checkpoints are binlog positions from there on.
+		streamer, err = syncer.StartSyncGTID(gtid.Set())
+	}
 	if err != nil {
-		return fmt.Errorf("start reading the binlog at %s: %w", pos, err)
+		return fmt.Errorf("start reading the binlog at %s: %w", from, err)
 	}
 	st := &stream{src: s, emit: emit, tables: map[string]*runtime.Table{}, file: pos.File}
 	for _, t := range tables {

@@ -365,6 +365,11 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 	if !opts.FromTime.IsZero() {
 		return s.positionAt(ctx, conn, opts.FromTime)
 	}
+	if from, ok := opts.From.(runtime.GTIDSet); ok {
+		// The server finds the GTIDs when the stream starts, and says
+		// there if it no longer has them.
+		return from, nil
+	}
 	if from, ok := opts.From.(runtime.BinlogPos); ok {
 		// The binlog is history the server keeps: any position in a file
 		// it still has can be read.
