@@ -56,12 +56,15 @@ type Source struct {
 	// the first one's binlog position is where the change stream starts,
 	// and the stream's changes up to the later copiers' positions are
 	// applied again, idempotently, on rows that already hold them.
-	snapMu  sync.Mutex
-	first   *client.Conn
-	firstMu sync.Mutex // the first copier serves one chunk at a time
-	copiers chan *client.Conn
-	all     []*client.Conn
-	snap    bool
+	snapMu sync.Mutex
+	// lockFree is set when a MySQL snapshot had to be taken without the
+	// global read lock.
+	lockFree bool
+	first    *client.Conn
+	firstMu  sync.Mutex // the first copier serves one chunk at a time
+	copiers  chan *client.Conn
+	all      []*client.Conn
+	snap     bool
 }
 
 var _ runtime.Source = (*Source)(nil)
@@ -349,6 +352,9 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 	}
 	if opts.Snapshot {
 		pos, err := s.openSnapshot(conn)
+		if err == nil && s.lockFree {
+			err = checkLockFree(tables)
+		}
 		if err != nil {
 			conn.Close()
 			return nil, err
@@ -418,10 +424,26 @@ func (s *Source) openSnapshot(conn *client.Conn) (runtime.BinlogPos, error) {
 		if pos.File == "" {
 			return pos, errors.New("the source reports no binlog position for the snapshot: is log_bin on?")
 		}
-	} else {
-		if _, err := conn.Execute("FLUSH TABLES WITH READ LOCK"); err != nil {
-			return pos, fmt.Errorf("take the short global read lock a consistent MySQL snapshot needs (grant RELOAD, or use a MariaDB source): %w", err)
+	} else if _, err := conn.Execute("FLUSH TABLES WITH READ LOCK"); err != nil {
+		var me *mysql.MyError
+		if !errors.As(err, &me) || (me.Code != 1227 && me.Code != 1045) {
+			return pos, fmt.Errorf("take the short global read lock of a consistent MySQL snapshot: %w", err)
 		}
+		// Not allowed to lock: the low watermark is the binlog position
+		// read before the snapshot starts. The changes between it and the
+		// snapshot are applied again on rows that may already hold them,
+		// as upserts and deletes by key, so keyed tables converge
+		// exactly; tables without a key cannot be copied this way (see
+		// checkLockFree).
+		if pos, err = masterStatus(conn); err != nil {
+			return pos, err
+		}
+		if err := start(); err != nil {
+			return pos, err
+		}
+		s.lockFree = true
+		s.log("the source user may not FLUSH TABLES WITH READ LOCK: the snapshot is taken without a lock and reconciled against the binlog from the position read before it (grant RELOAD for a locked snapshot)")
+	} else {
 		err := start()
 		if err == nil {
 			pos, err = masterStatus(conn)
@@ -438,6 +460,17 @@ func (s *Source) openSnapshot(conn *client.Conn) (runtime.BinlogPos, error) {
 	s.all = append(s.all, conn)
 	s.snapMu.Unlock()
 	return pos, nil
+}
+
+// checkLockFree refuses tables whose rows a snapshot without a lock could
+// copy twice: those without a key, which replayed inserts would duplicate.
+func checkLockFree(tables []*runtime.Table) error {
+	for _, t := range tables {
+		if t.Identity != runtime.IdentityKey {
+			return fmt.Errorf("table %s has no primary or unique key, and the source user may not take the moment's global read lock (FLUSH TABLES WITH READ LOCK) a consistent copy of it needs: grant RELOAD to the user, add a primary key, or exclude the table", t.QualifiedSource())
+		}
+	}
+	return nil
 }
 
 // Snapshot implements runtime.Source.
