@@ -94,6 +94,16 @@ func myRows(t *testing.T, my *client.Conn, pg *pgx.Conn, schema, table string, c
 	return out
 }
 
+// waitLoaded waits for an in-process replication's full load to end.
+func waitLoaded(t *testing.T, r *testenv.Running) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); r.Stats.Snapshot().Phase != "cdc"; time.Sleep(50 * time.Millisecond) {
+		if err := r.Err(); err != nil || time.Now().After(deadline) {
+			t.Fatalf("full load did not finish: %v", err)
+		}
+	}
+}
+
 // waitMyEqual waits until every table holds the same rows on both sides.
 func waitMyEqual(t *testing.T, r testenv.Replication, mysqlDB, pgDB string, timeout time.Duration, tables map[string][]myCol) {
 	t.Helper()
@@ -455,11 +465,7 @@ func TestMySQLDDL(t *testing.T) {
 		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(pg),
 		TableMappings: testenv.IncludeAll(my),
 	})
-	for deadline := time.Now().Add(time.Minute); r.Stats.Snapshot().Phase != "cdc"; time.Sleep(50 * time.Millisecond) {
-		if err := r.Err(); err != nil || time.Now().After(deadline) {
-			t.Fatalf("full load did not finish: %v", err)
-		}
-	}
+	waitLoaded(t, r)
 	for _, q := range []string{
 		`INSERT INTO t VALUES (101, 101, 'before')`,
 		`ALTER TABLE t ADD COLUMN c int NOT NULL DEFAULT 7 AFTER id`,
@@ -626,11 +632,7 @@ func TestMySQLTypeEdges(t *testing.T) {
 	toPG := mk(testenv.PGEndpoint(pg), "myedge-pg", testenv.IncludeAll(my), `{}`)
 	toMy := mk(testenv.MySQLEndpoint(), "myedge-my", renameSchema(my, dst), `{"ControlTablesSettings":{"ControlSchema":"`+dst+`"}}`)
 	for _, r := range []*testenv.Running{toPG, toMy} {
-		for deadline := time.Now().Add(time.Minute); r.Stats.Snapshot().Phase != "cdc"; time.Sleep(50 * time.Millisecond) {
-			if err := r.Err(); err != nil || time.Now().After(deadline) {
-				t.Fatalf("full load did not finish: %v", err)
-			}
-		}
+		waitLoaded(t, r)
 	}
 	testenv.MySQLExec(t, my, `INSERT INTO e VALUES `+rows[1]+`, `+rows[2])
 	myExprs := []string{"CAST(id AS CHAR)", "CAST(ti AS CHAR)", "CAST(tiu AS CHAR)", "CAST(si AS CHAR)", "CAST(siu AS CHAR)", "CAST(mi AS CHAR)", "CAST(miu AS CHAR)",
@@ -726,11 +728,7 @@ func TestMySQLGeneratedColumns(t *testing.T) {
 		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(pg),
 		TableMappings: testenv.IncludeAll(my),
 	})
-	for deadline := time.Now().Add(time.Minute); r.Stats.Snapshot().Phase != "cdc"; time.Sleep(50 * time.Millisecond) {
-		if err := r.Err(); err != nil || time.Now().After(deadline) {
-			t.Fatalf("full load did not finish: %v", err)
-		}
-	}
+	waitLoaded(t, r)
 	testenv.MySQLExec(t, my, `INSERT INTO g (id, price, qty) SELECT seq, seq * 1.5, seq % 7 FROM seq_301_to_400`)
 	testenv.MySQLExec(t, my, `UPDATE g SET qty = qty + 10 WHERE id % 3 = 0`)
 	testenv.MySQLExec(t, my, `DELETE FROM g WHERE id % 11 = 0`)

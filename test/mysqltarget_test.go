@@ -106,11 +106,7 @@ func TestMySQLToMySQL(t *testing.T) {
 		// the server.
 		ReplicationSettings: []byte(`{"ControlTablesSettings":{"ControlSchema":"` + dst + `"}}`),
 	})
-	for deadline := time.Now().Add(time.Minute); r.Stats.Snapshot().Phase != "cdc"; time.Sleep(50 * time.Millisecond) {
-		if err := r.Err(); err != nil || time.Now().After(deadline) {
-			t.Fatalf("full load did not finish: %v", err)
-		}
-	}
+	waitLoaded(t, r)
 	fill(2001, 2300)
 	testenv.MySQLExec(t, my, `UPDATE items SET kind = 'paid', tags = 'y', flags = b'10101', doc = '{"changed": true}', ts = NULL, bin = X'00000000' WHERE id % 5 = 0`)
 	testenv.MySQLExec(t, my, `UPDATE items SET id = id + 100000 WHERE id % 97 = 0`)
@@ -161,11 +157,7 @@ func TestPostgresToMySQL(t *testing.T) {
 		TableMappings:       renameSchema("public", dst),
 		ReplicationSettings: []byte(`{"ControlTablesSettings":{"ControlSchema":"` + dst + `"}}`),
 	})
-	for deadline := time.Now().Add(time.Minute); r.Stats.Snapshot().Phase != "cdc"; time.Sleep(50 * time.Millisecond) {
-		if err := r.Err(); err != nil || time.Now().After(deadline) {
-			t.Fatalf("full load did not finish: %v", err)
-		}
-	}
+	waitLoaded(t, r)
 	fill(2001, 2200)
 	testenv.Exec(t, pg, `UPDATE acct SET flag = NULL, code = NULL, amount = -amount WHERE id % 7 = 0`)
 	testenv.Exec(t, pg, `DELETE FROM acct WHERE id % 11 = 0`)

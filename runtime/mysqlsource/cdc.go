@@ -52,18 +52,7 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 	if err != nil {
 		return err
 	}
-	port := s.cfg.Port
-	if port == 0 {
-		port = 3306
-	}
-	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID: s.cfg.ServerID, Flavor: s.flavor,
-		Host: s.cfg.Host, Port: uint16(port), User: s.cfg.User, Password: s.cfg.Password,
-		TimestampStringLocation: time.UTC,
-		// go-mysql logs every reconnect at info; the replicator logs what
-		// matters itself.
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	syncer := s.syncer()
 	defer syncer.Close()
 	var streamer *replication.BinlogStreamer
 	if isPos {
@@ -92,6 +81,23 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 			return err
 		}
 	}
+}
+
+// syncer returns a binlog reader registered with the replication's server
+// id, reading TIMESTAMP values as UTC.
+func (s *Source) syncer() *replication.BinlogSyncer {
+	port := s.cfg.Port
+	if port == 0 {
+		port = 3306
+	}
+	return replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID: s.cfg.ServerID, Flavor: s.flavor,
+		Host: s.cfg.Host, Port: uint16(port), User: s.cfg.User, Password: s.cfg.Password,
+		TimestampStringLocation: time.UTC,
+		// go-mysql logs every reconnect at info; the replicator logs what
+		// matters itself.
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
 }
 
 // checkBinlogKept fails with the file's name when the source no longer has

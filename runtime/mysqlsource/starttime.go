@@ -3,8 +3,6 @@ package mysqlsource
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -86,15 +84,7 @@ func (s *Source) positionAt(ctx context.Context, conn *client.Conn, at time.Time
 // scan reads the binlog from pos until stop says so or the reading reaches
 // end, and returns the event stop accepted (nil if none).
 func (s *Source) scan(ctx context.Context, pos, end runtime.BinlogPos, stop func(*replication.BinlogEvent) bool) (*replication.BinlogEvent, error) {
-	port := s.cfg.Port
-	if port == 0 {
-		port = 3306
-	}
-	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID: s.cfg.ServerID, Flavor: s.flavor,
-		Host: s.cfg.Host, Port: uint16(port), User: s.cfg.User, Password: s.cfg.Password,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	syncer := s.syncer()
 	defer syncer.Close()
 	streamer, err := syncer.StartSync(mysql.Position{Name: pos.File, Pos: pos.Pos})
 	if err != nil {

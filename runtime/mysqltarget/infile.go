@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
@@ -37,35 +36,25 @@ func loadInfile(ctx context.Context, conn *client.Conn, tb *runtime.Table, cols 
 		q += " SET " + strings.Join(sets, ", ")
 	}
 	var out bytes.Buffer
-	var rows int64
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<30)
-	for sc.Scan() {
-		if err := ctx.Err(); err != nil {
-			return rows, err
-		}
-		fields := strings.Split(sc.Text(), "\t")
-		if len(fields) != len(copied) {
-			return rows, fmt.Errorf("a row of %s has %d fields, want %d", tb.QualifiedSource(), len(fields), len(copied))
-		}
-		for i, fld := range fields {
+	rows, err := eachRow(ctx, r, tb, func(vals []runtime.Value) error {
+		for i, v := range vals {
 			if i > 0 {
 				out.WriteByte('\t')
 			}
-			if fld == `\N` {
+			if v.Kind == runtime.Null {
 				out.WriteString(`\N`)
 				continue
 			}
-			v, err := infileValue(cols[copied[i]], unescapeCopy(fld))
+			m, err := mysqlValue(cols[copied[i]], v.Data)
 			if err != nil {
-				return rows, fmt.Errorf("%s.%s: %w", tb.QualifiedSource(), tb.Columns[copied[i]].SourceName, err)
+				return fmt.Errorf("%s.%s: %w", tb.QualifiedSource(), tb.Columns[copied[i]].SourceName, err)
 			}
-			escapeInfile(&out, v)
+			escapeInfile(&out, m)
 		}
 		out.WriteByte('\n')
-		rows++
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return rows, err
 	}
 	if rows == 0 {
@@ -77,44 +66,34 @@ func loadInfile(ctx context.Context, conn *client.Conn, tb *runtime.Table, cols 
 	return rows, nil
 }
 
-// infileValue is a value in its MySQL form, unescaped.
-func infileValue(c column, v []byte) ([]byte, error) {
-	s := string(v)
-	switch c.kind {
-	case kNumber:
-		if !number.MatchString(s) {
-			return nil, fmt.Errorf("value %q does not fit a MySQL %s column (NaN and infinities have no MySQL form)", clip(s), c.decl)
+// eachRow reads COPY text rows of tb from r and passes each one's values,
+// in the order of tb.Copied(), to fn; it returns how many it read.
+func eachRow(ctx context.Context, r io.Reader, tb *runtime.Table, fn func([]runtime.Value) error) (int64, error) {
+	n := len(tb.Copied())
+	vals := make([]runtime.Value, n)
+	var rows int64
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	for sc.Scan() {
+		if err := ctx.Err(); err != nil {
+			return rows, err
 		}
-	case kBool:
-		switch s {
-		case "t", "true", "1":
-			return []byte("1"), nil
-		case "f", "false", "0":
-			return []byte("0"), nil
+		fields := strings.Split(sc.Text(), "\t")
+		if len(fields) != n {
+			return rows, fmt.Errorf("a row of %s has %d fields, want %d", tb.QualifiedSource(), len(fields), n)
 		}
-		return nil, fmt.Errorf("value %q is not a boolean", clip(s))
-	case kBits:
-		if s == "" {
-			return []byte("0"), nil
+		for i, f := range fields {
+			vals[i] = runtime.Value{Kind: runtime.Null}
+			if f != `\N` {
+				vals[i] = runtime.Value{Kind: runtime.Text, Data: unescapeCopy(f)}
+			}
 		}
-		n, err := strconv.ParseUint(s, 2, 64)
-		if err != nil {
-			return nil, fmt.Errorf("value %q is not a bit string of at most 64 bits", clip(s))
+		if err := fn(vals); err != nil {
+			return rows, err
 		}
-		return []byte(strconv.FormatUint(n, 10)), nil
-	case kBinary:
-		h, ok := strings.CutPrefix(s, `\x`)
-		if !ok {
-			return nil, fmt.Errorf("value %q is not bytea text", clip(s))
-		}
-		return hex.DecodeString(h)
-	case kTime:
-		if strings.HasPrefix(s, "infinity") || strings.HasPrefix(s, "-infinity") || strings.HasSuffix(s, " BC") {
-			return nil, fmt.Errorf("value %q has no MySQL form", s)
-		}
-		return []byte(strings.TrimSuffix(strings.TrimSuffix(s, "+00:00"), "+00")), nil
+		rows++
 	}
-	return v, nil
+	return rows, sc.Err()
 }
 
 // escapeInfile escapes a value for LOAD DATA's default format.

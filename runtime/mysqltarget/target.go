@@ -1,7 +1,6 @@
 package mysqltarget
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -338,7 +337,7 @@ func (t *Target) Load(ctx context.Context, tb *runtime.Table, f runtime.CopyForm
 		return 0, err
 	}
 	var b strings.Builder
-	var rows, inStmt int64
+	var inStmt int64
 	flush := func() error {
 		if inStmt == 0 {
 			return nil
@@ -350,44 +349,29 @@ func (t *Target) Load(ctx context.Context, tb *runtime.Table, f runtime.CopyForm
 		inStmt = 0
 		return nil
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<30)
-	for sc.Scan() {
-		if err := ctx.Err(); err != nil {
-			return rows, err
-		}
-		fields := strings.Split(sc.Text(), "\t")
-		if len(fields) != len(copied) {
-			return rows, fmt.Errorf("a row of %s has %d fields, want %d", tb.QualifiedSource(), len(fields), len(copied))
-		}
+	rows, err := eachRow(ctx, r, tb, func(vals []runtime.Value) error {
 		if inStmt == 0 {
 			b.WriteString(head)
 		} else {
 			b.WriteString(", ")
 		}
 		b.WriteByte('(')
-		for i, fld := range fields {
+		for i, v := range vals {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			v := runtime.Value{Kind: runtime.Null}
-			if fld != `\N` {
-				v = runtime.Value{Kind: runtime.Text, Data: unescapeCopy(fld)}
-			}
 			if err := literal(&b, cols[copied[i]], v); err != nil {
-				return rows, fmt.Errorf("%s.%s: %w", tb.QualifiedSource(), tb.Columns[copied[i]].SourceName, err)
+				return fmt.Errorf("%s.%s: %w", tb.QualifiedSource(), tb.Columns[copied[i]].SourceName, err)
 			}
 		}
 		b.WriteByte(')')
-		rows++
 		inStmt++
 		if inStmt >= insertBatch || b.Len() >= insertBytes {
-			if err := flush(); err != nil {
-				return rows, err
-			}
+			return flush()
 		}
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return rows, err
 	}
 	if err := flush(); err != nil {

@@ -151,6 +151,49 @@ func mysqlKind(decl string) kind {
 
 var number = regexp.MustCompile(`^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$`)
 
+// mysqlValue turns a value, in the text form the change stream carries,
+// into its MySQL form for column c: a number's digits, 1 or 0, a bit
+// string's number, the bytes of a bytea, a time without its UTC offset.
+func mysqlValue(c column, v []byte) ([]byte, error) {
+	s := string(v)
+	switch c.kind {
+	case kNumber:
+		if !number.MatchString(s) {
+			return nil, fmt.Errorf("value %q does not fit a MySQL %s column (NaN and infinities have no MySQL form)", clip(s), c.decl)
+		}
+	case kBool:
+		switch s {
+		case "t", "true", "1":
+			return []byte("1"), nil
+		case "f", "false", "0":
+			return []byte("0"), nil
+		}
+		return nil, fmt.Errorf("value %q is not a boolean", clip(s))
+	case kBits:
+		if s == "" {
+			return []byte("0"), nil
+		}
+		n, err := strconv.ParseUint(s, 2, 64)
+		if err != nil {
+			return nil, fmt.Errorf("value %q is not a bit string of at most 64 bits", clip(s))
+		}
+		return []byte(strconv.FormatUint(n, 10)), nil
+	case kBinary:
+		h, ok := strings.CutPrefix(s, `\x`)
+		b, err := hex.DecodeString(h)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("value %q is not bytea text", clip(s))
+		}
+		return b, nil
+	case kTime:
+		if strings.HasPrefix(s, "infinity") || strings.HasPrefix(s, "-infinity") || strings.HasSuffix(s, " BC") {
+			return nil, fmt.Errorf("value %q has no MySQL form (MySQL stores years 1000 to 9999)", s)
+		}
+		return []byte(strings.TrimSuffix(strings.TrimSuffix(s, "+00:00"), "+00")), nil
+	}
+	return v, nil
+}
+
 // literal writes a value, in the text form the change stream carries, as
 // a MySQL literal for column c.
 func literal(b *strings.Builder, c column, v runtime.Value) error {
@@ -158,55 +201,21 @@ func literal(b *strings.Builder, c column, v runtime.Value) error {
 		b.WriteString("NULL")
 		return nil
 	}
-	s := string(v.Data)
+	m, err := mysqlValue(c, v.Data)
+	if err != nil {
+		return err
+	}
 	switch c.kind {
-	case kNumber:
-		if !number.MatchString(s) {
-			return fmt.Errorf("value %q does not fit a MySQL %s column (NaN and infinities have no MySQL form)", clip(s), c.decl)
-		}
-		b.WriteString(s)
-	case kBool:
-		switch s {
-		case "t", "true", "1":
-			b.WriteString("1")
-		case "f", "false", "0":
-			b.WriteString("0")
-		default:
-			return fmt.Errorf("value %q is not a boolean", clip(s))
-		}
-	case kBits:
-		if s == "" {
-			b.WriteString("0")
-			return nil
-		}
-		n, err := strconv.ParseUint(s, 2, 64)
-		if err != nil {
-			return fmt.Errorf("value %q is not a bit string of at most 64 bits", clip(s))
-		}
-		b.WriteString(strconv.FormatUint(n, 10))
+	case kNumber, kBool, kBits:
+		b.Write(m)
 	case kBinary:
-		h, ok := strings.CutPrefix(s, `\x`)
-		if !ok {
-			return fmt.Errorf("value %q is not bytea text", clip(s))
-		}
-		if _, err := hex.DecodeString(h); err != nil {
-			return fmt.Errorf("value %q is not bytea text: %w", clip(s), err)
-		}
-		if h == "" {
+		if len(m) == 0 {
 			b.WriteString("''")
 			return nil
 		}
-		b.WriteString("X'" + h + "'")
-	case kTime:
-		if strings.HasPrefix(s, "infinity") || strings.HasPrefix(s, "-infinity") {
-			return fmt.Errorf("value %q has no MySQL form", s)
-		}
-		if strings.HasSuffix(s, " BC") {
-			return fmt.Errorf("value %q is before year 1, which MySQL cannot store", s)
-		}
-		quote(b, strings.TrimSuffix(strings.TrimSuffix(s, "+00:00"), "+00"))
+		b.WriteString("X'" + hex.EncodeToString(m) + "'")
 	default:
-		quote(b, s)
+		quote(b, string(m))
 	}
 	return nil
 }
