@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -267,6 +268,10 @@ func TestAPIReplicationLifecycle(t *testing.T) {
 	})
 	if r.ProvisionData == nil || aws.ToString(r.ProvisionData.ProvisionState) != "provisioned" || r.ProvisionData.ProvisionedCapacityUnits != 1 {
 		t.Fatalf("ProvisionData = %+v, want provisioned with 1 unit", r.ProvisionData)
+	}
+	// The planner sized it from the source and says so.
+	if why := aws.ToString(r.ProvisionData.ReasonForNewProvisioningData); !regexp.MustCompile(`^Provisioned 1 capacity unit\(s\): [0-9.]+ KiB in 1 table\(s\) needs 1 for the full load; [0-9.]+ (B|KiB|MiB)/s of changes needs 1\.$`).MatchString(why) {
+		t.Fatalf("ReasonForNewProvisioningData = %q, want the planner's reasons", why)
 	}
 	if ts := apiTableStats(t, c, f.configArn, "orders"); ts.FullLoadRows != 5000 || aws.ToString(ts.TableState) != "Table completed" {
 		t.Fatalf("orders statistics after the load: rows %d, state %s", ts.FullLoadRows, aws.ToString(ts.TableState))

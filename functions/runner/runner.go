@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicedb/sluice/capacity"
+	"github.com/sluicedb/sluice/functions/analyze"
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/runtime"
@@ -170,14 +171,18 @@ func (r *Runner) takeRestart(arn string) bool {
 // Reload stopped it, or when a new server adopts it.
 func (r *Runner) relaunch(ctx context.Context, arn string) error {
 	err := func() error {
-		doc, _, cfg, err := r.task(ctx, arn)
+		_, t, cfg, err := r.task(ctx, arn)
+		if err != nil {
+			return err
+		}
+		p, doc, err := r.size(ctx, t, cfg)
 		if err != nil {
 			return err
 		}
 		if err := r.Store.CarryTableStats(ctx, arn, true); err != nil {
 			return err
 		}
-		return r.Launcher.Launch(ctx, arn, doc, plan(cfg))
+		return r.Launcher.Launch(ctx, arn, doc, p)
 	}()
 	if err == nil {
 		return nil
@@ -197,13 +202,33 @@ func startTime(t *store.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// plan is the capacity a replication runs with: a fixed size until the
-// capacity planner comes.
-func plan(cfg *store.Config) capacity.Plan {
+// analysisWindow is how long the source's change rate is sampled.
+const analysisWindow = time.Second
+
+// size plans a replication's capacity from its source (within its
+// ComputeConfig) and returns the task document sized by the plan. A source
+// that cannot be analyzed gets the config's minimum, and the reason says
+// why; the replicator then reports what is wrong with it.
+func (r *Runner) size(ctx context.Context, t *task.Task, cfg *store.Config) (capacity.Plan, []byte, error) {
+	minU, maxU := 0, 0
 	if c := cfg.ComputeConfig; c != nil {
-		return capacity.Fixed(c.MinCapacityUnits, c.MaxCapacityUnits)
+		minU, maxU = c.MinCapacityUnits, c.MaxCapacityUnits
 	}
-	return capacity.Fixed(0, 0)
+	var p capacity.Plan
+	md, err := analyze.Analyze(ctx, t, analysisWindow, r.Log)
+	if err == nil {
+		p, err = capacity.Size(md, minU, maxU)
+	}
+	if err != nil {
+		r.Log.Warn("sizing from the source failed; using the config's minimum capacity", "replication", t.ReplicationConfigIdentifier, "error", err)
+		p = capacity.Fixed(minU, maxU)
+		p.Reason += " The source could not be analyzed: " + err.Error()
+	}
+	if err := t.Size(p.BufferMiB, p.FullLoadParallelism); err != nil {
+		return p, nil, err
+	}
+	doc, err := json.Marshal(t)
+	return p, doc, err
 }
 
 // step moves the status from one start step to the next, unless the
@@ -250,7 +275,7 @@ func (r *Runner) startChain(ctx context.Context, arn string) error {
 	if err := r.step(ctx, arn, store.StatusInitializing, store.StatusPreparingMetadata, nil); err != nil {
 		return err
 	}
-	doc, t, cfg, err := r.task(ctx, arn)
+	_, t, cfg, err := r.task(ctx, arn)
 	if err != nil {
 		return err
 	}
@@ -266,7 +291,10 @@ func (r *Runner) startChain(ctx context.Context, arn string) error {
 	if err := r.step(ctx, arn, store.StatusFetchingMetadata, store.StatusCalculatingCap, nil); err != nil {
 		return err
 	}
-	plan := plan(cfg)
+	plan, doc, err := r.size(ctx, t, cfg)
+	if err != nil {
+		return err
+	}
 	if err := r.step(ctx, arn, store.StatusCalculatingCap, store.StatusProvisioningCap, func(rep *store.ReplicationRecord) {
 		rep.ProvisionData = &store.ProvisionData{ProvisionState: store.Provisioning, ReasonForNewProvisioningData: plan.Reason}
 	}); err != nil {

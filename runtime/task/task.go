@@ -75,6 +75,80 @@ type MySQLSettings struct {
 	ServerId uint32 //nolint:revive // DMS's member name
 }
 
+// source returns the task's source, not yet connected.
+func (t *Task) source(settings runtime.Settings, rules *mapping.Rules, log *slog.Logger) runtime.Source {
+	e := t.SourceEndpoint
+	if e.IsMySQL() {
+		id := serverID(t.ReplicationConfigIdentifier)
+		if ms := e.MySQLSettings; ms != nil && ms.ServerId != 0 {
+			id = ms.ServerId
+		}
+		return mysqlsource.New(mysqlsource.Config{
+			Host: e.ServerName, Port: e.Port, User: e.Username, Password: e.Password,
+			ServerID: id, ZeroDateAsNull: settings.SluiceSettings.ZeroDateAsNull, Log: log,
+			Selected: rules.Selected,
+		})
+	}
+	slot := "sluice_" + sanitize(t.ReplicationConfigIdentifier)
+	if ps := e.PostgreSQLSettings; ps != nil && ps.SlotName != "" {
+		slot = ps.SlotName
+	}
+	return pgsource.New(pgsource.Config{
+		ConnString: e.ConnString(), User: e.Username,
+		Slot: slot, Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
+		SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
+	})
+}
+
+// SourceTables lists the tables the task's mappings select on its source,
+// as the replicator would see them, and closes the connection.
+func SourceTables(ctx context.Context, t *Task, log *slog.Logger) ([]*runtime.Table, error) {
+	rules, err := mapping.Parse(document(t.TableMappings))
+	if err != nil {
+		return nil, fmt.Errorf("%w: TableMappings: %v", ErrInvalid, err)
+	}
+	settings, err := runtime.ParseSettings(document(t.ReplicationSettings))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	src := t.source(settings, rules, log)
+	defer src.Close(context.WithoutCancel(ctx))
+	tables, _, err := src.Tables(ctx, rules.Selected)
+	return tables, err
+}
+
+// Size fills in the settings a capacity plan decides where the task's own
+// ReplicationSettings are silent: the change buffer (MemoryLimitTotal,
+// MiB) and the full load's parallelism (MaxFullLoadSubTasks).
+func (t *Task) Size(bufferMiB, subTasks int) error {
+	doc := map[string]any{}
+	if d := document(t.ReplicationSettings); len(bytes.TrimSpace(d)) > 0 {
+		if err := json.Unmarshal(d, &doc); err != nil {
+			return fmt.Errorf("%w: ReplicationSettings is not a JSON object: %v", ErrInvalid, err)
+		}
+	}
+	section := func(name string) map[string]any {
+		s, _ := doc[name].(map[string]any)
+		if s == nil {
+			s = map[string]any{}
+			doc[name] = s
+		}
+		return s
+	}
+	if s := section("ChangeProcessingTuning"); s["MemoryLimitTotal"] == nil && bufferMiB > 0 {
+		s["MemoryLimitTotal"] = bufferMiB
+	}
+	if s := section("FullLoadSettings"); s["MaxFullLoadSubTasks"] == nil && subTasks > 0 {
+		s["MaxFullLoadSubTasks"] = subTasks
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	t.ReplicationSettings = b
+	return nil
+}
+
 // IsMySQL says whether the endpoint speaks the MySQL protocol.
 func (e *Endpoint) IsMySQL() bool {
 	switch e.EngineName {
@@ -180,28 +254,7 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 			return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalid, e.name, err)
 		}
 	}
-	var src runtime.Source
-	if e := t.SourceEndpoint; e.IsMySQL() {
-		id := serverID(t.ReplicationConfigIdentifier)
-		if ms := e.MySQLSettings; ms != nil && ms.ServerId != 0 {
-			id = ms.ServerId
-		}
-		src = mysqlsource.New(mysqlsource.Config{
-			Host: e.ServerName, Port: e.Port, User: e.Username, Password: e.Password,
-			ServerID: id, ZeroDateAsNull: settings.SluiceSettings.ZeroDateAsNull, Log: log,
-			Selected: rules.Selected,
-		})
-	} else {
-		slot := "sluice_" + sanitize(t.ReplicationConfigIdentifier)
-		if ps := e.PostgreSQLSettings; ps != nil && ps.SlotName != "" {
-			slot = ps.SlotName
-		}
-		src = pgsource.New(pgsource.Config{
-			ConnString: e.ConnString(), User: e.Username,
-			Slot: slot, Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
-			SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
-		})
-	}
+	src := t.source(settings, rules, log)
 	var tgt runtime.Target
 	if e := t.TargetEndpoint; e.IsMySQL() {
 		tgt = mysqltarget.New(mysqltarget.Config{
