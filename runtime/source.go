@@ -105,6 +105,11 @@ type Source interface {
 
 	// Drop removes the capture resources (slot and publication).
 	Drop(ctx context.Context) error
+
+	// Check lists what would stop a change stream from this source (the
+	// server's settings, the user's privileges, free resources), each
+	// with its fix; none when all is well. It changes nothing.
+	Check(ctx context.Context) []string
 }
 
 // Emitter receives the change stream. Emit blocks while the buffer is full and

@@ -75,6 +75,12 @@ func pgBytes(ctx context.Context, e task.Endpoint, tables []*runtime.Table) (int
 	return n, err
 }
 
+// Check is the pre-migration check of t's source: every setting or
+// privilege that would stop its change stream, each with its fix.
+func Check(ctx context.Context, t *task.Task, log *slog.Logger) []string {
+	return task.CheckSource(ctx, t, log)
+}
+
 // lob says whether a column holds large values.
 func lob(c runtime.Column) bool {
 	t := strings.ToLower(c.Type)

@@ -267,8 +267,20 @@ func (r *Runner) start(ctx context.Context, arn string) {
 	r.Log.Warn("replication failed to start", "replication", arn, "error", err)
 	_, _ = r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
 		r.ended(rep, StopFatal, err.Error())
+		var cf *checkFailed
+		if errors.As(err, &cf) {
+			rep.FailureMessages = cf.problems
+		}
 		return nil
 	})
+}
+
+// checkFailed is a pre-migration check that found problems, each reported
+// as a failure message of its own.
+type checkFailed struct{ problems []string }
+
+func (c *checkFailed) Error() string {
+	return "the source is not ready for change capture: " + strings.Join(c.problems, "; ")
 }
 
 func (r *Runner) startChain(ctx context.Context, arn string) error {
@@ -284,6 +296,9 @@ func (r *Runner) startChain(ctx context.Context, arn string) error {
 	}
 	if err := testConnections(ctx, t); err != nil {
 		return err
+	}
+	if problems := analyze.Check(ctx, t, r.Log); len(problems) > 0 {
+		return &checkFailed{problems}
 	}
 	if err := r.step(ctx, arn, store.StatusTestingConnection, store.StatusFetchingMetadata, nil); err != nil {
 		return err

@@ -321,6 +321,49 @@ func checkCapture(conn *client.Conn) error {
 	return nil
 }
 
+// Check implements runtime.Source.
+func (s *Source) Check(ctx context.Context) []string {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer conn.Close()
+	var problems []string
+	if err := checkCapture(conn); err != nil {
+		problems = append(problems, err.Error())
+	}
+	r, err := conn.Execute("SHOW GRANTS FOR CURRENT_USER()")
+	if err != nil {
+		return append(problems, fmt.Sprintf("read the source user's privileges: %v", err))
+	}
+	var grants []string
+	for i := range r.RowNumber() {
+		g, _ := r.GetString(i, 0)
+		grants = append(grants, strings.ToUpper(g))
+	}
+	all := strings.Join(grants, "\n")
+	has := func(privs ...string) bool {
+		for _, g := range grants {
+			if strings.Contains(g, " ON *.* ") && strings.Contains(g, "ALL PRIVILEGES") {
+				return true
+			}
+		}
+		for _, p := range privs {
+			if strings.Contains(all, p) {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("REPLICATION SLAVE", "REPLICATION REPLICA") {
+		problems = append(problems, fmt.Sprintf("the source user %s may not read the binlog. Fix: GRANT REPLICATION SLAVE ON *.* TO %s", s.cfg.User, s.cfg.User))
+	}
+	if !has("REPLICATION CLIENT", "BINLOG MONITOR") {
+		problems = append(problems, fmt.Sprintf("the source user %s may not ask for binlog positions. Fix: GRANT REPLICATION CLIENT ON *.* TO %s (BINLOG MONITOR on MariaDB 10.5 and later)", s.cfg.User, s.cfg.User))
+	}
+	return problems
+}
+
 // masterStatus returns the server's current binlog position.
 func masterStatus(conn *client.Conn) (runtime.BinlogPos, error) {
 	r, err := conn.Execute("SHOW MASTER STATUS")

@@ -227,6 +227,30 @@ func (s *Source) exportPlainSnapshot(ctx context.Context) error {
 	return nil
 }
 
+// Check implements runtime.Source.
+func (s *Source) Check(ctx context.Context) []string {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer conn.Close(ctx)
+	var problems []string
+	if err := checkCapture(ctx, conn, s.cfg.User); err != nil {
+		problems = append(problems, err.Error())
+	}
+	var free, max int
+	var ours bool
+	err = conn.QueryRow(ctx, `SELECT current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int,
+		current_setting('max_replication_slots')::int, EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1)`, s.cfg.Slot).Scan(&free, &max, &ours)
+	switch {
+	case err != nil:
+		problems = append(problems, fmt.Sprintf("count the source's replication slots: %v", err))
+	case !ours && free < 1:
+		problems = append(problems, fmt.Sprintf("the source has no free replication slot (max_replication_slots = %d, all in use). Fix: drop slots nothing reads (SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active), or raise max_replication_slots and restart PostgreSQL", max))
+	}
+	return problems
+}
+
 // checkCapture verifies that the source can decode changes, with the fix.
 func checkCapture(ctx context.Context, conn *pgx.Conn, user string) error {
 	var level string

@@ -149,6 +149,25 @@ func (t *Task) Size(bufferMiB, subTasks int) error {
 	return nil
 }
 
+// CheckSource lists what would stop the task's change stream on its source
+// (see runtime.Source.Check); a full-load task has nothing to check.
+func CheckSource(ctx context.Context, t *Task, log *slog.Logger) []string {
+	if t.ReplicationType == runtime.FullLoad {
+		return nil
+	}
+	rules, err := mapping.Parse(document(t.TableMappings))
+	if err != nil {
+		return []string{fmt.Sprintf("TableMappings: %v", err)}
+	}
+	settings, err := runtime.ParseSettings(document(t.ReplicationSettings))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	src := t.source(settings, rules, log)
+	defer src.Close(context.WithoutCancel(ctx))
+	return src.Check(ctx)
+}
+
 // IsMySQL says whether the endpoint speaks the MySQL protocol.
 func (e *Endpoint) IsMySQL() bool {
 	switch e.EngineName {
