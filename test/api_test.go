@@ -66,6 +66,9 @@ func startServer(t *testing.T) *server {
 		"SLUICE_ACCESS_KEY_ID=" + testKeyID, "SLUICE_SECRET_ACCESS_KEY=" + testSecret,
 		"SLUICE_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key),
 		"SLUICE_REPLICATOR_BIN=" + replicatorBin, "SLUICE_STATE_DIR=" + dir,
+		// Stopped replications keep their capacity this long (48 h by
+		// default), so the tests see the timer fire.
+		"SLUICE_DEPROVISION_AFTER=3s",
 	}, filepath.Join(dir, "serve.log"))
 }
 
@@ -344,9 +347,23 @@ func TestAPIReplicationLifecycle(t *testing.T) {
 	if _, err := c.StopReplication(ctx, &dms.StopReplicationInput{ReplicationConfigArn: aws.String(f.configArn)}); err != nil {
 		t.Fatalf("StopReplication: %v", err)
 	}
-	f.waitFor(t, c, "stopped", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "stopped" })
+	r = f.waitFor(t, c, "stopped", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "stopped" })
+	// The capacity stays until the deprovision timer fires, and the config
+	// cannot be deleted before.
+	if r.ProvisionData == nil || aws.ToString(r.ProvisionData.ProvisionState) != "provisioned" || r.ReplicationDeprovisionTime == nil ||
+		r.ReplicationDeprovisionTime.Sub(*r.ReplicationLastStopTime) != 3*time.Second {
+		t.Fatalf("after the stop: ProvisionData %+v, deprovision time %v, stop time %v; want provisioned until 3 s after the stop", r.ProvisionData, r.ReplicationDeprovisionTime, r.ReplicationLastStopTime)
+	}
+	_, err = c.DeleteReplicationConfig(ctx, &dms.DeleteReplicationConfigInput{ReplicationConfigArn: aws.String(f.configArn)})
+	requireFault(t, err, "InvalidResourceStateFault")
+	r = f.waitFor(t, c, "deprovisioned", 30*time.Second, func(r types.Replication) bool {
+		return r.ProvisionData != nil && aws.ToString(r.ProvisionData.ProvisionState) == "deprovisioned"
+	})
+	if r.ProvisionData.ProvisionedCapacityUnits != 0 || time.Now().Before(*r.ReplicationDeprovisionTime) {
+		t.Fatalf("deprovisioned with %d units before its time %v", r.ProvisionData.ProvisionedCapacityUnits, r.ReplicationDeprovisionTime)
+	}
 	if _, err := c.DeleteReplicationConfig(ctx, &dms.DeleteReplicationConfigInput{ReplicationConfigArn: aws.String(f.configArn)}); err != nil {
-		t.Fatalf("DeleteReplicationConfig after stop: %v", err)
+		t.Fatalf("DeleteReplicationConfig after deprovisioning: %v", err)
 	}
 	for _, arn := range []string{f.srcArn, f.dstArn} {
 		if _, err := c.DeleteEndpoint(ctx, &dms.DeleteEndpointInput{EndpointArn: aws.String(arn)}); err != nil {

@@ -64,10 +64,27 @@ func main() {
 
 var env = api.Env
 
+// sweep runs the deprovision sweep every minute, as the schedule does in
+// AWS, or more often when the deprovision delay is short.
+func sweep(ctx context.Context, run *runner.Runner, after time.Duration, log *slog.Logger) {
+	every := min(max(after/2, time.Second), time.Minute)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := run.Sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("deprovision sweep failed", "error", err)
+			}
+		}
+	}
+}
+
 func serve(ctx context.Context, log *slog.Logger) error {
-	// Deprovision timers come with the capacity issue; the value is
-	// checked now so a wrong one fails at start rather than later.
-	if d, err := time.ParseDuration(env("SLUICE_DEPROVISION_AFTER", "48h")); err != nil || d < 0 {
+	deprovisionAfter, err := time.ParseDuration(env("SLUICE_DEPROVISION_AFTER", "48h"))
+	if err != nil || deprovisionAfter < 0 {
 		return fmt.Errorf("SLUICE_DEPROVISION_AFTER %q is not a duration like 48h or 30m", os.Getenv("SLUICE_DEPROVISION_AFTER"))
 	}
 	if l := env("SLUICE_LAUNCHER", "local"); l != "local" {
@@ -78,7 +95,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	run := &runner.Runner{Store: st, Log: log}
+	run := &runner.Runner{Store: st, Log: log, DeprovisionAfter: deprovisionAfter}
 	handler, err := api.FromEnv(st, run, log)
 	if err != nil {
 		return err
@@ -110,6 +127,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
 	go run.Run(runCtx, reports)
+	go sweep(runCtx, run, deprovisionAfter, log)
 	if err := run.Adopt(ctx); err != nil {
 		return fmt.Errorf("adopt the replications a previous server left running: %w", err)
 	}

@@ -47,6 +47,9 @@ type Runner struct {
 	Box      *secrets.Box      // opens sealed endpoint passwords; may be nil
 	Secrets  *secrets.Resolver // resolves SecretsManagerSecretId; may be nil
 	Log      *slog.Logger
+	// DeprovisionAfter is how long a stopped replication keeps its
+	// capacity (SLUICE_DEPROVISION_AFTER); zero releases it at once.
+	DeprovisionAfter time.Duration
 	// ctx bounds the start chains Start runs in the background.
 	ctx context.Context
 
@@ -496,12 +499,67 @@ func (r *Runner) ended(rep *store.ReplicationRecord, reason, failure string) {
 	if rep.ReplicationStats != nil {
 		rep.ReplicationStats.StopDate = now
 	}
+	if pd := rep.ProvisionData; pd != nil && pd.ProvisionState == store.Provisioned && r.DeprovisionAfter > 0 {
+		// The capacity stays for a quick restart until the timer (kept
+		// with the record in Redis) is due; Sweep releases it then.
+		rep.ReplicationDeprovisionTime = store.At(now.Add(r.DeprovisionAfter))
+		return
+	}
 	if rep.ProvisionData != nil {
 		rep.ProvisionData.ProvisionState = store.Deprovisioned
 		rep.ProvisionData.ProvisionedCapacityUnits = 0
 	}
 	rep.ReplicationDeprovisionTime = now
 }
+
+// Sweep releases the capacity of the replications whose deprovision time
+// has come. The claim is a compare-and-set on each record, so sweepers
+// running at once (several servers, or a scheduled function) release each
+// once.
+func (r *Runner) Sweep(ctx context.Context) error {
+	now := time.Now()
+	due, err := r.Store.DueDeprovisions(ctx, now)
+	if err != nil {
+		return err
+	}
+	for _, arn := range due {
+		_, err := r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
+			pd := rep.ProvisionData
+			if pd == nil || pd.ProvisionState != store.Provisioned || rep.ReplicationDeprovisionTime == nil || rep.ReplicationDeprovisionTime.After(now) ||
+				(rep.Status != store.StatusStopped && rep.Status != store.StatusFailed) {
+				return errClaimed
+			}
+			pd.ProvisionState = store.Deprovisioning
+			return nil
+		})
+		if errors.Is(err, errClaimed) || errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		// A local replicator holds nothing once it has exited: the
+		// release is the record's.
+		_, err = r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
+			if rep.ProvisionData == nil || rep.ProvisionData.ProvisionState != store.Deprovisioning {
+				return errClaimed
+			}
+			rep.ProvisionData.ProvisionState = store.Deprovisioned
+			rep.ProvisionData.ProvisionedCapacityUnits = 0
+			rep.ReplicationUpdateTime = store.At(time.Now())
+			return nil
+		})
+		if err != nil && !errors.Is(err, errClaimed) {
+			return err
+		}
+		r.Log.Info("capacity released", "replication", arn)
+	}
+	return nil
+}
+
+// errClaimed ends a sweep's claim on a timer another sweeper (or a new
+// start) got to first.
+var errClaimed = errors.New("claimed elsewhere")
 
 // Run consumes launcher reports until ctx ends. It also bounds the start
 // chains Start runs.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,6 +62,7 @@ const (
 	kStatsBase   = "tstats-base"
 	kTags        = "tags"
 	kQueue       = "queue"
+	kTimers      = "timers"
 )
 
 // maxAttempts bounds the reruns of an optimistic transaction under contention.
@@ -470,12 +472,39 @@ func (s *Store) UpdateReplication(ctx context.Context, arn string, fn func(*Repl
 		}
 		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Set(ctx, key, mustJSON(&rep), 0)
+			// The deprovision timer follows the record, in the same
+			// transaction: set while capacity waits to be released.
+			if due, ok := deprovisionDue(&rep); ok {
+				p.ZAdd(ctx, s.Key(kTimers, "deprovision"), redis.Z{Score: float64(due.UnixMilli()), Member: arn})
+			} else {
+				p.ZRem(ctx, s.Key(kTimers, "deprovision"), arn)
+			}
 			return nil
 		})
 		out = &rep
 		return err
 	}, key)
 	return out, err
+}
+
+// deprovisionDue says when a replication's capacity is to be released: a
+// stopped or failed replication that still holds capacity, at its
+// ReplicationDeprovisionTime.
+func deprovisionDue(rep *ReplicationRecord) (time.Time, bool) {
+	if rep.ReplicationDeprovisionTime == nil || rep.ProvisionData == nil || rep.ProvisionData.ProvisionState != Provisioned {
+		return time.Time{}, false
+	}
+	if rep.Status != StatusStopped && rep.Status != StatusFailed {
+		return time.Time{}, false
+	}
+	return rep.ReplicationDeprovisionTime.Time, true
+}
+
+// DueDeprovisions returns the replications whose deprovision time has
+// come, oldest first. Claiming one is the caller's compare-and-set on the
+// record (UpdateReplication), so sweepers running at once do it once.
+func (s *Store) DueDeprovisions(ctx context.Context, now time.Time) ([]string, error) {
+	return s.rdb.ZRangeByScore(ctx, s.Key(kTimers, "deprovision"), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10)}).Result()
 }
 
 // QueueStart records that replication arn waits for a replicator: the API
