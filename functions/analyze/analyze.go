@@ -7,16 +7,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicedb/sluice/capacity"
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/mysqlconn"
 	"github.com/sluicedb/sluice/runtime/task"
 )
 
@@ -98,11 +96,7 @@ func lob(c runtime.Column) bool {
 func changeRate(ctx context.Context, e task.Endpoint, sample time.Duration) (float64, error) {
 	var read func() (int64, error)
 	if e.IsMySQL() {
-		port := e.Port
-		if port == 0 {
-			port = 3306
-		}
-		conn, err := client.ConnectWithContext(ctx, net.JoinHostPort(e.ServerName, strconv.Itoa(port)), e.Username, e.Password, "", 10*time.Second)
+		conn, err := mysqlconn.Connect(ctx, e.MySQLServer(), 10*time.Second)
 		if err != nil {
 			return 0, err
 		}

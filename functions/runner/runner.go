@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +24,7 @@ import (
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/mysqlconn"
 	"github.com/sluicedb/sluice/runtime/task"
 )
 
@@ -457,12 +456,8 @@ func testConnections(ctx context.Context, t *task.Task) error {
 		cctx, cancel := context.WithTimeout(ctx, connectTestTimeout)
 		var err error
 		if e.ep.IsMySQL() {
-			port := e.ep.Port
-			if port == 0 {
-				port = 3306
-			}
 			var conn *client.Conn
-			conn, err = client.ConnectWithContext(cctx, net.JoinHostPort(e.ep.ServerName, strconv.Itoa(port)), e.ep.Username, e.ep.Password, e.ep.DatabaseName, connectTestTimeout)
+			conn, err = mysqlconn.Connect(cctx, e.ep.MySQLServer(), connectTestTimeout)
 			if err == nil {
 				err = conn.Ping()
 				conn.Close()

@@ -86,13 +86,10 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 // syncer returns a binlog reader registered with the replication's server
 // id, reading TIMESTAMP values as UTC.
 func (s *Source) syncer() *replication.BinlogSyncer {
-	port := s.cfg.Port
-	if port == 0 {
-		port = 3306
-	}
+	srv := s.cfg.Server
 	return replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID: s.cfg.ServerID, Flavor: s.flavor,
-		Host: s.cfg.Host, Port: uint16(port), User: s.cfg.User, Password: s.cfg.Password,
+		Host: srv.Host, Port: uint16(srv.PortNumber()), User: srv.User, Password: srv.Password,
 		TimestampStringLocation: time.UTC,
 		// go-mysql logs every reconnect at info; the replicator logs what
 		// matters itself.

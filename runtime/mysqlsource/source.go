@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,14 +14,12 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/mysqlconn"
 )
 
 // Config is how to reach the source and read it.
 type Config struct {
-	Host     string
-	Port     int
-	User     string
-	Password string
+	Server mysqlconn.Server
 	// ServerID is the replica id the change stream registers with; it must
 	// differ from every server's and every other replicator's.
 	ServerID uint32
@@ -74,25 +71,11 @@ func New(cfg Config) *Source {
 	return &Source{cfg: cfg, cols: map[*runtime.Table][]column{}, pk: map[*runtime.Table]int{}}
 }
 
-func (s *Source) addr() string {
-	port := s.cfg.Port
-	if port == 0 {
-		port = 3306
-	}
-	return net.JoinHostPort(s.cfg.Host, strconv.Itoa(port))
-}
-
-// connect opens a session that reads text as utf8mb4 and times as UTC.
+// connect opens a session on the source, and learns its flavor once.
 func (s *Source) connect(ctx context.Context) (*client.Conn, error) {
-	conn, err := client.ConnectWithContext(ctx, s.addr(), s.cfg.User, s.cfg.Password, "", 0)
+	conn, err := mysqlconn.Connect(ctx, s.cfg.Server, 0)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the source %s as %s: %w", s.addr(), s.cfg.User, err)
-	}
-	for _, q := range []string{"SET NAMES utf8mb4", "SET time_zone = '+00:00'"} {
-		if _, err := conn.Execute(q); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("%s on the source: %w", q, err)
-		}
+		return nil, fmt.Errorf("source: %w", err)
 	}
 	if s.flavor == "" {
 		r, err := conn.Execute("SELECT VERSION()")
@@ -109,14 +92,7 @@ func (s *Source) connect(ctx context.Context) (*client.Conn, error) {
 	return conn, nil
 }
 
-// quote quotes a MySQL identifier.
-func quote(parts ...string) string {
-	q := make([]string, len(parts))
-	for i, p := range parts {
-		q[i] = "`" + strings.ReplaceAll(p, "`", "``") + "`"
-	}
-	return strings.Join(q, ".")
-}
+var quote = mysqlconn.Quote
 
 var systemSchemas = "'mysql', 'information_schema', 'performance_schema', 'sys'"
 
@@ -356,10 +332,10 @@ func (s *Source) Check(ctx context.Context) []string {
 		return false
 	}
 	if !has("REPLICATION SLAVE", "REPLICATION REPLICA") {
-		problems = append(problems, fmt.Sprintf("the source user %s may not read the binlog. Fix: GRANT REPLICATION SLAVE ON *.* TO %s", s.cfg.User, s.cfg.User))
+		problems = append(problems, fmt.Sprintf("the source user %s may not read the binlog. Fix: GRANT REPLICATION SLAVE ON *.* TO %s", s.cfg.Server.User, s.cfg.Server.User))
 	}
 	if !has("REPLICATION CLIENT", "BINLOG MONITOR") {
-		problems = append(problems, fmt.Sprintf("the source user %s may not ask for binlog positions. Fix: GRANT REPLICATION CLIENT ON *.* TO %s (BINLOG MONITOR on MariaDB 10.5 and later)", s.cfg.User, s.cfg.User))
+		problems = append(problems, fmt.Sprintf("the source user %s may not ask for binlog positions. Fix: GRANT REPLICATION CLIENT ON *.* TO %s (BINLOG MONITOR on MariaDB 10.5 and later)", s.cfg.Server.User, s.cfg.Server.User))
 	}
 	return problems
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,14 +13,12 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/mysqlconn"
 )
 
 // Config is how to reach the target.
 type Config struct {
-	Host     string
-	Port     int
-	User     string
-	Password string
+	Server mysqlconn.Server
 	// ControlSchema is the database of awsdms_txn_state; PostgreSQL's
 	// "public" means awsdms_control here, as in DMS.
 	ControlSchema string
@@ -69,18 +66,12 @@ func New(cfg Config) *Target {
 // a strict SQL mode, so a value that does not fit fails instead of being
 // cut.
 func (t *Target) connect(ctx context.Context) (*client.Conn, error) {
-	port := t.cfg.Port
-	if port == 0 {
-		port = 3306
-	}
-	addr := net.JoinHostPort(t.cfg.Host, strconv.Itoa(port))
-	conn, err := client.ConnectWithContext(ctx, addr, t.cfg.User, t.cfg.Password, "", 0,
+	conn, err := mysqlconn.Connect(ctx, t.cfg.Server, 0,
 		func(c *client.Conn) error { return c.SetCapability(mysql.CLIENT_LOCAL_FILES) })
 	if err != nil {
-		return nil, fmt.Errorf("connect to the target %s as %s: %w", addr, t.cfg.User, err)
+		return nil, fmt.Errorf("target: %w", err)
 	}
-	for _, q := range []string{"SET NAMES utf8mb4", "SET time_zone = '+00:00'",
-		"SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'", "SET foreign_key_checks = 0"} {
+	for _, q := range []string{"SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'", "SET foreign_key_checks = 0"} {
 		if _, err := conn.Execute(q); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("%s on the target: %w", q, err)
@@ -89,13 +80,7 @@ func (t *Target) connect(ctx context.Context) (*client.Conn, error) {
 	return conn, nil
 }
 
-func ident(parts ...string) string {
-	q := make([]string, len(parts))
-	for i, p := range parts {
-		q[i] = "`" + strings.ReplaceAll(p, "`", "``") + "`"
-	}
-	return strings.Join(q, ".")
-}
+var ident = mysqlconn.Quote
 
 func tableName(t *runtime.Table) string { return ident(t.Schema, t.Name) }
 
@@ -173,12 +158,12 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 // upsertState is the statement that stores a state row.
 func (t *Target) upsertState(b *strings.Builder, task, phase string, pos runtime.Position, reload *runtime.Reload, keepReload bool) error {
 	b.WriteString("INSERT INTO " + t.stateTable() + " (task_name, phase, checkpoint, updated_at, reload) VALUES (")
-	quote(b, task)
+	quoteString(b, task)
 	b.WriteString(", ")
-	quote(b, phase)
+	quoteString(b, phase)
 	b.WriteString(", ")
 	if pos != nil {
-		quote(b, runtime.Checkpoint(pos))
+		quoteString(b, runtime.Checkpoint(pos))
 	} else {
 		b.WriteString("NULL")
 	}
@@ -188,7 +173,7 @@ func (t *Target) upsertState(b *strings.Builder, task, phase string, pos runtime
 		if err != nil {
 			return err
 		}
-		quote(b, string(j))
+		quoteString(b, string(j))
 	} else {
 		b.WriteString("NULL")
 	}

@@ -215,13 +215,13 @@ func literal(b *strings.Builder, c column, v runtime.Value) error {
 		}
 		b.WriteString("X'" + hex.EncodeToString(m) + "'")
 	default:
-		quote(b, string(m))
+		quoteString(b, string(m))
 	}
 	return nil
 }
 
-// quote writes s as a MySQL string literal.
-func quote(b *strings.Builder, s string) {
+// quoteString writes s as a MySQL string literal.
+func quoteString(b *strings.Builder, s string) {
 	b.WriteByte('\'')
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/mapping"
+	"github.com/sluicedb/sluice/runtime/mysqlconn"
 	"github.com/sluicedb/sluice/runtime/mysqlsource"
 	"github.com/sluicedb/sluice/runtime/mysqltarget"
 	"github.com/sluicedb/sluice/runtime/pgsource"
@@ -84,7 +85,7 @@ func (t *Task) source(settings runtime.Settings, rules *mapping.Rules, log *slog
 			id = ms.ServerId
 		}
 		return mysqlsource.New(mysqlsource.Config{
-			Host: e.ServerName, Port: e.Port, User: e.Username, Password: e.Password,
+			Server:   e.MySQLServer(),
 			ServerID: id, ZeroDateAsNull: settings.SluiceSettings.ZeroDateAsNull, Log: log,
 			Selected: rules.Selected,
 		})
@@ -166,6 +167,12 @@ func CheckSource(ctx context.Context, t *Task, log *slog.Logger) []string {
 	src := t.source(settings, rules, log)
 	defer src.Close(context.WithoutCancel(ctx))
 	return src.Check(ctx)
+}
+
+// MySQLServer is where a MySQL-protocol endpoint is. It holds the
+// password: never log it.
+func (e *Endpoint) MySQLServer() mysqlconn.Server {
+	return mysqlconn.Server{Host: e.ServerName, Port: e.Port, User: e.Username, Password: e.Password}
 }
 
 // IsMySQL says whether the endpoint speaks the MySQL protocol.
@@ -277,7 +284,7 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 	var tgt runtime.Target
 	if e := t.TargetEndpoint; e.IsMySQL() {
 		tgt = mysqltarget.New(mysqltarget.Config{
-			Host: e.ServerName, Port: e.Port, User: e.Username, Password: e.Password,
+			Server:        e.MySQLServer(),
 			ControlSchema: settings.ControlTablesSettings.ControlSchema,
 		})
 	} else {

@@ -1,0 +1,59 @@
+// Package mysqlconn opens sessions on MySQL and MariaDB the one way Sluice
+// reads and writes them: text as utf8mb4 and times as UTC, so values
+// travel between servers unchanged.
+package mysqlconn
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+)
+
+// Server is where a MySQL or MariaDB server is and who Sluice is there.
+type Server struct {
+	Host     string
+	Port     int // 0 means 3306
+	User     string
+	Password string
+}
+
+// PortNumber is the port, MySQL's default when none is set.
+func (s Server) PortNumber() int {
+	if s.Port == 0 {
+		return 3306
+	}
+	return s.Port
+}
+
+// Addr is host:port.
+func (s Server) Addr() string { return net.JoinHostPort(s.Host, strconv.Itoa(s.PortNumber())) }
+
+// Connect opens a session within timeout (0: none) that reads and writes
+// text as utf8mb4 and times as UTC.
+func Connect(ctx context.Context, s Server, timeout time.Duration, opts ...client.Option) (*client.Conn, error) {
+	conn, err := client.ConnectWithContext(ctx, s.Addr(), s.User, s.Password, "", timeout, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s as %s: %w", s.Addr(), s.User, err)
+	}
+	for _, q := range []string{"SET NAMES utf8mb4", "SET time_zone = '+00:00'"} {
+		if _, err := conn.Execute(q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("%s on %s: %w", q, s.Addr(), err)
+		}
+	}
+	return conn, nil
+}
+
+// Quote quotes a possibly qualified MySQL identifier.
+func Quote(parts ...string) string {
+	q := make([]string, len(parts))
+	for i, p := range parts {
+		q[i] = "`" + strings.ReplaceAll(p, "`", "``") + "`"
+	}
+	return strings.Join(q, ".")
+}
