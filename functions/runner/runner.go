@@ -56,6 +56,10 @@ type Runner struct {
 	// restarting holds the replications whose replicator Reload stopped
 	// to launch it again.
 	restarting map[string]bool
+	// bases are the statistics each run counts on from (see
+	// store.CarryTableStats), kept here so a report does not read them
+	// from Redis every second.
+	bases map[string][]store.TableStatistics
 	// detached is set when the server shuts down: the replicators it stops
 	// then end their process, not their replication, which the next server
 	// adopts.
@@ -159,6 +163,43 @@ func (r *Runner) isDetached() bool {
 	return r.detached
 }
 
+// carry starts a run's statistics and keeps its base.
+func (r *Runner) carry(ctx context.Context, arn string, resumed bool) error {
+	base, err := r.Store.CarryTableStats(ctx, arn, resumed)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bases == nil {
+		r.bases = map[string][]store.TableStatistics{}
+	}
+	r.bases[arn] = base
+	return nil
+}
+
+// base returns the statistics arn's current run counts on from.
+func (r *Runner) base(ctx context.Context, arn string) ([]store.TableStatistics, error) {
+	r.mu.Lock()
+	b, ok := r.bases[arn]
+	r.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	// Launched before this runner existed: the base is in Redis.
+	b, err := r.Store.TableStatsBase(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.bases == nil {
+		r.bases = map[string][]store.TableStatistics{}
+	}
+	r.bases[arn] = b
+	r.mu.Unlock()
+	return b, nil
+}
+
 // takeRestart says whether Reload asked for arn's replicator to be
 // launched again, and forgets it.
 func (r *Runner) takeRestart(arn string) bool {
@@ -181,7 +222,7 @@ func (r *Runner) relaunch(ctx context.Context, arn string) error {
 		if err != nil {
 			return err
 		}
-		if err := r.Store.CarryTableStats(ctx, arn, true); err != nil {
+		if err := r.carry(ctx, arn, true); err != nil {
 			return err
 		}
 		return r.Launcher.Launch(ctx, arn, doc, p)
@@ -330,7 +371,7 @@ func (r *Runner) startChain(ctx context.Context, arn string) error {
 	if err != nil {
 		return err
 	}
-	if err := r.Store.CarryTableStats(ctx, arn, rep.StartReplicationType == "resume-processing"); err != nil {
+	if err := r.carry(ctx, arn, rep.StartReplicationType == "resume-processing"); err != nil {
 		return err
 	}
 	if err := r.Launcher.Launch(ctx, arn, doc, plan); err != nil {
@@ -574,7 +615,7 @@ func (r *Runner) Run(ctx context.Context, reports <-chan capacity.Report) {
 
 func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 	if rp.Stats != nil {
-		base, err := r.Store.TableStatsBase(ctx, rp.ID)
+		base, err := r.base(ctx, rp.ID)
 		if err != nil {
 			return err
 		}

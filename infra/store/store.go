@@ -527,15 +527,16 @@ func (s *Store) PutTableStats(ctx context.Context, arn string, stats []TableStat
 // CarryTableStats starts a run's statistics. A resumed run counts on from
 // the statistics of the runs before it, which are kept as its base; any
 // other start begins from nothing, as DMS does on a reload.
-func (s *Store) CarryTableStats(ctx context.Context, arn string, resumed bool) error {
+// It returns the base.
+func (s *Store) CarryTableStats(ctx context.Context, arn string, resumed bool) ([]TableStatistics, error) {
 	if !resumed {
-		return s.rdb.Del(ctx, s.Key(kTableStats, arn), s.Key(kStatsBase, arn)).Err()
+		return nil, s.rdb.Del(ctx, s.Key(kTableStats, arn), s.Key(kStatsBase, arn)).Err()
 	}
 	stats, err := s.TableStats(ctx, arn)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.rdb.Set(ctx, s.Key(kStatsBase, arn), mustJSON(stats), 0).Err()
+	return stats, s.rdb.Set(ctx, s.Key(kStatsBase, arn), mustJSON(stats), 0).Err()
 }
 
 // TableStatsBase returns what CarryTableStats kept for the current run.
