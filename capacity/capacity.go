@@ -49,6 +49,10 @@ type Report struct {
 	// error line, empty when it ended cleanly.
 	Exited  bool
 	ExitErr string
+	// Killed says it ended by a signal it did not ask for (kill -9, the
+	// OOM killer): not a failure of the replication, which the lease
+	// sweep relaunches once the dead replicator's lease lapses.
+	Killed bool
 }
 
 // Launcher starts and stops replicators.
@@ -57,7 +61,9 @@ type Launcher interface {
 	// (runtime/task JSON; it holds passwords, so it must not be written
 	// where others can read it or logged). Reports arrive on the channel
 	// given to the launcher's constructor, at least every few seconds while
-	// it runs and once when it ends. Launching an id that runs is an error.
+	// it runs and once when it ends. Launching an id that has a replicator
+	// replaces it: its lease lapsed, so the new one fences it off, and its
+	// reports are dropped.
 	Launch(ctx context.Context, id string, task []byte, plan Plan) error
 	// Stop asks replication id's replicator to stop gracefully: it commits
 	// its position and ends, and the last report says so. Stopping an id

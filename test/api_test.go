@@ -50,8 +50,9 @@ type server struct {
 }
 
 // startServer runs `sluice serve` on a free port against an emptied Redis
-// database, and stops it (gracefully) when the test ends.
-func startServer(t *testing.T) *server {
+// database, and stops it (gracefully) when the test ends. env adds to or
+// overrides its environment.
+func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: testRedisDB})
 	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
@@ -61,7 +62,7 @@ func startServer(t *testing.T) *server {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	dir := t.TempDir()
-	return launchServer(t, []string{
+	return launchServer(t, append([]string{
 		fmt.Sprintf("SLUICE_REDIS_URL=redis://127.0.0.1:6379/%d", testRedisDB),
 		"SLUICE_ACCESS_KEY_ID=" + testKeyID, "SLUICE_SECRET_ACCESS_KEY=" + testSecret,
 		"SLUICE_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key),
@@ -69,7 +70,8 @@ func startServer(t *testing.T) *server {
 		// Stopped replications keep their capacity this long (48 h by
 		// default), so the tests see the timer fire.
 		"SLUICE_DEPROVISION_AFTER=3s",
-	}, filepath.Join(dir, "serve.log"))
+		"SLUICE_LEASE_TTL=3s",
+	}, env...), filepath.Join(dir, "serve.log"))
 }
 
 // restart starts another server with the same state, keys and log, on a

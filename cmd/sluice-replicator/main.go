@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,7 +22,7 @@ import (
 )
 
 func main() {
-	taskFile := flag.String("task", "", "task file (JSON): endpoints, ReplicationType, TableMappings, ReplicationSettings; - reads standard input (how sluice serve passes it, so passwords never touch the disk)")
+	taskFile := flag.String("task", "", "task file (JSON): endpoints, ReplicationType, TableMappings, ReplicationSettings; - reads standard input (how sluice serve passes it, so passwords never touch the disk); redis takes the document a launcher sealed for this replicator (SLUICE_TASK_KEY)")
 	statsFile := flag.String("stats-file", "", "write the replication's statistics to this file as JSON every second")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file (for performance work)")
 	flag.Parse()
@@ -44,15 +45,26 @@ func main() {
 	}
 }
 
-func run(taskFile, statsFile string, log *slog.Logger) error {
+func run(taskFile, statsFile string, log *slog.Logger) (err error) {
 	if taskFile == "" {
 		return fmt.Errorf("-task is required: the path of a task file")
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	ctl, err := controlFromEnv(ctx, log)
+	if err != nil {
+		return err
+	}
+	if ctl != nil {
+		defer func() { ctl.release(err) }()
+	}
 	var doc []byte
-	var err error
-	if taskFile == "-" {
+	switch taskFile {
+	case "-":
 		doc, err = io.ReadAll(os.Stdin)
-	} else {
+	case "redis":
+		doc, err = ctl.takeTask(ctx)
+	default:
 		doc, err = os.ReadFile(taskFile)
 	}
 	if err != nil {
@@ -62,12 +74,33 @@ func run(taskFile, statsFile string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	runCtx := ctx
+	if ctl != nil {
+		if err := ctl.acquire(ctx); err != nil {
+			return err
+		}
+		t.Fence = ctl.token
+		var cancel context.CancelCauseFunc
+		runCtx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go ctl.hold(runCtx, cancel)
+	}
 	stats := runtime.NewStats()
-	if statsFile != "" {
+	if statsFile != "" || ctl != nil {
 		done := make(chan struct{})
-		defer func() { close(done); writeStats(statsFile, stats) }()
+		publish := func() {
+			b, err := json.MarshalIndent(stats.Snapshot(), "", "  ")
+			if err != nil {
+				return
+			}
+			if statsFile != "" {
+				writeFile(statsFile, b)
+			}
+			if ctl != nil {
+				ctl.putStats(b)
+			}
+		}
+		defer func() { close(done); publish() }()
 		go func() {
 			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
@@ -76,20 +109,23 @@ func run(taskFile, statsFile string, log *slog.Logger) error {
 				case <-done:
 					return
 				case <-tick.C:
-					writeStats(statsFile, stats)
+					publish()
 				}
 			}
 		}()
 	}
-	return task.Run(ctx, t, stats, log)
+	err = task.Run(runCtx, t, stats, log)
+	if cause := context.Cause(runCtx); errors.Is(cause, errLeaseLost) {
+		if err != nil {
+			return fmt.Errorf("%w (%v)", cause, err)
+		}
+		return cause
+	}
+	return err
 }
 
-// writeStats replaces the stats file atomically, so readers never see half.
-func writeStats(path string, stats runtime.StatsReader) {
-	b, err := json.MarshalIndent(stats.Snapshot(), "", "  ")
-	if err != nil {
-		return
-	}
+// writeFile replaces the stats file atomically, so readers never see half.
+func writeFile(path string, b []byte) {
 	tmp := path + ".tmp"
 	if os.WriteFile(tmp, b, 0o644) == nil {
 		_ = os.Rename(tmp, path)

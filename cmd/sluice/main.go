@@ -64,19 +64,19 @@ func main() {
 
 var env = api.Env
 
-// sweep runs the deprovision sweep every minute, as the schedule does in
-// AWS, or more often when the deprovision delay is short.
-func sweep(ctx context.Context, run *runner.Runner, after time.Duration, log *slog.Logger) {
-	every := min(max(after/2, time.Second), time.Minute)
-	tick := time.NewTicker(every)
+// every runs a sweep at an interval, as EventBridge Scheduler runs the
+// schedule function in AWS (every minute; locally more often when the
+// deprovision delay or the lease TTL is short).
+func every(ctx context.Context, interval time.Duration, what string, sweep func(context.Context) error, log *slog.Logger) {
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := run.Sweep(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("deprovision sweep failed", "error", err)
+			if err := sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Warn(what+" failed", "error", err)
 			}
 		}
 	}
@@ -87,15 +87,20 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if err != nil || deprovisionAfter < 0 {
 		return fmt.Errorf("SLUICE_DEPROVISION_AFTER %q is not a duration like 48h or 30m", os.Getenv("SLUICE_DEPROVISION_AFTER"))
 	}
+	leaseTTL, err := time.ParseDuration(env("SLUICE_LEASE_TTL", "15s"))
+	if err != nil || leaseTTL < time.Second {
+		return fmt.Errorf("SLUICE_LEASE_TTL %q is not a duration of at least 1s, like 15s", os.Getenv("SLUICE_LEASE_TTL"))
+	}
 	if l := env("SLUICE_LAUNCHER", "local"); l != "local" {
 		return fmt.Errorf("SLUICE_LAUNCHER %q is not available yet: use local", l)
 	}
-	st, err := store.Open(ctx, env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0"), "sluice")
+	redisURL := env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0")
+	st, err := store.Open(ctx, redisURL, "sluice")
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	run := &runner.Runner{Store: st, Log: log, DeprovisionAfter: deprovisionAfter}
+	run := &runner.Runner{Store: st, Log: log, DeprovisionAfter: deprovisionAfter, LeaseTTL: leaseTTL}
 	handler, err := api.FromEnv(st, run, log)
 	if err != nil {
 		return err
@@ -117,6 +122,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	launcher.Env = []string{"SLUICE_REDIS_URL=" + redisURL, "SLUICE_LEASE_TTL=" + leaseTTL.String()}
 	run.Launcher = launcher
 	addr := env("SLUICE_ADDR", "127.0.0.1:8377")
 	ln, err := net.Listen("tcp", addr)
@@ -127,7 +133,8 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
 	go run.Run(runCtx, reports)
-	go sweep(runCtx, run, deprovisionAfter, log)
+	go every(runCtx, min(max(deprovisionAfter/2, time.Second), time.Minute), "deprovision sweep", run.Sweep, log)
+	go every(runCtx, leaseTTL/2, "lease sweep", run.SweepLeases, log)
 	if err := run.Adopt(ctx); err != nil {
 		return fmt.Errorf("adopt the replications a previous server left running: %w", err)
 	}

@@ -49,6 +49,10 @@ type Runner struct {
 	// DeprovisionAfter is how long a stopped replication keeps its
 	// capacity (SLUICE_DEPROVISION_AFTER); zero releases it at once.
 	DeprovisionAfter time.Duration
+	// LeaseTTL is how long a replicator's lease lasts unrenewed
+	// (SLUICE_LEASE_TTL); a launched replicator has this plus launchGrace
+	// to take it.
+	LeaseTTL time.Duration
 	// ctx bounds the start chains Start runs in the background.
 	ctx context.Context
 
@@ -210,8 +214,21 @@ func (r *Runner) takeRestart(arn string) bool {
 	return was
 }
 
+// launchGrace is how long a replicator may take to start and take its
+// lease (an ECS task pulls its image first).
+const launchGrace = 2 * time.Minute
+
+// launch starts the replicator and gives it until its lease is expected.
+func (r *Runner) launch(ctx context.Context, arn string, doc []byte, p capacity.Plan) error {
+	if err := r.Store.ExpectLease(ctx, arn, r.LeaseTTL+launchGrace); err != nil {
+		return err
+	}
+	return r.Launcher.Launch(ctx, arn, doc, p)
+}
+
 // relaunch launches a running replication's replicator again: after
-// Reload stopped it, or when a new server adopts it.
+// Reload stopped it, when a new server adopts it, or when its replicator
+// lost its lease.
 func (r *Runner) relaunch(ctx context.Context, arn string) error {
 	err := func() error {
 		_, t, cfg, err := r.task(ctx, arn)
@@ -225,14 +242,14 @@ func (r *Runner) relaunch(ctx context.Context, arn string) error {
 		if err := r.carry(ctx, arn, true); err != nil {
 			return err
 		}
-		return r.Launcher.Launch(ctx, arn, doc, p)
+		return r.launch(ctx, arn, doc, p)
 	}()
 	if err == nil {
 		return nil
 	}
-	r.Log.Warn("could not launch the replicator again to reload tables", "replication", arn, "error", err)
+	r.Log.Warn("could not launch the replicator again", "replication", arn, "error", err)
 	_, uerr := r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
-		r.ended(rep, StopFatal, "launch the replicator again to reload tables: "+err.Error())
+		r.ended(rep, StopFatal, "launch the replicator again: "+err.Error())
 		return nil
 	})
 	return uerr
@@ -374,7 +391,7 @@ func (r *Runner) startChain(ctx context.Context, arn string) error {
 	if err := r.carry(ctx, arn, rep.StartReplicationType == "resume-processing"); err != nil {
 		return err
 	}
-	if err := r.Launcher.Launch(ctx, arn, doc, plan); err != nil {
+	if err := r.launch(ctx, arn, doc, plan); err != nil {
 		return err
 	}
 	// A stop that came between the last step and the launch found nothing
@@ -593,6 +610,35 @@ func (r *Runner) Sweep(ctx context.Context) error {
 	return nil
 }
 
+// SweepLeases launches a new replicator for each running replication
+// whose replicator stopped renewing its lease (it died, froze, or lost
+// Redis). Claiming a lapsed lease is atomic, so of several sweepers one
+// relaunches it; the new replicator's fencing token keeps the old one, if
+// it wakes up, from writing.
+func (r *Runner) SweepLeases(ctx context.Context) error {
+	lapsed, err := r.Store.LapsedLeases(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	for _, arn := range lapsed {
+		rep, err := r.Store.Replication(ctx, arn)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if rep.Status != store.StatusRunning && rep.Status != store.StatusReplicationStarting {
+			continue
+		}
+		r.Log.Warn("the replicator's lease lapsed; launching a new one from the checkpoint", "replication", rep.ReplicationConfigIdentifier)
+		if err := r.relaunch(ctx, arn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // errClaimed ends a sweep's claim on a timer another sweeper (or a new
 // start) got to first.
 var errClaimed = errors.New("claimed elsewhere")
@@ -637,6 +683,10 @@ func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 			case again:
 			case r.isDetached() && rp.ExitErr == "" && rep.Status != store.StatusStopping:
 				// Stopped with the server; the next one adopts it.
+			case rp.Killed && (rep.Status == store.StatusRunning || rep.Status == store.StatusReplicationStarting):
+				r.Log.Warn("replicator killed; a new one takes over once its lease lapses", "replication", rp.ID, "error", rp.ExitErr)
+			case rp.Killed && rep.Status == store.StatusStopping:
+				r.ended(rep, StopNormal, "") // its position is on the target
 			case rp.ExitErr != "":
 				r.ended(rep, StopFatal, rp.ExitErr)
 			case rep.Status == store.StatusStopping:

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,9 +30,13 @@ type Launcher struct {
 	dir     string // stats and log files
 	reports chan<- capacity.Report
 	log     *slog.Logger
+	// Env is added to every replicator's environment: the control plane's
+	// Redis and lease TTL, so the replicator holds its lease.
+	Env []string
 
 	mu    sync.Mutex
 	procs map[string]*proc
+	seq   int // numbers the launches, for their stats files
 }
 
 var _ capacity.Launcher = (*Launcher)(nil)
@@ -63,12 +68,16 @@ func fileName(id string) string {
 func (l *Launcher) Launch(ctx context.Context, id string, task []byte, plan capacity.Plan) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.procs[id] != nil {
-		return fmt.Errorf("a replicator for %s is already running", id)
+	if old := l.procs[id]; old != nil {
+		// Its lease lapsed (frozen, or cut off from Redis): the new
+		// replicator fences it off and it stops by itself when it can
+		// run again. Its reports are no longer this replication's.
+		l.log.Warn("replacing a replicator that lost its lease", "replication", id, "old_pid", old.cmd.Process.Pid)
+		delete(l.procs, id)
 	}
+	l.seq++
 	base := filepath.Join(l.dir, fileName(id))
-	stats := base + ".stats.json"
-	_ = os.Remove(stats) // a previous run's statistics are not this one's
+	stats := fmt.Sprintf("%s.%d.stats.json", base, l.seq)
 	logf, err := os.OpenFile(base+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open the replicator log: %w", err)
@@ -78,7 +87,7 @@ func (l *Launcher) Launch(ctx context.Context, id string, task []byte, plan capa
 	cmd.Stdin = bytes.NewReader(task)
 	cmd.Stdout = logf
 	cmd.Stderr = io.MultiWriter(logf, tail)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMEMLIMIT=%dMiB", plan.MemoryLimitMiB))
+	cmd.Env = append(append(os.Environ(), l.Env...), fmt.Sprintf("GOMEMLIMIT=%dMiB", plan.MemoryLimitMiB), "SLUICE_REPLICATION_ARN="+id)
 	// A replicator must not outlive the server that watches it: nobody
 	// would stop it or see it fail.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -102,27 +111,48 @@ func (l *Launcher) watch(id string, p *proc, logf *os.File, tail *lastLines) {
 	for {
 		select {
 		case <-tick.C:
-			if s := readStats(p.stats); s != nil {
+			if s := readStats(p.stats); s != nil && l.current(id, p) {
 				l.reports <- capacity.Report{ID: id, Stats: s}
 			}
 		case err := <-exited:
 			logf.Close()
 			r := capacity.Report{ID: id, Stats: readStats(p.stats), Exited: true}
+			_ = os.Remove(p.stats)
 			if err != nil {
 				r.ExitErr = tail.last()
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+						r.Killed = true
+					}
+				}
 				if r.ExitErr == "" {
 					r.ExitErr = fmt.Sprintf("the replicator ended: %v", err)
 				}
 			}
 			l.mu.Lock()
-			delete(l.procs, id)
+			current := l.procs[id] == p
+			if current {
+				delete(l.procs, id)
+			}
 			l.mu.Unlock()
 			close(p.done)
+			if !current {
+				l.log.Info("a replaced replicator ended", "replication", id, "pid", p.cmd.Process.Pid, "error", r.ExitErr)
+				return
+			}
 			l.log.Info("replicator ended", "replication", id, "error", r.ExitErr)
 			l.reports <- r
 			return
 		}
 	}
+}
+
+// current says whether p is id's replicator, not one replaced since.
+func (l *Launcher) current(id string, p *proc) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.procs[id] == p
 }
 
 func readStats(path string) *runtime.Snapshot {

@@ -216,3 +216,10 @@ func (s *Store) ReplicatorExit(ctx context.Context, arn string) (string, error) 
 	}
 	return v, err
 }
+
+// ExpectLease gives a replicator being launched until within to take
+// replication arn's lease: if none does (it died first), the lease sweep
+// finds the deadline passed and launches another.
+func (s *Store) ExpectLease(ctx context.Context, arn string, within time.Duration) error {
+	return s.rdb.ZAdd(ctx, s.leasesKey(), redis.Z{Score: float64(time.Now().Add(within).UnixMilli()), Member: arn}).Err()
+}

@@ -283,6 +283,10 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, _ time.Time)
 	if err := a.begin(); err != nil {
 		return err
 	}
+	if err := a.t.checkFence(a.conn, a.task); err != nil {
+		_ = a.Rollback(ctx)
+		return err
+	}
 	var b strings.Builder
 	if err := a.t.upsertState(&b, a.task, runtime.PhaseCDC, pos, nil, true); err != nil {
 		return err

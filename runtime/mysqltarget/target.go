@@ -22,6 +22,10 @@ type Config struct {
 	// ControlSchema is the database of awsdms_txn_state; PostgreSQL's
 	// "public" means awsdms_control here, as in DMS.
 	ControlSchema string
+	// Fence is the fencing token of the replicator's lease for Task (0:
+	// standalone, no lease); see fence.go.
+	Fence int64
+	Task  string
 }
 
 // Target is a MySQL or MariaDB database that Sluice writes.
@@ -97,6 +101,9 @@ func (t *Target) ensureControl(conn *client.Conn) error {
 			return fmt.Errorf("create the control table %s: %w", t.stateTable(), err)
 		}
 	}
+	if err := t.ensureFenceColumn(conn); err != nil {
+		return fmt.Errorf("add the fence column to the control table %s: %w", t.stateTable(), err)
+	}
 	return nil
 }
 
@@ -132,6 +139,9 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 	if err := t.ensureControl(conn); err != nil {
 		return runtime.State{}, err
 	}
+	if err := t.claim(conn, task); err != nil {
+		return runtime.State{}, err
+	}
 	r, err := conn.Execute("SELECT phase, checkpoint, reload FROM "+t.stateTable()+" WHERE task_name = ?", task)
 	if err != nil {
 		return runtime.State{}, err
@@ -157,7 +167,7 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 
 // upsertState is the statement that stores a state row.
 func (t *Target) upsertState(b *strings.Builder, task, phase string, pos runtime.Position, reload *runtime.Reload, keepReload bool) error {
-	b.WriteString("INSERT INTO " + t.stateTable() + " (task_name, phase, checkpoint, updated_at, reload) VALUES (")
+	b.WriteString("INSERT INTO " + t.stateTable() + " (task_name, phase, checkpoint, updated_at, fence, reload) VALUES (")
 	quoteString(b, task)
 	b.WriteString(", ")
 	quoteString(b, phase)
@@ -167,7 +177,7 @@ func (t *Target) upsertState(b *strings.Builder, task, phase string, pos runtime
 	} else {
 		b.WriteString("NULL")
 	}
-	b.WriteString(", UTC_TIMESTAMP(6), ")
+	b.WriteString(", UTC_TIMESTAMP(6), " + strconv.FormatInt(t.cfg.Fence, 10) + ", ")
 	if reload != nil {
 		j, err := reload.MarshalJSON()
 		if err != nil {
@@ -177,7 +187,7 @@ func (t *Target) upsertState(b *strings.Builder, task, phase string, pos runtime
 	} else {
 		b.WriteString("NULL")
 	}
-	b.WriteString(") ON DUPLICATE KEY UPDATE phase = VALUES(phase), checkpoint = VALUES(checkpoint), updated_at = VALUES(updated_at)")
+	b.WriteString(") ON DUPLICATE KEY UPDATE phase = VALUES(phase), checkpoint = VALUES(checkpoint), updated_at = VALUES(updated_at), fence = VALUES(fence)")
 	if !keepReload {
 		b.WriteString(", reload = VALUES(reload)")
 	}
@@ -198,7 +208,22 @@ func (t *Target) SaveState(ctx context.Context, task string, st runtime.State) e
 	if err := t.upsertState(&b, task, st.Phase, st.Position, st.Reload, false); err != nil {
 		return err
 	}
-	_, err = conn.Execute(b.String())
+	if t.cfg.Fence == 0 {
+		_, err = conn.Execute(b.String())
+		return err
+	}
+	if _, err := conn.Execute("BEGIN"); err != nil {
+		return err
+	}
+	err = t.checkFence(conn, task)
+	if err == nil {
+		_, err = conn.Execute(b.String())
+	}
+	if err != nil {
+		_, _ = conn.Execute("ROLLBACK")
+		return err
+	}
+	_, err = conn.Execute("COMMIT")
 	return err
 }
 

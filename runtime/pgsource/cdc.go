@@ -62,7 +62,7 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 	opts := pglogrepl.StartReplicationOptions{
 		PluginArgs: []string{"proto_version '1'", "publication_names '" + strings.Join(quoted, ",") + "'"},
 	}
-	err = whileSlotBusy(ctx, func() error {
+	err = s.whileSlotBusy(ctx, func() error {
 		return pglogrepl.StartReplication(ctx, conn, s.cfg.Slot, pglogrepl.LSN(st.from), opts)
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -41,7 +42,11 @@ func classify(err error, slot string) error {
 const slotBusyWait = 30 * time.Second
 
 // whileSlotBusy runs f again while it fails because the slot is in use.
-func whileSlotBusy(ctx context.Context, f func() error) error {
+// A replicator that holds the replication's lease (TakeOver) ends the
+// session that holds the slot: it belongs to a replicator that lost the
+// lease, maybe frozen, whose connection the server would keep for
+// wal_sender_timeout.
+func (s *Source) whileSlotBusy(ctx context.Context, f func() error) error {
 	deadline := time.Now().Add(slotBusyWait)
 	for {
 		err := f()
@@ -49,10 +54,26 @@ func whileSlotBusy(ctx context.Context, f func() error) error {
 		if err == nil || !errors.As(err, &pe) || pe.Code != "55006" || time.Now().After(deadline) {
 			return err
 		}
+		if s.cfg.TakeOver {
+			s.endSlotHolder(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// endSlotHolder ends the session that holds the slot.
+func (s *Source) endSlotHolder(ctx context.Context) {
+	conn, err := pgx.Connect(ctx, s.cfg.ConnString)
+	if err != nil {
+		return // the retry reports what is wrong
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var pid *int32
+	if conn.QueryRow(ctx, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", s.cfg.Slot).Scan(&pid) == nil && pid != nil {
+		_, _ = conn.Exec(ctx, "SELECT pg_terminate_backend($1)", *pid)
 	}
 }

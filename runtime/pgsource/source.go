@@ -29,6 +29,9 @@ type Config struct {
 	// SetReplicaIdentityFull allows ALTER TABLE ... REPLICA IDENTITY FULL on
 	// tables with neither a primary key nor a replica identity.
 	SetReplicaIdentityFull bool
+	// TakeOver says the replicator holds the replication's lease, so a
+	// session still holding the slot is a predecessor's, to be ended.
+	TakeOver bool
 }
 
 // Source is a PostgreSQL database read through logical replication.
@@ -136,7 +139,7 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 	}
 	if exists {
 		// A new full load needs a new snapshot, which only a new slot exports.
-		err := whileSlotBusy(ctx, func() error {
+		err := s.whileSlotBusy(ctx, func() error {
 			_, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, s.cfg.Slot)
 			return err
 		})

@@ -273,8 +273,13 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime t
 			return err
 		}
 	}
+	fence := []byte(strconv.FormatInt(a.t.cfg.Fence, 10))
+	if a.t.cfg.Fence > 0 {
+		a.batch.ExecParams(a.t.fenceCheck(), [][]byte{[]byte(a.task), fence}, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
+	}
 	a.batch.ExecParams(fmt.Sprintf(upsertState, a.t.stateTable()),
-		[][]byte{[]byte(a.task), []byte(runtime.PhaseCDC), []byte(runtime.Checkpoint(pos)), []byte(commitTime.UTC().Format(time.RFC3339Nano))},
+		[][]byte{[]byte(a.task), []byte(runtime.PhaseCDC), []byte(runtime.Checkpoint(pos)), []byte(commitTime.UTC().Format(time.RFC3339Nano)), fence},
 		nil, nil, nil)
 	a.queued = append(a.queued, queued{})
 	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,12 +24,21 @@ type Config struct {
 	ControlSchema string
 	// Workers bounds the sessions used for loading and building indexes.
 	Workers int
+	// Fence is the fencing token of the lease the replicator holds for
+	// Task (0: no lease, the replicator runs standalone). Every position
+	// write checks it against the one stored with the position, so once a
+	// newer replicator has claimed the target this one cannot commit.
+	Fence int64
+	Task  string
 }
 
 // Target is a PostgreSQL database written by the replicator.
 type Target struct {
 	cfg  Config
 	pool *pgxpool.Pool
+
+	claimMu sync.Mutex
+	claimed bool // see claim
 }
 
 var _ runtime.Target = (*Target)(nil)
@@ -44,6 +54,10 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 	}
 	pc.MaxConns = int32(cfg.Workers) + 2
 	pgtext.Apply(pc.ConnConfig.RuntimeParams)
+	if cfg.Fence > 0 {
+		// The name lets a successor find this replicator's sessions.
+		pc.ConnConfig.RuntimeParams["application_name"] = sessionName(cfg.Task, cfg.Fence)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the target: %w", err)
@@ -71,18 +85,21 @@ CREATE TABLE IF NOT EXISTS %s (
   checkpoint text,
   checkpoint_timestamp timestamptz,
   updated_at timestamptz NOT NULL DEFAULT now(),
-  reload jsonb)`, ident(t.cfg.ControlSchema), t.stateTable()))
+  reload jsonb,
+  fence bigint NOT NULL DEFAULT 0)`, ident(t.cfg.ControlSchema), t.stateTable()))
 	if err != nil {
 		return fmt.Errorf("create the control table %s: %w", t.stateTable(), err)
 	}
-	// Control tables made before reloads existed lack the column.
-	var has bool
-	err = t.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'reload' AND NOT attisdropped)`, t.stateTable()).Scan(&has)
-	if err == nil && !has {
-		_, err = t.pool.Exec(ctx, "ALTER TABLE "+t.stateTable()+" ADD COLUMN IF NOT EXISTS reload jsonb")
-	}
-	if err != nil {
-		return fmt.Errorf("add the reload column to the control table %s: %w", t.stateTable(), err)
+	// Control tables made by earlier versions lack the newer columns.
+	for _, c := range []struct{ name, def string }{{"reload", "jsonb"}, {"fence", "bigint NOT NULL DEFAULT 0"}} {
+		var has bool
+		err = t.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped)`, t.stateTable(), c.name).Scan(&has)
+		if err == nil && !has {
+			_, err = t.pool.Exec(ctx, "ALTER TABLE "+t.stateTable()+" ADD COLUMN IF NOT EXISTS "+c.name+" "+c.def)
+		}
+		if err != nil {
+			return fmt.Errorf("add the %s column to the control table %s: %w", c.name, t.stateTable(), err)
+		}
 	}
 	return nil
 }
@@ -90,6 +107,9 @@ CREATE TABLE IF NOT EXISTS %s (
 // State implements runtime.Target.
 func (t *Target) State(ctx context.Context, task string) (runtime.State, error) {
 	if err := t.ensureControl(ctx); err != nil {
+		return runtime.State{}, err
+	}
+	if err := t.claim(ctx, task); err != nil {
 		return runtime.State{}, err
 	}
 	var st runtime.State
@@ -116,10 +136,10 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 	return st, nil
 }
 
-const upsertState = `INSERT INTO %s (task_name, phase, checkpoint, checkpoint_timestamp, updated_at)
-VALUES ($1, $2, $3, $4, now())
+const upsertState = `INSERT INTO %s (task_name, phase, checkpoint, checkpoint_timestamp, updated_at, fence)
+VALUES ($1, $2, $3, $4, now(), $5)
 ON CONFLICT (task_name) DO UPDATE SET phase = EXCLUDED.phase, checkpoint = EXCLUDED.checkpoint,
-  checkpoint_timestamp = EXCLUDED.checkpoint_timestamp, updated_at = now()`
+  checkpoint_timestamp = EXCLUDED.checkpoint_timestamp, updated_at = now(), fence = EXCLUDED.fence`
 
 // SaveState implements runtime.Target.
 func (t *Target) SaveState(ctx context.Context, task string, st runtime.State) error {
@@ -138,11 +158,24 @@ func (t *Target) SaveState(ctx context.Context, task string, st runtime.State) e
 			return err
 		}
 	}
-	_, err := t.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (task_name, phase, checkpoint, updated_at, reload)
-VALUES ($1, $2, $3, now(), $4)
+	tx, err := t.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit it does nothing
+	if t.cfg.Fence > 0 {
+		if _, err := tx.Exec(ctx, t.fenceCheck(), task, t.cfg.Fence); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (task_name, phase, checkpoint, updated_at, reload, fence)
+VALUES ($1, $2, $3, now(), $4, $5)
 ON CONFLICT (task_name) DO UPDATE SET phase = EXCLUDED.phase, checkpoint = EXCLUDED.checkpoint,
-  checkpoint_timestamp = NULL, updated_at = now(), reload = EXCLUDED.reload`, t.stateTable()), task, st.Phase, cp, reload)
-	return err
+  checkpoint_timestamp = NULL, updated_at = now(), reload = EXCLUDED.reload, fence = EXCLUDED.fence`, t.stateTable()), task, st.Phase, cp, reload, t.cfg.Fence)
+	if err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // PrepareTables implements runtime.Target.

@@ -52,6 +52,10 @@ type Task struct {
 	// names the request so that a resume does not repeat it.
 	ReloadTables []string `json:",omitempty"`
 	ReloadToken  string   `json:",omitempty"`
+	// Fence is the fencing token of the lease the replicator took for
+	// this replication (0 when it runs standalone, without a lease). It
+	// is the replicator's own, never part of the document.
+	Fence int64 `json:"-"`
 }
 
 // Endpoint is a database endpoint as DMS CreateEndpoint describes one.
@@ -98,6 +102,7 @@ func (t *Task) source(settings runtime.Settings, rules *mapping.Rules, log *slog
 		ConnString: e.ConnString(), User: e.Username,
 		Slot: slot, Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
 		SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
+		TakeOver:               t.Fence > 0,
 	})
 }
 
@@ -286,12 +291,14 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 		tgt = mysqltarget.New(mysqltarget.Config{
 			Server:        e.MySQLServer(),
 			ControlSchema: settings.ControlTablesSettings.ControlSchema,
+			Fence:         t.Fence, Task: t.ReplicationConfigIdentifier,
 		})
 	} else {
 		pt, err := pgtarget.New(ctx, pgtarget.Config{
 			ConnString:    e.ConnString(),
 			ControlSchema: settings.ControlTablesSettings.ControlSchema,
 			Workers:       settings.FullLoadSettings.MaxFullLoadSubTasks,
+			Fence:         t.Fence, Task: t.ReplicationConfigIdentifier,
 		})
 		if err != nil {
 			return nil, nil, err
