@@ -60,8 +60,9 @@ func alive(pid int) bool {
 // source keeps changing. Its lease lapses, the sweep launches a new
 // replicator, which takes the lease with a higher fencing token, ends the
 // frozen one's sessions and claims the target. Woken with SIGCONT, the old
-// one finds its lease gone and its writes refused, and exits; the target
-// ends equal to the source, and the replication never stopped running.
+// one finds its lease gone and its writes refused, and exits. Then the new
+// one is killed with SIGKILL and replaced too. The target ends equal to
+// the source, and the replication never stopped running.
 func TestLeaseTakeover(t *testing.T) {
 	s := startServer(t, "SLUICE_LEASE_TTL=2s")
 	c := s.client(testSecret)
@@ -155,6 +156,19 @@ func TestLeaseTakeover(t *testing.T) {
 			t.Fatalf("the old replicator %d still runs 20 s after SIGCONT", old)
 		}
 	}
+	// A replicator killed outright is replaced the same way, and counts
+	// as neither a failure nor a stop.
+	second := replicators(t, s)
+	if len(second) != 1 {
+		t.Fatalf("replicators after the old one exited: %v, want one", second)
+	}
+	if err := syscall.Kill(second[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	third := waitPIDs("a replicator replacing the killed one", func(p []int) bool { return len(p) == 1 && p[0] != second[0] })
+	t.Logf("replicator %d replaced the killed one %.1f s after the kill", third[0], time.Since(killed).Seconds())
+	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()
 	stop = make(chan struct{})
@@ -177,7 +191,7 @@ func TestLeaseTakeover(t *testing.T) {
 			t.Log(line)
 		}
 	}
-	if got := replicators(t, s); len(got) != 1 || got[0] == old {
+	if got := replicators(t, s); len(got) != 1 || got[0] != third[0] {
 		t.Fatalf("replicators after the takeover: %v, want one new one", got)
 	}
 }
