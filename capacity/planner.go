@@ -101,12 +101,7 @@ func Size(m Metadata, minUnits, maxUnits int) (Plan, error) {
 		units = maxUnits
 		why = append(why, fmt.Sprintf("capped at MaxCapacityUnits %d", maxUnits))
 	}
-	mem := units * UnitMiB
-	return Plan{
-		Units: units, MemoryLimitMiB: mem, BufferMiB: mem / 4,
-		FullLoadParallelism: min(49, max(4, 4*units)),
-		Reason:              fmt.Sprintf("Provisioned %d capacity unit(s): %s.", units, strings.Join(why, "; ")),
-	}, nil
+	return ForUnits(units, fmt.Sprintf("Provisioned %d capacity unit(s): %s.", units, strings.Join(why, "; "))), nil
 }
 
 // bytes writes a size the way people read it.

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -19,13 +20,16 @@ type buffer struct {
 	sem *semaphore.Weighted
 	max int64
 	run []*Change // changes emitted but not yet handed over
+	// used mirrors what the semaphore holds, for the statistics.
+	used *atomic.Int64
 }
 
 // maxRun is the most changes handed over at once.
 const maxRun = 512
 
-func newBuffer(limitBytes int64) *buffer {
-	return &buffer{ch: make(chan []*Change, 256), sem: semaphore.NewWeighted(limitBytes), max: limitBytes}
+func newBuffer(limitBytes int64, stats *Stats) *buffer {
+	stats.BufferLimit.Store(limitBytes)
+	return &buffer{ch: make(chan []*Change, 256), sem: semaphore.NewWeighted(limitBytes), max: limitBytes, used: &stats.BufferBytes}
 }
 
 // Emit implements Emitter. It is called from one goroutine only.
@@ -34,6 +38,7 @@ func (b *buffer) Emit(ctx context.Context, c *Change) error {
 	if err := b.sem.Acquire(ctx, n); err != nil {
 		return err
 	}
+	b.used.Add(n)
 	b.run = append(b.run, c)
 	if c.Op != OpCommit && c.Op != OpTruncate && len(b.run) < maxRun {
 		return nil
@@ -44,7 +49,7 @@ func (b *buffer) Emit(ctx context.Context, c *Change) error {
 		return nil
 	case <-ctx.Done():
 		for _, c := range b.run {
-			b.sem.Release(b.weight(c))
+			b.release(c)
 		}
 		b.run = nil
 		return ctx.Err()
@@ -61,7 +66,11 @@ func (b *buffer) close() {
 }
 
 // release returns a consumed change's bytes to the budget.
-func (b *buffer) release(c *Change) { b.sem.Release(b.weight(c)) }
+func (b *buffer) release(c *Change) {
+	n := b.weight(c)
+	b.used.Add(-n)
+	b.sem.Release(n)
+}
 
 // weight is a change's share of the budget; a change larger than the whole
 // budget takes all of it, so it still passes, alone.

@@ -556,7 +556,7 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 	// The applier outlives a stop request so it can finish what it holds.
 	applyCtx := context.WithoutCancel(ctx)
 	defer ap.Close(applyCtx)
-	buf := newBuffer(int64(r.Settings.ChangeProcessingTuning.MemoryLimitTotal) << 20)
+	buf := newBuffer(int64(r.Settings.ChangeProcessingTuning.MemoryLimitTotal)<<20, r.Stats)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer buf.close()

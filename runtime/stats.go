@@ -56,7 +56,15 @@ type Stats struct {
 	caughtUp   atomic.Bool
 	applied    atomic.Value // string: checkpoint of the last applied position
 	phase      atomic.Value // string
+	// BufferBytes and BufferLimit are the change buffer's use and budget;
+	// cpuMilli is the cores the process used lately, in thousandths (set
+	// by whoever measures the process).
+	BufferBytes, BufferLimit atomic.Int64
+	cpuMilli                 atomic.Int64
 }
+
+// SetCPU records how many cores the replicator used lately.
+func (s *Stats) SetCPU(cores float64) { s.cpuMilli.Store(int64(cores * 1000)) }
 
 // NewStats returns empty statistics.
 func NewStats() *Stats { return &Stats{tables: map[string]*TableStats{}} }
@@ -104,6 +112,10 @@ type Snapshot struct {
 	// else the age of the last applied source commit.
 	Lag    time.Duration
 	Tables []TableSnapshot
+	// The utilization the autoscaler reads: the change buffer's use and
+	// budget in bytes, and the cores the replicator used lately.
+	BufferBytes, BufferLimit int64   `json:",omitempty"`
+	CPU                      float64 `json:",omitempty"`
 }
 
 // StatsReader is how the control plane reads a running replication.
@@ -118,6 +130,8 @@ func (s *Stats) Snapshot() Snapshot {
 	var out Snapshot
 	out.Phase, _ = s.phase.Load().(string)
 	out.Checkpoint, _ = s.applied.Load().(string)
+	out.BufferBytes, out.BufferLimit = s.BufferBytes.Load(), s.BufferLimit.Load()
+	out.CPU = float64(s.cpuMilli.Load()) / 1000
 	if c := s.lastCommit.Load(); c != 0 && !s.caughtUp.Load() {
 		out.Lag = time.Since(time.Unix(0, c))
 	}

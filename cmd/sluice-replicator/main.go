@@ -88,7 +88,9 @@ func run(taskFile, statsFile string, log *slog.Logger) (err error) {
 	stats := runtime.NewStats()
 	if statsFile != "" || ctl != nil {
 		done := make(chan struct{})
+		cpu := newCPUMeter()
 		publish := func() {
+			stats.SetCPU(cpu.cores())
 			b, err := json.MarshalIndent(stats.Snapshot(), "", "  ")
 			if err != nil {
 				return
@@ -130,4 +132,33 @@ func writeFile(path string, b []byte) {
 	if os.WriteFile(tmp, b, 0o644) == nil {
 		_ = os.Rename(tmp, path)
 	}
+}
+
+// cpuMeter measures the cores the process used since it last asked, for
+// the autoscaler.
+type cpuMeter struct {
+	at  time.Time
+	cpu time.Duration
+}
+
+func newCPUMeter() *cpuMeter { return &cpuMeter{at: time.Now(), cpu: cpuTime()} }
+
+func (m *cpuMeter) cores() float64 {
+	now, cpu := time.Now(), cpuTime()
+	wall := now.Sub(m.at)
+	if wall <= 0 {
+		return 0
+	}
+	used := float64(cpu-m.cpu) / float64(wall)
+	m.at, m.cpu = now, cpu
+	return used
+}
+
+// cpuTime is the process's user and system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

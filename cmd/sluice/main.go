@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -82,6 +83,39 @@ func every(ctx context.Context, interval time.Duration, what string, sweep func(
 	}
 }
 
+// scalerFromEnv is the autoscaler: on unless SLUICE_AUTOSCALE=off, with
+// its waits and the cores a unit stands for adjustable.
+func scalerFromEnv() (*capacity.Scaler, error) {
+	switch v := env("SLUICE_AUTOSCALE", "on"); v {
+	case "off":
+		return nil, nil
+	case "on":
+	default:
+		return nil, fmt.Errorf("SLUICE_AUTOSCALE %q is not on or off", v)
+	}
+	s := capacity.DefaultScaler()
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{{"SLUICE_SCALE_UP_AFTER", &s.UpAfter}, {"SLUICE_SCALE_DOWN_AFTER", &s.DownAfter}} {
+		if v := os.Getenv(d.name); v != "" {
+			t, err := time.ParseDuration(v)
+			if err != nil || t <= 0 {
+				return nil, fmt.Errorf("%s %q is not a duration like 2m", d.name, v)
+			}
+			*d.to = t
+		}
+	}
+	if v := os.Getenv("SLUICE_UNIT_CPU"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			return nil, fmt.Errorf("SLUICE_UNIT_CPU %q is not a positive number of cores, like 1 or 0.5", v)
+		}
+		s.UnitCPU = f
+	}
+	return s, nil
+}
+
 func serve(ctx context.Context, log *slog.Logger) error {
 	deprovisionAfter, err := time.ParseDuration(env("SLUICE_DEPROVISION_AFTER", "48h"))
 	if err != nil || deprovisionAfter < 0 {
@@ -100,7 +134,11 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	run := &runner.Runner{Store: st, Log: log, DeprovisionAfter: deprovisionAfter, LeaseTTL: leaseTTL}
+	scaler, err := scalerFromEnv()
+	if err != nil {
+		return err
+	}
+	run := &runner.Runner{Store: st, Log: log, DeprovisionAfter: deprovisionAfter, LeaseTTL: leaseTTL, Scaler: scaler}
 	handler, err := api.FromEnv(st, run, log)
 	if err != nil {
 		return err

@@ -53,6 +53,9 @@ type Runner struct {
 	// (SLUICE_LEASE_TTL); a launched replicator has this plus launchGrace
 	// to take it.
 	LeaseTTL time.Duration
+	// Scaler resizes running replications by their utilization; nil
+	// leaves them at the size they started with.
+	Scaler *capacity.Scaler
 	// ctx bounds the start chains Start runs in the background.
 	ctx context.Context
 
@@ -64,6 +67,9 @@ type Runner struct {
 	// store.CarryTableStats), kept here so a report does not read them
 	// from Redis every second.
 	bases map[string][]store.TableStatistics
+	// resizes holds the plans of replications being relaunched at
+	// another size (the autoscaler's decision), until they are.
+	resizes map[string]capacity.Plan
 	// detached is set when the server shuts down: the replicators it stops
 	// then end their process, not their replication, which the next server
 	// adopts.
@@ -230,19 +236,59 @@ func (r *Runner) launch(ctx context.Context, arn string, doc []byte, p capacity.
 // Reload stopped it, when a new server adopts it, or when its replicator
 // lost its lease.
 func (r *Runner) relaunch(ctx context.Context, arn string) error {
+	r.mu.Lock()
+	resize, resizing := r.resizes[arn]
+	delete(r.resizes, arn)
+	r.mu.Unlock()
 	err := func() error {
 		_, t, cfg, err := r.task(ctx, arn)
 		if err != nil {
 			return err
 		}
-		p, doc, err := r.size(ctx, t, cfg)
+		rep, err := r.Store.Replication(ctx, arn)
 		if err != nil {
 			return err
+		}
+		var p capacity.Plan
+		var doc []byte
+		switch pd := rep.ProvisionData; {
+		case resizing:
+			p = resize
+		case pd != nil && pd.ProvisionedCapacityUnits > 0:
+			// The capacity it runs with stays until the autoscaler
+			// changes it.
+			p = capacity.ForUnits(pd.ProvisionedCapacityUnits, pd.ReasonForNewProvisioningData)
+		default:
+			if p, doc, err = r.size(ctx, t, cfg); err != nil {
+				return err
+			}
+		}
+		if doc == nil {
+			if err := t.Size(p.BufferMiB, p.FullLoadParallelism); err != nil {
+				return err
+			}
+			if doc, err = json.Marshal(t); err != nil {
+				return err
+			}
 		}
 		if err := r.carry(ctx, arn, true); err != nil {
 			return err
 		}
-		return r.launch(ctx, arn, doc, p)
+		if err := r.launch(ctx, arn, doc, p); err != nil {
+			return err
+		}
+		if !resizing {
+			return nil
+		}
+		_, err = r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
+			now := store.At(time.Now())
+			rep.ProvisionData = &store.ProvisionData{
+				ProvisionState: store.Provisioned, ProvisionedCapacityUnits: p.Units, DateProvisioned: now,
+				ReasonForNewProvisioningData: p.Reason,
+			}
+			return nil
+		})
+		return err
 	}()
 	if err == nil {
 		return nil
@@ -716,13 +762,91 @@ func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 		}
 		return nil
 	})
+	if rp.Exited && !again {
+		r.mu.Lock()
+		delete(r.resizes, rp.ID)
+		if r.Scaler != nil {
+			r.Scaler.Forget(rp.ID)
+		}
+		r.mu.Unlock()
+	}
 	if err == nil && stopAt {
 		return r.Launcher.Stop(ctx, rp.ID)
+	}
+	if err == nil && !rp.Exited && rp.Stats != nil {
+		err = r.autoscale(ctx, rp.ID, rp.Stats)
 	}
 	if err == nil && again {
 		return r.relaunch(ctx, rp.ID)
 	}
 	return err
+}
+
+// autoscale feeds a running replication's utilization to the scaler and,
+// when it decides on another size, relaunches the replicator at that size
+// from its checkpoint: it stops gracefully (its position committed), and
+// its exit report launches the new one.
+func (r *Runner) autoscale(ctx context.Context, arn string, s *runtime.Snapshot) error {
+	if r.Scaler == nil || s.Phase != runtime.PhaseCDC {
+		// A full load would start over: sizes change only while
+		// changes are applied.
+		return nil
+	}
+	rep, err := r.Store.Replication(ctx, arn)
+	if err != nil || rep.Status != store.StatusRunning || rep.ProvisionData == nil || rep.ProvisionData.ProvisionedCapacityUnits == 0 {
+		return err
+	}
+	cfg, err := r.Store.Config(ctx, arn)
+	if err != nil {
+		return err
+	}
+	minU, maxU := 1, capacity.ValidUnits[len(capacity.ValidUnits)-1]
+	if c := cfg.ComputeConfig; c != nil {
+		if c.MinCapacityUnits > 0 {
+			minU = c.MinCapacityUnits
+		}
+		if c.MaxCapacityUnits > 0 {
+			maxU = c.MaxCapacityUnits
+		}
+	}
+	u := capacity.Utilization{CPU: s.CPU, Lag: s.Lag}
+	if s.BufferLimit > 0 {
+		u.BufferFill = float64(s.BufferBytes) / float64(s.BufferLimit)
+	}
+	r.mu.Lock()
+	_, busy := r.restarting[arn]
+	var to int
+	var why string
+	units := rep.ProvisionData.ProvisionedCapacityUnits
+	if !busy {
+		to, why = r.Scaler.Observe(arn, units, minU, maxU, u, time.Now())
+	}
+	if busy || to == units {
+		r.mu.Unlock()
+		return nil
+	}
+	if r.restarting == nil {
+		r.restarting = map[string]bool{}
+	}
+	if r.resizes == nil {
+		r.resizes = map[string]capacity.Plan{}
+	}
+	r.restarting[arn] = true
+	r.resizes[arn] = capacity.ForUnits(to, why)
+	r.mu.Unlock()
+	r.Log.Info("resizing a replication", "replication", rep.ReplicationConfigIdentifier, "from", units, "to", to, "reason", why)
+	_, err = r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
+		if rep.ProvisionData != nil {
+			rep.ProvisionData.IsNewProvisioningAvailable = true
+			rep.ProvisionData.DateNewProvisioningDataAvailable = store.At(time.Now())
+			rep.ProvisionData.ReasonForNewProvisioningData = why
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return r.Launcher.Stop(ctx, arn)
 }
 
 // stopTimeReached says whether the replication's server_time stop position
