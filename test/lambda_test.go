@@ -47,13 +47,16 @@ const lambdaAPIHost = "sluice-api.execute-api.us-east-1.amazonaws.test"
 
 // buildLambda builds cmd/lambda-api as Lambda's provided.al2023 runtime
 // runs it: a static binary named bootstrap, without the RPC mode.
-func buildLambda(t *testing.T) string {
+func buildLambda(t *testing.T) string { return buildFunction(t, "api") }
+
+// buildFunction builds cmd/lambda-<name> the same way.
+func buildFunction(t *testing.T, name string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "bootstrap")
-	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "../cmd/lambda-api")
+	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "../cmd/lambda-"+name)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build cmd/lambda-api: %v\n%s", err, out)
+		t.Fatalf("build cmd/lambda-%s: %v\n%s", name, err, out)
 	}
 	return bin
 }

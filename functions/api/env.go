@@ -63,3 +63,13 @@ func (Queue) Stop(context.Context, string) error { return nil }
 // Reload implements Control: the request is in the replication's record,
 // and the launcher restarts the replicator for it like a queued start.
 func (q Queue) Reload(ctx context.Context, arn string) error { return q.Store.QueueStart(ctx, arn) }
+
+// Internal builds a handler for callers in the same process or function
+// that do not come through HTTP (the schedule function): no request
+// verification, ARNs in SLUICE_REGION and SLUICE_ACCOUNT_ID.
+func Internal(st *store.Store, control Control, log *slog.Logger) *Handler {
+	return &Handler{
+		Store: st, Control: control, Log: log,
+		Region: Env("SLUICE_REGION", "us-east-1"), Account: Env("SLUICE_ACCOUNT_ID", "000000000000"),
+	}
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -379,4 +380,33 @@ func (h *Handler) resolveConfig(ctx context.Context, id string) (string, error) 
 		}
 	}
 	return "", notFound("replication config %s not found", id)
+}
+
+// StartReplication starts a replication as the operation of that name
+// does, for callers in the same process (scheduled starts). startType
+// empty means start-replication on the first run, resume-processing after.
+func (h *Handler) StartReplication(ctx context.Context, arn, startType string) (*store.ReplicationRecord, error) {
+	if startType == "" {
+		rep, err := h.Store.Replication(ctx, arn)
+		if err != nil {
+			return nil, err
+		}
+		startType = resumeProcessing
+		if rep.Runs == 0 {
+			startType = startReplication
+		}
+	}
+	return h.start(ctx, startInput{ReplicationConfigArn: arn, StartReplicationType: startType})
+}
+
+// StopReplication stops a replication as the operation of that name does.
+func (h *Handler) StopReplication(ctx context.Context, arn string) (*store.ReplicationRecord, error) {
+	return h.stop(ctx, arn)
+}
+
+// IsInvalidState says whether err is the API's InvalidResourceStateFault:
+// the replication is not in a status the request applies to.
+func IsInvalidState(err error) bool {
+	var f *fault
+	return errors.As(err, &f) && f.code == "InvalidResourceStateFault"
 }

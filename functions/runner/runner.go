@@ -337,6 +337,36 @@ func (r *Runner) size(ctx context.Context, t *task.Task, cfg *store.Config) (cap
 	return p, doc, err
 }
 
+// Analysis is what the analyze function answers: the source's metadata
+// and the capacity plan for it.
+type Analysis struct {
+	ReplicationConfigArn string
+	Metadata             capacity.Metadata
+	Plan                 capacity.Plan
+}
+
+// Analyze analyzes a replication's source and plans its capacity, without
+// starting anything (the analyze function).
+func (r *Runner) Analyze(ctx context.Context, arn string) (*Analysis, error) {
+	_, t, cfg, err := r.task(ctx, arn)
+	if err != nil {
+		return nil, err
+	}
+	md, err := analyze.Analyze(ctx, t, analysisWindow, r.Log)
+	if err != nil {
+		return nil, err
+	}
+	minU, maxU := 0, 0
+	if c := cfg.ComputeConfig; c != nil {
+		minU, maxU = c.MinCapacityUnits, c.MaxCapacityUnits
+	}
+	p, err := capacity.Size(md, minU, maxU)
+	if err != nil {
+		return nil, err
+	}
+	return &Analysis{ReplicationConfigArn: arn, Metadata: md, Plan: p}, nil
+}
+
 // step moves the status from one start step to the next, unless the
 // replication was stopped meanwhile.
 func (r *Runner) step(ctx context.Context, arn, from, to string, edit func(*store.ReplicationRecord)) error {

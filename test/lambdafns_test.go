@@ -1,0 +1,168 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
+	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sluicedb/sluice/test/testenv"
+)
+
+// lambdaFixture empties the Lambda tests' Redis database and creates, with
+// the API function, two endpoints over fresh databases and a config.
+func lambdaFixture(t *testing.T, label string) (env map[string]string, src, configArn string, rdb *redis.Client) {
+	t.Helper()
+	rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: lambdaRedisDB})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		t.Fatalf("empty Redis database %d (run `make services`): %v", lambdaRedisDB, err)
+	}
+	env = lambdaEnv()
+	c := (&gateway{fn: startLambda(t, buildLambda(t), env)}).client(testSecret)
+	src, dst := testenv.NewPGDatabase(t, label+"_src"), testenv.NewPGDatabase(t, label+"_dst")
+	arns := map[string]string{}
+	for _, e := range []struct {
+		id, db string
+		typ    types.ReplicationEndpointTypeValue
+	}{{label + "-src", src, types.ReplicationEndpointTypeValueSource}, {label + "-dst", dst, types.ReplicationEndpointTypeValueTarget}} {
+		out, err := c.CreateEndpoint(ctx, &dms.CreateEndpointInput{
+			EndpointIdentifier: aws.String(e.id), EndpointType: e.typ, EngineName: aws.String("postgres"),
+			ServerName: aws.String("127.0.0.1"), Port: aws.Int32(5432), DatabaseName: aws.String(e.db),
+			Username: aws.String("postgres"), Password: aws.String("trust-auth-needs-none"),
+		})
+		if err != nil {
+			t.Fatalf("CreateEndpoint: %v", err)
+		}
+		arns[e.id] = aws.ToString(out.Endpoint.EndpointArn)
+	}
+	out, err := c.CreateReplicationConfig(ctx, &dms.CreateReplicationConfigInput{
+		ReplicationConfigIdentifier: aws.String(label + "-cfg"),
+		SourceEndpointArn:           aws.String(arns[label+"-src"]), TargetEndpointArn: aws.String(arns[label+"-dst"]),
+		ReplicationType: types.MigrationTypeValueFullLoadAndCdc,
+		ComputeConfig:   &types.ComputeConfig{MinCapacityUnits: aws.Int32(1), MaxCapacityUnits: aws.Int32(4)},
+		TableMappings:   aws.String(`{"rules":[{"rule-type":"selection","rule-id":"1","rule-name":"1","object-locator":{"schema-name":"public","table-name":"%"},"rule-action":"include"}]}`),
+	})
+	if err != nil {
+		t.Fatalf("CreateReplicationConfig: %v", err)
+	}
+	return env, src, aws.ToString(out.ReplicationConfig.ReplicationConfigArn), rdb
+}
+
+// invokeJSON invokes fn with payload and decodes its answer into out, or
+// returns the error message it posted to /error.
+func invokeJSON(t *testing.T, fn *lambdaFunction, payload string, out any) string {
+	t.Helper()
+	res, err := fn.invoke(context.Background(), []byte(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.failed {
+		var e runtimeError
+		_ = json.Unmarshal(res.payload, &e)
+		return e.ErrorMessage
+	}
+	if err := json.Unmarshal(res.payload, out); err != nil {
+		t.Fatalf("answer %s: %v", res.payload, err)
+	}
+	return ""
+}
+
+// TestLambdaSchedule runs cmd/lambda-schedule as Lambda does and hands it
+// EventBridge Scheduler payloads.
+func TestLambdaSchedule(t *testing.T) {
+	env, _, arn, rdb := lambdaFixture(t, "lsched")
+	env["SLUICE_DEPROVISION_AFTER"] = "1h"
+	fn := startLambda(t, buildFunction(t, "schedule"), env)
+	ctx := context.Background()
+	status := func() string {
+		t.Helper()
+		var rep struct{ Status string }
+		b, err := rdb.Get(ctx, "{sluice}:rep:"+arn).Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = json.Unmarshal(b, &rep)
+		return rep.Status
+	}
+	type result struct {
+		Action, ReplicationConfigArn, Status, Skipped string
+	}
+	var r result
+	if msg := invokeJSON(t, fn, `{"action":"start","replicationConfigArn":"`+arn+`"}`, &r); msg != "" {
+		t.Fatalf("start: %s", msg)
+	}
+	if r.Status != "initializing" || status() != "initializing" {
+		t.Fatalf("after a scheduled start: answer %+v, record %s; want initializing", r, status())
+	}
+	if q, _ := rdb.ZRange(ctx, "{sluice}:queue:starts", 0, -1).Result(); len(q) != 1 || q[0] != arn {
+		t.Fatalf("start queue %v, want the replication queued for the launcher", q)
+	}
+	r = result{}
+	if msg := invokeJSON(t, fn, `{"action":"start","replicationConfigArn":"`+arn+`","startReplicationType":"start-replication"}`, &r); msg != "" {
+		t.Fatalf("second start: %s", msg)
+	}
+	if r.Skipped == "" || !strings.Contains(r.Skipped, "initializing") {
+		t.Fatalf("a start of a starting replication: %+v, want skipped with the reason", r)
+	}
+	r = result{}
+	if msg := invokeJSON(t, fn, `{"action":"stop","replicationConfigArn":"`+arn+`"}`, &r); msg != "" {
+		t.Fatalf("stop: %s", msg)
+	}
+	if r.Status != "stopping" || status() != "stopping" {
+		t.Fatalf("after a scheduled stop: answer %+v, record %s; want stopping", r, status())
+	}
+	r = result{}
+	if msg := invokeJSON(t, fn, `{"action":"sweep"}`, &r); msg != "" || r.Action != "sweep" {
+		t.Fatalf("sweep: %+v %s", r, msg)
+	}
+	for payload, want := range map[string]string{
+		`{"action":"explode"}`: `action "explode" is not one of start, stop, sweep`,
+		`{"action":"start"}`:   "needs replicationConfigArn",
+		`[1,2]`:                "not an event like",
+		`{"action":"start","replicationConfigArn":"arn:aws:dms:us-east-1:000000000000:replication-config:NOPE"}`: "NOPE",
+	} {
+		if msg := invokeJSON(t, fn, payload, &r); !strings.Contains(msg, want) {
+			t.Errorf("payload %s: error %q, want one containing %q", payload, msg, want)
+		}
+	}
+}
+
+// TestLambdaAnalyze runs cmd/lambda-analyze as Lambda does: it analyzes a
+// real source and answers the plan.
+func TestLambdaAnalyze(t *testing.T) {
+	env, src, arn, _ := lambdaFixture(t, "lanalyze")
+	testenv.Exec(t, src, `CREATE TABLE docs (id int PRIMARY KEY, body text); INSERT INTO docs SELECT g, repeat('x', 200) FROM generate_series(1, 5000) g; ANALYZE docs`)
+	testenv.Exec(t, src, `CREATE TABLE log (line text)`)
+	fn := startLambda(t, buildFunction(t, "analyze"), env)
+	var a struct {
+		Metadata struct {
+			Tables, LOBColumns, TablesWithout int
+			Rows, Bytes                       int64
+			FullLoad                          bool
+		}
+		Plan struct {
+			Units  int
+			Reason string
+		}
+	}
+	if msg := invokeJSON(t, fn, `{"replicationConfigArn":"`+arn+`"}`, &a); msg != "" {
+		t.Fatalf("analyze: %s", msg)
+	}
+	m := a.Metadata
+	if m.Tables != 2 || m.Rows < 4500 || m.Rows > 5500 || m.Bytes < 1<<20 || m.LOBColumns != 2 || m.TablesWithout != 1 || !m.FullLoad {
+		t.Fatalf("metadata %+v: want 2 tables, about 5000 rows, over 1 MiB, 2 text columns, 1 keyless table, a full load", m)
+	}
+	if a.Plan.Units != 1 || !strings.Contains(a.Plan.Reason, "2 table(s)") {
+		t.Fatalf("plan %+v, want 1 unit with a reason that counts the tables", a.Plan)
+	}
+	if msg := invokeJSON(t, fn, `{}`, &a); !strings.Contains(msg, "needs replicationConfigArn") {
+		t.Fatalf("an empty event: %q", msg)
+	}
+}
