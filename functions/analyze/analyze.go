@@ -73,10 +73,11 @@ func pgBytes(ctx context.Context, e task.Endpoint, tables []*runtime.Table) (int
 	return n, err
 }
 
-// Check is the pre-migration check of t's source: every setting or
-// privilege that would stop its change stream, each with its fix.
+// Check is the pre-migration check: every setting or privilege of the
+// source that would stop its change stream, and a target that does not
+// take writes, each with its fix.
 func Check(ctx context.Context, t *task.Task, log *slog.Logger) []string {
-	return task.CheckSource(ctx, t, log)
+	return append(task.CheckSource(ctx, t, log), task.CheckTarget(ctx, t, log)...)
 }
 
 // lob says whether a column holds large values.

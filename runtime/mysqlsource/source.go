@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -337,7 +338,37 @@ func (s *Source) Check(ctx context.Context) []string {
 	if !has("REPLICATION CLIENT", "BINLOG MONITOR") {
 		problems = append(problems, fmt.Sprintf("the source user %s may not ask for binlog positions. Fix: GRANT REPLICATION CLIENT ON *.* TO %s (BINLOG MONITOR on MariaDB 10.5 and later)", s.cfg.Server.User, s.cfg.Server.User))
 	}
+	if p := binlogRetention(conn); p != "" {
+		problems = append(problems, p)
+	}
 	return problems
+}
+
+// minRetention is the binlog retention a replication needs to resume after
+// a stop of a day, as DMS asks of its MySQL sources.
+const minRetention = 24 * time.Hour
+
+// binlogRetention reports a binlog retention too short to resume from,
+// or "" when it is long enough or unlimited (0).
+func binlogRetention(conn *client.Conn) string {
+	secs := int64(-1)
+	if r, err := conn.Execute("SELECT @@binlog_expire_logs_seconds"); err == nil && r.RowNumber() > 0 {
+		secs, _ = r.GetInt(0, 0)
+	}
+	if secs <= 0 {
+		// Older servers (MariaDB before 10.6, MySQL 5.7) count days; when
+		// both are set, the servers honour the non-zero one.
+		if r, err := conn.Execute("SELECT @@expire_logs_days"); err == nil && r.RowNumber() > 0 {
+			v, _ := r.GetString(0, 0)
+			if d, _ := strconv.ParseFloat(v, 64); d > 0 {
+				secs = int64(d * 86400)
+			}
+		}
+	}
+	if secs <= 0 || time.Duration(secs)*time.Second >= minRetention {
+		return ""
+	}
+	return fmt.Sprintf("the source keeps binlogs only %s: a replication stopped longer cannot resume. Fix: SET PERSIST binlog_expire_logs_seconds = %d (at least a day; on RDS: CALL mysql.rds_set_configuration('binlog retention hours', 24))", time.Duration(secs)*time.Second, int64(minRetention/time.Second))
 }
 
 // masterStatus returns the server's current binlog position.

@@ -174,6 +174,34 @@ func CheckSource(ctx context.Context, t *Task, log *slog.Logger) []string {
 	return src.Check(ctx)
 }
 
+// CheckTarget is the pre-migration check of t's target: it must take
+// writes. It creates the control schema and table the replicator would
+// create first (awsdms_txn_state), which proves the privileges, and finds a
+// read-only server or a standby.
+func CheckTarget(ctx context.Context, t *Task, log *slog.Logger) []string {
+	settings, err := runtime.ParseSettings(document(t.ReplicationSettings))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	e := t.TargetEndpoint
+	schema := settings.ControlTablesSettings.ControlSchema
+	var tgt runtime.Target
+	if e.IsMySQL() {
+		tgt = mysqltarget.New(mysqltarget.Config{Server: e.MySQLServer(), ControlSchema: schema})
+	} else {
+		pt, err := pgtarget.New(ctx, pgtarget.Config{ConnString: e.ConnString(), ControlSchema: schema, Workers: 1})
+		if err != nil {
+			return []string{err.Error()}
+		}
+		tgt = pt
+	}
+	defer tgt.Close(context.WithoutCancel(ctx))
+	if _, err := tgt.State(ctx, t.ReplicationConfigIdentifier); err != nil {
+		return []string{fmt.Sprintf("the target endpoint %s does not take writes: %v. Fix: point the endpoint at a primary (not a read replica or standby, and not read_only), and let user %s create schemas and tables in the database (GRANT CREATE ON DATABASE … on PostgreSQL; GRANT ALL ON *.* or on the target databases on MySQL)", e.EndpointIdentifier, err, e.Username)}
+	}
+	return nil
+}
+
 // MySQLServer is where a MySQL-protocol endpoint is. It holds the
 // password: never log it.
 func (e *Endpoint) MySQLServer() mysqlconn.Server {
