@@ -13,12 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
+
+	"github.com/sluicedb/sluice/infra/mototest"
 )
 
 const password = "s3cr3t-pa55"
 
 func TestResolve(t *testing.T) {
-	startMoto(t)
+	mototest.Start(t)
 	ctx := context.Background()
 	r, err := NewResolver(ctx)
 	if err != nil {

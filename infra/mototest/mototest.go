@@ -1,8 +1,7 @@
-package secrets
-
-// moto_server stands in for AWS in tests. This file depends on nothing else
-// in the package, so it can move to a shared test package when a second
-// package needs moto.
+// Package mototest runs one moto_server per test binary to stand in for
+// AWS (ECS, Secrets Manager, EventBridge Scheduler) in tests. Call Start
+// from each test that needs it, and Stop from TestMain.
+package mototest
 
 import (
 	"bytes"
@@ -31,17 +30,12 @@ var moto struct {
 	out    bytes.Buffer  // its output; read only after exited is closed
 }
 
-func TestMain(m *testing.M) {
-	defer stopMoto()
-	m.Run()
-}
-
-// startMoto returns the URL of a running moto_server and points the AWS SDK
+// Start returns the URL of a running moto_server and points the AWS SDK
 // at it for the rest of the test: endpoint, region us-east-1 and static
 // credentials, with the developer's ~/.aws out of the way. A missing
 // moto_server fails the test rather than skipping it, so a machine without
 // it cannot pass silently.
-func startMoto(tb testing.TB) string {
+func Start(tb testing.TB) string {
 	tb.Helper()
 	moto.once.Do(func() { moto.url, moto.err = runMoto() })
 	if moto.err != nil {
@@ -96,15 +90,15 @@ func runMoto() (string, error) {
 		case <-moto.exited:
 			return "", fmt.Errorf("moto_server exited before answering on %s:\n%s", url, moto.out.String())
 		case <-deadline:
-			stopMoto()
+			Stop()
 			return "", fmt.Errorf("moto_server did not answer on %s within %s:\n%s", url, motoStartTimeout, moto.out.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-// stopMoto kills moto_server if it was started and waits until it is gone.
-func stopMoto() {
+// Stop kills moto_server if it was started and waits until it is gone.
+func Stop() {
 	if moto.exited == nil {
 		return
 	}
