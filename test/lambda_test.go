@@ -500,7 +500,7 @@ func TestLambdaAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		queued, err := st.QueuedStarts(ctx)
+		queued, err := st.Queued(ctx, store.QueueStarts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,8 +3,10 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
@@ -164,5 +166,41 @@ func TestLambdaAnalyze(t *testing.T) {
 	}
 	if msg := invokeJSON(t, fn, `{}`, &a); !strings.Contains(msg, "needs replicationConfigArn") {
 		t.Fatalf("an empty event: %q", msg)
+	}
+}
+
+// TestLambdaAPIWithServe splits the control plane as a deployment does:
+// the DMS API is the Lambda function, and `sluice serve` (sharing its
+// Redis and master key) runs the replicators. A start and a stop made
+// through the function are queued and carried out by the server.
+func TestLambdaAPIWithServe(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: lambdaRedisDB})
+	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.Close()
+	env := lambdaEnv()
+	c := (&gateway{fn: startLambda(t, buildLambda(t), env)}).client(testSecret)
+	dir := t.TempDir()
+	launchServer(t, []string{
+		"SLUICE_REDIS_URL=" + env["SLUICE_REDIS_URL"], "SLUICE_MASTER_KEY=" + env["SLUICE_MASTER_KEY"],
+		"SLUICE_ACCESS_KEY_ID=" + testKeyID, "SLUICE_SECRET_ACCESS_KEY=" + testSecret,
+		"SLUICE_REPLICATOR_BIN=" + replicatorBin, "SLUICE_STATE_DIR=" + dir, "SLUICE_LEASE_TTL=3s",
+	}, filepath.Join(dir, "serve.log"))
+	ctx := context.Background()
+	f := newFixture(t, c, "lsplit", "full-load-and-cdc")
+	testenv.Exec(t, f.src, `CREATE TABLE items (id serial PRIMARY KEY, name text); INSERT INTO items (name) SELECT 'i' || g FROM generate_series(1, 500) g`)
+	if _, err := c.StartReplication(ctx, &dms.StartReplicationInput{ReplicationConfigArn: aws.String(f.configArn), StartReplicationType: aws.String("start-replication")}); err != nil {
+		t.Fatalf("StartReplication through the function: %v", err)
+	}
+	f.waitFor(t, c, "running", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "running" })
+	testenv.Exec(t, f.src, `UPDATE items SET name = name || '!' WHERE id % 7 = 0; INSERT INTO items (name) VALUES ('late')`)
+	testenv.WaitEqual(t, nil, f.src, f.dst, time.Minute, "items")
+	if _, err := c.StopReplication(ctx, &dms.StopReplicationInput{ReplicationConfigArn: aws.String(f.configArn)}); err != nil {
+		t.Fatalf("StopReplication through the function: %v", err)
+	}
+	r := f.waitFor(t, c, "stopped", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "stopped" })
+	if aws.ToString(r.StopReason) != "Stop Reason NORMAL" || !strings.HasPrefix(aws.ToString(r.RecoveryCheckpoint), "checkpoint:") {
+		t.Fatalf("stopped with %q, checkpoint %q; want a normal stop with a checkpoint", aws.ToString(r.StopReason), aws.ToString(r.RecoveryCheckpoint))
 	}
 }

@@ -173,6 +173,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	go run.Run(runCtx, reports)
 	go every(runCtx, min(max(deprovisionAfter/2, time.Second), time.Minute), "deprovision sweep", run.Sweep, log)
 	go every(runCtx, leaseTTL/2, "lease sweep", run.SweepLeases, log)
+	go every(runCtx, 500*time.Millisecond, "queued requests", run.Consume, log)
 	if err := run.Adopt(ctx); err != nil {
 		return fmt.Errorf("adopt the replications a previous server left running: %w", err)
 	}

@@ -49,20 +49,25 @@ func FromEnv(st *store.Store, control Control, log *slog.Logger) (*Handler, erro
 }
 
 // Queue is the Control of an API that cannot run replicators itself (the
-// Lambda function): a start is queued in the store for the launcher to
-// claim, and a stop is the stopping status the API already recorded,
-// which the launcher acts on.
+// Lambda function): starts, table reloads and stops are queued in the store
+// for the server that runs replicators (`sluice serve`, locally or with the
+// ECS launcher) to carry out (runner.Consume).
 type Queue struct{ Store *store.Store }
 
 // Start implements Control.
-func (q Queue) Start(ctx context.Context, arn string) error { return q.Store.QueueStart(ctx, arn) }
+func (q Queue) Start(ctx context.Context, arn string) error {
+	return q.Store.Enqueue(ctx, store.QueueStarts, arn)
+}
 
 // Stop implements Control.
-func (Queue) Stop(context.Context, string) error { return nil }
+func (q Queue) Stop(ctx context.Context, arn string) error {
+	return q.Store.Enqueue(ctx, store.QueueStops, arn)
+}
 
-// Reload implements Control: the request is in the replication's record,
-// and the launcher restarts the replicator for it like a queued start.
-func (q Queue) Reload(ctx context.Context, arn string) error { return q.Store.QueueStart(ctx, arn) }
+// Reload implements Control: the request is in the replication's record.
+func (q Queue) Reload(ctx context.Context, arn string) error {
+	return q.Store.Enqueue(ctx, store.QueueReloads, arn)
+}
 
 // Internal builds a handler for callers in the same process or function
 // that do not come through HTTP (the schedule function): no request

@@ -686,6 +686,34 @@ func (r *Runner) Sweep(ctx context.Context) error {
 	return nil
 }
 
+// Consume carries out what an API without replicators of its own (the
+// Lambda function) queued: starts, table reloads and stops, each claimed
+// from its queue so that one server does it.
+func (r *Runner) Consume(ctx context.Context) error {
+	for _, q := range []struct {
+		name string
+		do   func(context.Context, string) error
+	}{{store.QueueStops, r.Stop}, {store.QueueReloads, r.Reload}, {store.QueueStarts, r.Start}} {
+		arns, err := r.Store.Queued(ctx, q.name)
+		if err != nil {
+			return err
+		}
+		for _, arn := range arns {
+			if ok, err := r.Store.Dequeue(ctx, q.name, arn); err != nil || !ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			r.Log.Info("carrying out a queued request", "queue", q.name, "replication", arn)
+			if err := q.do(ctx, arn); err != nil {
+				r.Log.Warn("a queued request failed", "queue", q.name, "replication", arn, "error", err)
+			}
+		}
+	}
+	return nil
+}
+
 // SweepLeases launches a new replicator for each running replication
 // whose replicator stopped renewing its lease (it died, froze, or lost
 // Redis). Claiming a lapsed lease is atomic, so of several sweepers one

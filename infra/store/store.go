@@ -507,16 +507,31 @@ func (s *Store) DueDeprovisions(ctx context.Context, now time.Time) ([]string, e
 	return s.rdb.ZRangeByScore(ctx, s.Key(kTimers, "deprovision"), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10)}).Result()
 }
 
-// QueueStart records that replication arn waits for a replicator: the API
-// queues a start this way where it cannot launch one itself (in Lambda),
-// and whoever launches replicators claims it from the queue.
-func (s *Store) QueueStart(ctx context.Context, arn string) error {
-	return s.rdb.ZAdd(ctx, s.Key(kQueue, "starts"), redis.Z{Score: float64(time.Now().UnixMilli()), Member: arn}).Err()
+// Queued work: an API that cannot act on replicators itself (the Lambda
+// function) queues what it decided — a start (or a table reload, which
+// restarts the replicator), or a stop — and whoever runs replicators
+// claims it from the queue.
+const (
+	QueueStarts  = "starts"
+	QueueReloads = "reloads"
+	QueueStops   = "stops"
+)
+
+// Enqueue puts replication arn on queue (QueueStarts, QueueReloads or
+// QueueStops); it is there once however often it is queued.
+func (s *Store) Enqueue(ctx context.Context, queue, arn string) error {
+	return s.rdb.ZAdd(ctx, s.Key(kQueue, queue), redis.Z{Score: float64(time.Now().UnixMilli()), Member: arn}).Err()
 }
 
-// QueuedStarts returns the queued starts, oldest first.
-func (s *Store) QueuedStarts(ctx context.Context) ([]string, error) {
-	return s.rdb.ZRange(ctx, s.Key(kQueue, "starts"), 0, -1).Result()
+// Queued returns what waits on queue, oldest first.
+func (s *Store) Queued(ctx context.Context, queue string) ([]string, error) {
+	return s.rdb.ZRange(ctx, s.Key(kQueue, queue), 0, -1).Result()
+}
+
+// Dequeue claims arn from queue: true for the one caller that removed it.
+func (s *Store) Dequeue(ctx context.Context, queue, arn string) (bool, error) {
+	n, err := s.rdb.ZRem(ctx, s.Key(kQueue, queue), arn).Result()
+	return n == 1, err
 }
 
 // PutTableStats replaces a replication's table statistics.
