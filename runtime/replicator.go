@@ -8,9 +8,15 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicedb/sluice/runtime/mapping"
@@ -410,8 +416,10 @@ func (r *Replicator) mapPartition(schema string, p *Partition) {
 
 // fullLoad copies the tables in a snapshot that is consistent with the
 // returned change-stream position.
-func (r *Replicator) fullLoad(ctx context.Context, tables []*Table, types []UserType) (Position, error) {
+func (r *Replicator) fullLoad(ctx context.Context, tables []*Table, types []UserType) (_ Position, err error) {
 	r.Stats.setPhase("full-load")
+	ctx, span := otel.Tracer(traceScope).Start(ctx, spanFullLoad, trace.WithAttributes(dbAttributes(ctx, nil)...))
+	defer func() { endSpan(span, err) }()
 	start, err := r.Source.Prepare(ctx, tables, PrepareOptions{Snapshot: true, Capture: r.Type != FullLoad})
 	if err != nil {
 		return nil, err
@@ -461,6 +469,7 @@ func (r *Replicator) copyTables(ctx context.Context, tables []*Table, rows *atom
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Pages > sorted[j].Pages })
 	var chunks []Chunk
 	left := map[*Table]*atomic.Int32{}
+	spans := map[*Table]*tableSpan{}
 	for _, t := range sorted {
 		cs, err := r.Source.Chunks(ctx, t, r.Settings.SluiceSettings.ChunkPages)
 		if err != nil {
@@ -469,7 +478,9 @@ func (r *Replicator) copyTables(ctx context.Context, tables []*Table, rows *atom
 		chunks = append(chunks, cs...)
 		left[t] = new(atomic.Int32)
 		left[t].Store(int32(len(cs)))
+		spans[t] = &tableSpan{}
 	}
+	tracer := otel.Tracer(traceScope)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.Settings.FullLoadSettings.MaxFullLoadSubTasks)
 	for _, c := range chunks {
@@ -477,16 +488,21 @@ func (r *Replicator) copyTables(ctx context.Context, tables []*Table, rows *atom
 			ts := r.Stats.Table(c.Table.SourceSchema, c.Table.SourceName)
 			ts.LoadStarted.CompareAndSwap(0, time.Now().UnixNano())
 			ts.SetState(StateLoading)
+			span := spans[c.Table].start(gctx, tracer, c)
 			n, err := r.copyChunk(gctx, c)
 			if err != nil {
 				ts.SetState(StateError)
-				return fmt.Errorf("copy %s (chunk %d of %d): %w", c.Table.QualifiedSource(), c.Index+1, c.Count, err)
+				err = fmt.Errorf("copy %s (chunk %d of %d): %w", c.Table.QualifiedSource(), c.Index+1, c.Count, err)
+				endSpan(span, err)
+				return err
 			}
 			ts.FullLoadRows.Add(n)
 			rows.Add(n)
 			if left[c.Table].Add(-1) == 0 {
 				ts.LoadFinished.Store(time.Now().UnixNano())
 				ts.SetState(StateCompleted)
+				span.SetAttributes(rowsKey.Int64(ts.FullLoadRows.Load()))
+				span.End()
 			}
 			return nil
 		})
@@ -590,7 +606,7 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 // target transaction while more are already waiting (up to the batch window
 // and memory limit), so a replicator that is behind catches up in large
 // commits, and one that is caught up commits every transaction at once.
-func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
+func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) (err error) {
 	var (
 		inTxn   bool
 		pending *Change // last source commit applied but not yet committed
@@ -601,7 +617,23 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 		// group rolled back at a stop is sent again by the source and
 		// must not count twice.
 		counts = tally{}
+		// span is the open target transaction's, nil between them; it
+		// counts the changes and source transactions in it.
+		span        trace.Span
+		changes, tx int
 	)
+	// The options are built once: a span per target transaction costs
+	// no allocation of attributes in the loop.
+	tracer := otel.Tracer(traceScope)
+	spanOpts := []trace.SpanStartOption{trace.WithAttributes(dbAttributes(ctx, nil)...)}
+	defer func() {
+		if span != nil {
+			if err == nil {
+				span.AddEvent("rolled back: the source sends these transactions again")
+			}
+			endSpan(span, err)
+		}
+	}()
 	window := r.Settings.batchWindow()
 	limit := int64(r.Settings.ChangeProcessingTuning.BatchApplyMemoryLimit) << 20
 	ack := func() error {
@@ -627,6 +659,13 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 		counts.flush(r.Stats)
 		r.Stats.recordApplied(pending.Position, pending.CommitTime, len(buf.ch) == 0)
 		pending, held = nil, 0
+		if span != nil {
+			if span.IsRecording() {
+				span.SetAttributes(changesKey.Int(changes), transactionsKey.Int(tx))
+			}
+			span.End()
+		}
+		span, changes, tx = nil, 0, 0
 		return ack()
 	}
 	// While the stream is idle, commits become durable without new ones;
@@ -660,10 +699,14 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 				if pending == nil {
 					opened = time.Now()
 				}
+				if span == nil {
+					_, span = tracer.Start(ctx, spanCommit, spanOpts...)
+				}
 				skip = r.skipped(c)
 			case OpCommit:
 				inTxn = false
 				pending = c
+				tx++
 				last := i == len(run)-1
 				if (last && len(buf.ch) == 0) || held >= limit || time.Since(opened) >= window {
 					if err := commit(); err != nil {
@@ -682,6 +725,7 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 				}
 				held += int64(c.Size)
 				counts.add(c)
+				changes++
 			}
 			buf.release(c)
 		}
@@ -801,4 +845,93 @@ func (t tally) flush(s *Stats) {
 		ts.DDLs.Add(n[3])
 		delete(t, tb)
 	}
+}
+
+// The replicator's spans: the full load, each table's copy in it, and each
+// target transaction of the change stream (a group of source
+// transactions). They carry the semantic conventions' db.* attributes of
+// the target when the context names it (WithTraceTarget), and these of
+// Sluice's own.
+const (
+	traceScope    = "github.com/sluicedb/sluice/runtime"
+	spanFullLoad  = "sluice.full_load"
+	spanLoadTable = "sluice.load_table"
+	spanCommit    = "sluice.commit"
+
+	rowsKey         = attribute.Key("sluice.rows")         // rows a table's copy loaded
+	changesKey      = attribute.Key("sluice.changes")      // row changes and DDLs a target transaction applied
+	transactionsKey = attribute.Key("sluice.transactions") // source transactions it grouped
+)
+
+// DBName names a database the way the OpenTelemetry semantic conventions
+// do: System is db.system.name (postgresql, mysql, mariadb) and Database is
+// the database a PostgreSQL endpoint connects to. MySQL has none: its
+// databases are the schemas.
+type DBName struct {
+	System, Database string
+}
+
+// Namespace is the db.namespace of a schema: database|schema on
+// PostgreSQL, the schema itself (a database) on MySQL and MariaDB. An empty
+// schema gives the PostgreSQL database alone.
+func (d DBName) Namespace(schema string) string {
+	switch {
+	case d.System != semconv.DBSystemNamePostgreSQL.Value.AsString() || d.Database == "":
+		return schema
+	case schema == "":
+		return d.Database
+	}
+	return d.Database + "|" + schema
+}
+
+type traceTargetKey struct{}
+
+// WithTraceTarget returns a copy of ctx that names the target database in
+// the spans of a replicator run with it; without it they carry no db.*
+// attributes.
+func WithTraceTarget(ctx context.Context, target DBName) context.Context {
+	return context.WithValue(ctx, traceTargetKey{}, target)
+}
+
+// dbAttributes are the db.* attributes of a span that writes table t of
+// the target named in ctx, or several tables when t is nil.
+func dbAttributes(ctx context.Context, t *Table) []attribute.KeyValue {
+	d, ok := ctx.Value(traceTargetKey{}).(DBName)
+	if !ok {
+		return nil
+	}
+	attrs := []attribute.KeyValue{semconv.DBSystemNameKey.String(d.System)}
+	schema := ""
+	if t != nil {
+		schema = t.Schema
+		attrs = append(attrs, semconv.DBCollectionName(t.Name))
+	}
+	if ns := d.Namespace(schema); ns != "" {
+		attrs = append(attrs, semconv.DBNamespace(ns))
+	}
+	return attrs
+}
+
+// tableSpan is a table's copy, from its first chunk to its last.
+type tableSpan struct {
+	once sync.Once
+	span trace.Span
+}
+
+// start starts the span when the table's first chunk starts, and returns
+// it.
+func (s *tableSpan) start(ctx context.Context, tracer trace.Tracer, c Chunk) trace.Span {
+	s.once.Do(func() {
+		_, s.span = tracer.Start(ctx, spanLoadTable, trace.WithAttributes(dbAttributes(ctx, c.Table)...))
+	})
+	return s.span
+}
+
+// endSpan ends span, with err as its error if not nil.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }

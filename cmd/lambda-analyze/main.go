@@ -23,6 +23,7 @@ import (
 	"github.com/sluicedb/sluice/infra/lambdahttp"
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/infra/telemetry"
 )
 
 const initTimeout = 5 * time.Second
@@ -35,6 +36,15 @@ type Request struct {
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	slog.SetDefault(log)
+	// Each invocation flushes its spans and points before it returns:
+	// Lambda may freeze the process right after.
+	if _, err := telemetry.Setup(context.Background(), "sluice-analyze"); err != nil {
+		log.Error("telemetry", "error", err.Error())
+		ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
+		_ = lambdahttp.ReportInitError(ctx, err)
+		cancel()
+		os.Exit(1)
+	}
 	run, err := setup(log)
 	if err != nil {
 		log.Error("the analyze function cannot start", "error", err.Error())
@@ -45,12 +55,12 @@ func main() {
 		cancel()
 		os.Exit(1)
 	}
-	lambda.Start(func(ctx context.Context, req Request) (*runner.Analysis, error) {
+	lambda.Start(telemetry.Flushing(func(ctx context.Context, req Request) (*runner.Analysis, error) {
 		if req.ReplicationConfigArn == "" {
 			return nil, errors.New(`the event needs replicationConfigArn: {"replicationConfigArn": "arn:aws:dms:…:replication-config:…"}`)
 		}
 		return run.Analyze(ctx, req.ReplicationConfigArn)
-	})
+	}))
 }
 
 func setup(log *slog.Logger) (*runner.Runner, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicedb/sluice/functions/api"
 	"github.com/sluicedb/sluice/infra/lambdahttp"
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/infra/telemetry"
 )
 
 // initTimeout bounds the start, well inside the 10 s Lambda allows for it,
@@ -31,6 +32,15 @@ func main() {
 	// aws-lambda-go logs through the standard logger; this makes its lines
 	// JSON as well.
 	slog.SetDefault(log)
+	// Each invocation flushes its spans and points before it returns:
+	// Lambda may freeze the process right after.
+	if _, err := telemetry.Setup(context.Background(), "sluice-api"); err != nil {
+		log.Error("telemetry", "error", err.Error())
+		ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
+		_ = lambdahttp.ReportInitError(ctx, err)
+		cancel()
+		os.Exit(1)
+	}
 	h, err := setup(log)
 	if err != nil {
 		log.Error("the DMS API function cannot start", "error", err.Error())
@@ -41,7 +51,7 @@ func main() {
 		cancel()
 		os.Exit(1)
 	}
-	lambda.Start(lambdahttp.Handler(h))
+	lambda.Start(telemetry.Flushing(lambdahttp.Handler(h)))
 }
 
 func setup(log *slog.Logger) (*api.Handler, error) {

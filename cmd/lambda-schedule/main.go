@@ -22,6 +22,7 @@ import (
 	"github.com/sluicedb/sluice/functions/schedule"
 	"github.com/sluicedb/sluice/infra/lambdahttp"
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/infra/telemetry"
 )
 
 const initTimeout = 5 * time.Second
@@ -29,6 +30,15 @@ const initTimeout = 5 * time.Second
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	slog.SetDefault(log)
+	// Each invocation flushes its spans and points before it returns:
+	// Lambda may freeze the process right after.
+	if _, err := telemetry.Setup(context.Background(), "sluice-schedule"); err != nil {
+		log.Error("telemetry", "error", err.Error())
+		ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
+		_ = lambdahttp.ReportInitError(ctx, err)
+		cancel()
+		os.Exit(1)
+	}
 	h, err := setup(log)
 	if err != nil {
 		log.Error("the schedule function cannot start", "error", err.Error())
@@ -39,13 +49,13 @@ func main() {
 		cancel()
 		os.Exit(1)
 	}
-	lambda.Start(func(ctx context.Context, payload json.RawMessage) (schedule.Result, error) {
+	lambda.Start(telemetry.Flushing(func(ctx context.Context, payload json.RawMessage) (schedule.Result, error) {
 		ev, err := schedule.ParseEvent(payload)
 		if err != nil {
 			return schedule.Result{}, err
 		}
 		return h.Handle(ctx, ev)
-	})
+	}))
 }
 
 func setup(log *slog.Logger) (*schedule.Handler, error) {

@@ -14,9 +14,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel"
+
+	"github.com/sluicedb/sluice/infra/telemetry"
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/task"
 )
@@ -74,6 +78,16 @@ func run(taskFile, statsFile string, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
+	shutdownTelemetry, err := telemetry.Setup(ctx, "sluice-replicator", telemetry.ReplicationKey.String(t.ReplicationConfigIdentifier))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// ctx is cancelled by then (SIGTERM): the last export gets its own.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTelemetry(sctx)
+	}()
 	runCtx := ctx
 	if ctl != nil {
 		if err := ctl.acquire(ctx); err != nil {
@@ -86,6 +100,17 @@ func run(taskFile, statsFile string, log *slog.Logger) (err error) {
 		go ctl.hold(runCtx, cancel)
 	}
 	stats := runtime.NewStats()
+	// The launcher says how many capacity units this replicator stands for.
+	units, _ := strconv.Atoi(os.Getenv("SLUICE_CAPACITY_UNITS"))
+	var unitsFn func() int
+	if units > 0 {
+		unitsFn = func() int { return units }
+	}
+	if _, err := telemetry.ObserveReplicator(otel.Meter("github.com/sluicedb/sluice/cmd/sluice-replicator"), stats, unitsFn,
+		telemetry.DBAttributes(telemetry.DB(t.SourceEndpoint.EngineName, t.SourceEndpoint.DatabaseName))...); err != nil {
+		return err
+	}
+	runCtx = runtime.WithTraceTarget(runCtx, telemetry.DB(t.TargetEndpoint.EngineName, t.TargetEndpoint.DatabaseName))
 	if statsFile != "" || ctl != nil {
 		done := make(chan struct{})
 		cpu := newCPUMeter()

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicedb/sluice/infra/process"
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/infra/telemetry"
 )
 
 const usage = `usage: sluice <command> [arguments]
@@ -117,6 +118,15 @@ func scalerFromEnv() (*capacity.Scaler, error) {
 }
 
 func serve(ctx context.Context, log *slog.Logger) error {
+	shutdownTelemetry, err := telemetry.Setup(ctx, "sluice")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTelemetry(sctx)
+	}()
 	deprovisionAfter, err := time.ParseDuration(env("SLUICE_DEPROVISION_AFTER", "48h"))
 	if err != nil || deprovisionAfter < 0 {
 		return fmt.Errorf("SLUICE_DEPROVISION_AFTER %q is not a duration like 48h or 30m", os.Getenv("SLUICE_DEPROVISION_AFTER"))

@@ -11,8 +11,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluicedb/sluice/capacity"
+	"github.com/sluicedb/sluice/infra/telemetry"
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/mysqlconn"
 	"github.com/sluicedb/sluice/runtime/task"
@@ -21,8 +25,17 @@ import (
 // Analyze collects the metadata of t's source: the selected tables' rows
 // and bytes, LOB columns and keyless tables from the catalog, and the
 // change rate from the WAL or binlog position read sample apart.
-func Analyze(ctx context.Context, t *task.Task, sample time.Duration, log *slog.Logger) (capacity.Metadata, error) {
-	m := capacity.Metadata{FullLoad: t.ReplicationType != runtime.CDC}
+func Analyze(ctx context.Context, t *task.Task, sample time.Duration, log *slog.Logger) (m capacity.Metadata, err error) {
+	ctx, span := startSpan(ctx, "sluice.analyze", t)
+	defer func() {
+		span.SetAttributes(telemetry.TablesKey.Int(m.Tables))
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
+	m = capacity.Metadata{FullLoad: t.ReplicationType != runtime.CDC}
 	tables, err := task.SourceTables(ctx, t, log)
 	if err != nil {
 		return m, err
@@ -77,7 +90,19 @@ func pgBytes(ctx context.Context, e task.Endpoint, tables []*runtime.Table) (int
 // source that would stop its change stream, and a target that does not
 // take writes, each with its fix.
 func Check(ctx context.Context, t *task.Task, log *slog.Logger) []string {
-	return append(task.CheckSource(ctx, t, log), task.CheckTarget(ctx, t, log)...)
+	ctx, span := startSpan(ctx, "sluice.check", t)
+	defer span.End()
+	problems := append(task.CheckSource(ctx, t, log), task.CheckTarget(ctx, t, log)...)
+	span.SetAttributes(telemetry.ProblemsKey.Int(len(problems)))
+	return problems
+}
+
+// startSpan starts the span of an analysis or check of t, with its source
+// database's db.* attributes.
+func startSpan(ctx context.Context, name string, t *task.Task) (context.Context, trace.Span) {
+	src := telemetry.DB(t.SourceEndpoint.EngineName, t.SourceEndpoint.DatabaseName)
+	return otel.Tracer("github.com/sluicedb/sluice/functions/analyze").Start(ctx, name,
+		trace.WithAttributes(telemetry.DBAttributes(src)...))
 }
 
 // lob says whether a column holds large values.

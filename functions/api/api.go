@@ -11,6 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/sigv4"
 	"github.com/sluicedb/sluice/infra/store"
@@ -118,6 +125,13 @@ func (h *Handler) log() *slog.Logger {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The span starts first and ends last, once the recovery below has
+	// turned a panic into a fault.
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	w = sw
+	ctx, span := startSpan(r)
+	defer endSpan(span, sw)
+	r = r.WithContext(ctx)
 	defer func() {
 		if p := recover(); p != nil {
 			h.log().Error("panic serving a request", "panic", fmt.Sprint(p), "path", r.URL.Path)
@@ -152,6 +166,77 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.respond(w, r.Context(), op, body)
+}
+
+// The attributes of the operations' spans: the conventions of the AWS SDK
+// instrumentations, so a client's span and the server's match.
+var (
+	rpcSystem  = semconv.RPCSystemKey.String("aws-api")
+	rpcService = semconv.RPCService("DatabaseMigrationService")
+)
+
+// otherOperation names a request that is not an operation, as the
+// semantic conventions do.
+const otherOperation = "_OTHER"
+
+// startSpan starts the span of the operation r asks for, dms.<Operation>,
+// a child of the caller's when r carries trace context.
+func startSpan(r *http.Request) (context.Context, trace.Span) {
+	name := operationName(r)
+	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	return otel.Tracer("github.com/sluicedb/sluice/functions/api").Start(ctx, "dms."+name,
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(rpcSystem, rpcService, semconv.RPCMethod(name)))
+}
+
+// endSpan records the answer: the DMS fault as error.type, and an error
+// status for a server fault only (a caller's mistake is not the server's
+// error, as for gRPC and HTTP servers).
+func endSpan(span trace.Span, w *statusWriter) {
+	attrs := []attribute.KeyValue{semconv.HTTPResponseStatusCode(w.status)}
+	if code := w.Header().Get("X-Amzn-ErrorType"); code != "" {
+		attrs = append(attrs, semconv.ErrorTypeKey.String(code))
+		if w.status >= http.StatusInternalServerError {
+			span.SetStatus(codes.Error, code)
+		}
+	}
+	span.SetAttributes(attrs...)
+	span.End()
+}
+
+// operationName is the operation r asks for: X-Amz-Target's for a JSON 1.1
+// request, the operation a REST alias stands for (see serveREST), or
+// otherOperation. Only known names are returned, so that span names stay
+// few whatever a caller sends.
+func operationName(r *http.Request) string {
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/replications/"); ok {
+		_, action, _ := strings.Cut(rest, "/")
+		switch {
+		case r.Method == http.MethodGet && action == "":
+			return "DescribeReplications"
+		case r.Method == http.MethodPost && action == "start":
+			return "StartReplication"
+		case r.Method == http.MethodPost && action == "stop":
+			return "StopReplication"
+		}
+		return otherOperation
+	}
+	name, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	if _, known := operations[name]; !ok || !known {
+		return otherOperation
+	}
+	return name
+}
+
+// statusWriter remembers the status of the answer, for the span.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
 
 func (h *Handler) respond(w http.ResponseWriter, ctx context.Context, op operation, body []byte) {

@@ -18,11 +18,15 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sluicedb/sluice/capacity"
 	"github.com/sluicedb/sluice/functions/analyze"
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/infra/telemetry"
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/mysqlconn"
 	"github.com/sluicedb/sluice/runtime/task"
@@ -225,7 +229,16 @@ func (r *Runner) takeRestart(arn string) bool {
 const launchGrace = 2 * time.Minute
 
 // launch starts the replicator and gives it until its lease is expected.
-func (r *Runner) launch(ctx context.Context, arn string, doc []byte, p capacity.Plan) error {
+func (r *Runner) launch(ctx context.Context, arn string, doc []byte, p capacity.Plan) (err error) {
+	ctx, span := otel.Tracer("github.com/sluicedb/sluice/functions/runner").Start(ctx, "sluice.launch",
+		trace.WithAttributes(telemetry.ReplicationKey.String(arn), telemetry.UnitsKey.Int(p.Units)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	if err := r.Store.ExpectLease(ctx, arn, r.LeaseTTL+launchGrace); err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func (l *Launcher) Launch(ctx context.Context, id string, task []byte, plan capa
 	cmd.Stdin = bytes.NewReader(task)
 	cmd.Stdout = logf
 	cmd.Stderr = io.MultiWriter(logf, tail)
-	cmd.Env = append(append(os.Environ(), l.Env...), fmt.Sprintf("GOMEMLIMIT=%dMiB", plan.MemoryLimitMiB), "SLUICE_REPLICATION_ARN="+id)
+	cmd.Env = append(append(os.Environ(), l.Env...), fmt.Sprintf("GOMEMLIMIT=%dMiB", plan.MemoryLimitMiB), "SLUICE_REPLICATION_ARN="+id, fmt.Sprintf("SLUICE_CAPACITY_UNITS=%d", plan.Units))
 	// A replicator must not outlive the server that watches it: nobody
 	// would stop it or see it fail.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
