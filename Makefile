@@ -5,13 +5,31 @@ GO            ?= go
 BIN           := bin
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT  ?= 20m
+# The Lambda functions' architecture: arm64 as template.yaml deploys them; amd64 for LocalStack
+# on an x86_64 machine without emulation (with ARCH=x86_64 there, see localstack/README.md).
+LAMBDA_GOARCH ?= arm64
 
-.PHONY: all build test test-short bench demo lint services clean
+.PHONY: all build lambda tools test test-short bench demo lint services clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+# One Lambda function per cmd/lambda-<name>: bin/lambda/<name>/bootstrap (the CodeUri of
+# template.yaml) and bin/lambda/<name>.zip holding just bootstrap (aws lambda create-function,
+# localstack/). Zipped with Python's zipfile, which keeps the executable bit and is on every
+# machine that has python3, where the zip program may not be.
+lambda:
+	@set -e; for dir in cmd/lambda-*/; do \
+		[ -d "$$dir" ] || continue; \
+		name=$${dir#cmd/lambda-}; name=$${name%/}; \
+		echo "lambda $$name -> $(BIN)/lambda/$$name.zip"; \
+		GOOS=linux GOARCH=$(LAMBDA_GOARCH) CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' \
+			-o $(BIN)/lambda/$$name/bootstrap ./cmd/lambda-$$name; \
+		rm -f $(BIN)/lambda/$$name.zip; \
+		(cd $(BIN)/lambda/$$name && python3 -m zipfile -c ../$$name.zip bootstrap); \
+	done
 
 # The whole suite: unit, integration and end-to-end tests against the real
 # services. Long soaks and benchmarks are not here (see bench).
@@ -34,7 +52,15 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
-	@if command -v shellcheck >/dev/null; then shellcheck test/services test/bench/run .ci/run; fi
+	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: it checks template.yaml (it comes with the machine image; pip install cfn-lint)"; exit 1; }
+	cfn-lint template.yaml
+	@command -v shellcheck >/dev/null || { echo "shellcheck not found: it checks the shell scripts (make tools installs it, as root)"; exit 1; }
+	shellcheck test/services test/bench/run .ci/run localstack/init/ready.d/*.sh
+
+# The linters that are not Go modules, from Debian (as root); cfn-lint comes
+# with the machine image, or pip install cfn-lint.
+tools:
+	@command -v shellcheck >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck; }
 
 services:
 	bash test/services
