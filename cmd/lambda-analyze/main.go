@@ -66,6 +66,10 @@ func main() {
 func setup(log *slog.Logger) (*runner.Runner, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
 	defer cancel()
+	// A deployment passes the keys as Secrets Manager ARNs (template.yaml).
+	if err := secrets.LoadEnv(ctx, "SLUICE_MASTER_KEY", "SLUICE_SECRET_ACCESS_KEY"); err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, api.Env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0"), "sluice")
 	if err != nil {
 		return nil, fmt.Errorf("open the control state: %w; set SLUICE_REDIS_URL to the Redis the API uses (redis://host:port/db), reachable from the function", err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicedb/sluice/functions/api"
 	"github.com/sluicedb/sluice/infra/lambdahttp"
+	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/infra/telemetry"
 )
@@ -57,6 +58,10 @@ func main() {
 func setup(log *slog.Logger) (*api.Handler, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
 	defer cancel()
+	// A deployment passes the keys as Secrets Manager ARNs (template.yaml).
+	if err := secrets.LoadEnv(ctx, "SLUICE_MASTER_KEY", "SLUICE_SECRET_ACCESS_KEY"); err != nil {
+		return nil, err
+	}
 	// The URL is not in the message: it may carry the Redis password.
 	st, err := store.Open(ctx, api.Env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0"), "sluice")
 	if err != nil {

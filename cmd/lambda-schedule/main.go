@@ -21,6 +21,7 @@ import (
 	"github.com/sluicedb/sluice/functions/runner"
 	"github.com/sluicedb/sluice/functions/schedule"
 	"github.com/sluicedb/sluice/infra/lambdahttp"
+	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/infra/telemetry"
 )
@@ -61,6 +62,10 @@ func main() {
 func setup(log *slog.Logger) (*schedule.Handler, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
 	defer cancel()
+	// A deployment passes the keys as Secrets Manager ARNs (template.yaml).
+	if err := secrets.LoadEnv(ctx, "SLUICE_MASTER_KEY", "SLUICE_SECRET_ACCESS_KEY"); err != nil {
+		return nil, err
+	}
 	after, err := time.ParseDuration(api.Env("SLUICE_DEPROVISION_AFTER", "48h"))
 	if err != nil || after < 0 {
 		return nil, fmt.Errorf("SLUICE_DEPROVISION_AFTER %q is not a duration like 48h or 30m", os.Getenv("SLUICE_DEPROVISION_AFTER"))

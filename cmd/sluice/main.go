@@ -138,6 +138,9 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if l := env("SLUICE_LAUNCHER", "local"); l != "local" {
 		return fmt.Errorf("SLUICE_LAUNCHER %q is not available yet: use local", l)
 	}
+	if err := secrets.LoadEnv(ctx, "SLUICE_MASTER_KEY", "SLUICE_SECRET_ACCESS_KEY"); err != nil {
+		return err
+	}
 	redisURL := env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0")
 	st, err := store.Open(ctx, redisURL, "sluice")
 	if err != nil {

@@ -87,7 +87,7 @@ func (l *Launcher) Launch(ctx context.Context, id string, task []byte, plan capa
 	cmd.Stdin = bytes.NewReader(task)
 	cmd.Stdout = logf
 	cmd.Stderr = io.MultiWriter(logf, tail)
-	cmd.Env = append(append(os.Environ(), l.Env...), fmt.Sprintf("GOMEMLIMIT=%dMiB", plan.MemoryLimitMiB), "SLUICE_REPLICATION_ARN="+id, fmt.Sprintf("SLUICE_CAPACITY_UNITS=%d", plan.Units))
+	cmd.Env = append(append(childEnv(), l.Env...), fmt.Sprintf("GOMEMLIMIT=%dMiB", plan.MemoryLimitMiB), "SLUICE_REPLICATION_ARN="+id, fmt.Sprintf("SLUICE_CAPACITY_UNITS=%d", plan.Units))
 	// A replicator must not outlive the server that watches it: nobody
 	// would stop it or see it fail.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -146,6 +146,21 @@ func (l *Launcher) watch(id string, p *proc, logf *os.File, tail *lastLines) {
 			return
 		}
 	}
+}
+
+// childEnv is the server's environment without its keys: a replicator
+// needs neither the master key nor the API's secret key.
+func childEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "SLUICE_MASTER_KEY", "SLUICE_SECRET_ACCESS_KEY", "SLUICE_ACCESS_KEY_ID":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // current says whether p is id's replicator, not one replaced since.

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -107,4 +109,48 @@ func explain(secretID, region string, err error) error {
 		return fmt.Errorf("%w: AWS rejected this server's credentials while reading secret %q; check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_PROFILE: %w", ErrSecret, secretID, err)
 	}
 	return fmt.Errorf("%w: read secret %q from Secrets Manager in region %s: %w", ErrSecret, secretID, region, err)
+}
+
+// Text reads the SecretString of secretID as it is (a key, a password).
+func (r *Resolver) Text(ctx context.Context, secretID string) (string, error) {
+	region := r.client.Options().Region
+	if region == "" {
+		return "", fmt.Errorf("%w: cannot read secret %q: no AWS region is configured; set AWS_REGION", ErrSecret, secretID)
+	}
+	out, err := r.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
+	if err != nil {
+		return "", explain(secretID, region, err)
+	}
+	if out.SecretString == nil {
+		return "", fmt.Errorf("%w: secret %q holds binary data; store the value as a secret string", ErrSecret, secretID)
+	}
+	return *out.SecretString, nil
+}
+
+// LoadEnv fills each environment variable in names that is unset from the
+// secret its <name>_SECRET_ARN variable names, as a deployment passes the
+// master key and the API's secret key to functions (template.yaml): the
+// value never appears in the function's configuration.
+func LoadEnv(ctx context.Context, names ...string) error {
+	var r *Resolver
+	for _, name := range names {
+		arn := os.Getenv(name + "_SECRET_ARN")
+		if os.Getenv(name) != "" || arn == "" {
+			continue
+		}
+		if r == nil {
+			var err error
+			if r, err = NewResolver(ctx); err != nil {
+				return err
+			}
+		}
+		v, err := r.Text(ctx, arn)
+		if err != nil {
+			return fmt.Errorf("%s_SECRET_ARN: %w", name, err)
+		}
+		if err := os.Setenv(name, strings.TrimSpace(v)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

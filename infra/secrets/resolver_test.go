@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,38 @@ func TestDBSecretRedacts(t *testing.T) {
 		if strings.Contains(out, password) || !strings.Contains(out, "db.local") {
 			t.Errorf("%s: %q should show the host and hide the password", name, out)
 		}
+	}
+}
+
+// TestLoadEnv: a variable left unset is read from the secret its
+// _SECRET_ARN names; one that is set wins; a missing secret is an error
+// that names the variable.
+func TestLoadEnv(t *testing.T) {
+	mototest.Start(t)
+	ctx := context.Background()
+	r, err := NewResolver(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.client.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(fmt.Sprintf("sluice-test-%d/master", time.Now().UnixNano())), SecretString: aws.String("key-from-secrets-manager\n"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SLUICE_TEST_A", "")
+	t.Setenv("SLUICE_TEST_A_SECRET_ARN", aws.ToString(out.ARN))
+	t.Setenv("SLUICE_TEST_B", "given")
+	t.Setenv("SLUICE_TEST_B_SECRET_ARN", aws.ToString(out.ARN))
+	if err := LoadEnv(ctx, "SLUICE_TEST_A", "SLUICE_TEST_B", "SLUICE_TEST_C"); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := os.Getenv("SLUICE_TEST_A"), os.Getenv("SLUICE_TEST_B"); a != "key-from-secrets-manager" || b != "given" {
+		t.Fatalf("A=%q B=%q, want the secret's value and the given one", a, b)
+	}
+	t.Setenv("SLUICE_TEST_A", "")
+	t.Setenv("SLUICE_TEST_A_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:absent-AbCdEf")
+	if err := LoadEnv(ctx, "SLUICE_TEST_A"); err == nil || !strings.Contains(err.Error(), "SLUICE_TEST_A_SECRET_ARN") {
+		t.Fatalf("a missing secret: %v, want an error naming the variable", err)
 	}
 }
