@@ -272,6 +272,8 @@ func (fn *lambdaFunction) invoke(ctx context.Context, payload []byte) (invocatio
 // function's answer becomes the response.
 type gateway struct {
 	fn *lambdaFunction
+	// iamCaller, when set, is the caller an AWS_IAM authorizer verified.
+	iamCaller string
 
 	mu     sync.Mutex
 	bodies []string // every response body, to look for what must not leak
@@ -321,6 +323,11 @@ func (g *gateway) RoundTrip(req *http.Request) (*http.Response, error) {
 				SourceIP: "127.0.0.1", UserAgent: req.UserAgent(),
 			},
 		},
+	}
+	if g.iamCaller != "" {
+		e.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserARN: g.iamCaller},
+		}
 	}
 	payload, err := json.Marshal(e)
 	if err != nil {

@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -202,5 +203,40 @@ func TestLambdaAPIWithServe(t *testing.T) {
 	r := f.waitFor(t, c, "stopped", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "stopped" })
 	if aws.ToString(r.StopReason) != "Stop Reason NORMAL" || !strings.HasPrefix(aws.ToString(r.RecoveryCheckpoint), "checkpoint:") {
 		t.Fatalf("stopped with %q, checkpoint %q; want a normal stop with a checkpoint", aws.ToString(r.StopReason), aws.ToString(r.RecoveryCheckpoint))
+	}
+}
+
+// TestLambdaIAMAuth: with SLUICE_API_AUTH=iam the API function takes the
+// requests API Gateway's IAM authorizer verified (the caller is in the
+// event's request context) and refuses the others, including one that
+// claims a caller in a header of its own.
+func TestLambdaIAMAuth(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: lambdaRedisDB})
+	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.Close()
+	env := lambdaEnv()
+	delete(env, "SLUICE_ACCESS_KEY_ID")
+	delete(env, "SLUICE_SECRET_ACCESS_KEY")
+	env["SLUICE_API_AUTH"] = "iam"
+	fn := startLambda(t, buildLambda(t), env)
+	ctx := context.Background()
+	verified := &gateway{fn: fn, iamCaller: "arn:aws:iam::000000000000:role/ops"}
+	if _, err := verified.client("any-secret-the-gateway-checked").DescribeEndpoints(ctx, &dms.DescribeEndpointsInput{}); err != nil && faultCode(err) != "ResourceNotFoundFault" {
+		t.Fatalf("a request the IAM authorizer verified: %v", err)
+	}
+	unverified := &gateway{fn: fn}
+	_, err := unverified.client(testSecret).DescribeEndpoints(ctx, &dms.DescribeEndpointsInput{})
+	requireFault(t, err, "AccessDeniedFault")
+	req, _ := http.NewRequest(http.MethodGet, "https://"+lambdaAPIHost+"/replications/x", nil)
+	req.Header.Set("X-Sluice-Iam-Caller", "arn:aws:iam::000000000000:root")
+	resp, err := (&http.Client{Transport: unverified}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a request claiming an IAM caller in its own header: status %d, want 403", resp.StatusCode)
 	}
 }

@@ -72,5 +72,7 @@ func setup(log *slog.Logger) (*api.Handler, error) {
 		st.Close()
 		return nil, err
 	}
+	// Only the gateway's request context sets this header (lambdahttp).
+	h.IAMCaller = lambdahttp.IAMCallerHeader
 	return h, nil
 }

@@ -156,6 +156,9 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if handler.TrustIAM {
+		return fmt.Errorf("SLUICE_API_AUTH=iam is for the API function behind API Gateway, whose IAM authorizer verifies callers; sluice serve verifies DMS signatures itself: unset it")
+	}
 	resolver, err := secrets.NewResolver(ctx)
 	if err != nil {
 		return err

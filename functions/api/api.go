@@ -49,6 +49,11 @@ type Control interface {
 type Handler struct {
 	Store    *store.Store
 	Verifier *sigv4.Verifier
+	// TrustIAM (SLUICE_API_AUTH=iam) takes requests that API Gateway's
+	// AWS_IAM authorizer has verified, instead of checking a DMS signature:
+	// the caller is in IAMCaller's header, which only the gateway sets.
+	TrustIAM  bool
+	IAMCaller string
 	// Box seals endpoint passwords; nil when SLUICE_MASTER_KEY is not set,
 	// and then only endpoints whose password lives in Secrets Manager (or
 	// that have none) can be created.
@@ -147,7 +152,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, newFault("RequestEntityTooLarge", http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes", maxBody))
 		return
 	}
-	if err := h.Verifier.Verify(r, body); err != nil {
+	if err := h.authenticate(r, body); err != nil {
 		h.writeError(w, newFault("AccessDeniedFault", http.StatusForbidden, "%v", err))
 		return
 	}
@@ -322,4 +327,16 @@ func jsonKind(k string) string {
 	default:
 		return "object"
 	}
+}
+
+// authenticate accepts a request signed with the Sluice key pair, or, in
+// IAM mode, one API Gateway's IAM authorizer let through.
+func (h *Handler) authenticate(r *http.Request, body []byte) error {
+	if !h.TrustIAM {
+		return h.Verifier.Verify(r, body)
+	}
+	if r.Header.Get(h.IAMCaller) == "" {
+		return errors.New("this API takes requests that API Gateway's IAM authorizer verified (SigV4 for service execute-api with IAM credentials); this one came without a verified IAM caller")
+	}
+	return nil
 }

@@ -27,7 +27,15 @@ func Env(name, def string) string {
 // and for the Lambda function.
 func FromEnv(st *store.Store, control Control, log *slog.Logger) (*Handler, error) {
 	keyID, secret := os.Getenv("SLUICE_ACCESS_KEY_ID"), os.Getenv("SLUICE_SECRET_ACCESS_KEY")
-	if keyID == "" || secret == "" {
+	var trustIAM bool
+	switch a := Env("SLUICE_API_AUTH", "sigv4"); a {
+	case "sigv4":
+	case "iam":
+		trustIAM = true
+	default:
+		return nil, fmt.Errorf("SLUICE_API_AUTH %q is not sigv4 (clients sign for service dms with SLUICE_ACCESS_KEY_ID) or iam (API Gateway's IAM authorizer verifies callers)", a)
+	}
+	if (keyID == "" || secret == "") && !trustIAM {
 		return nil, errors.New("SLUICE_ACCESS_KEY_ID and SLUICE_SECRET_ACCESS_KEY must be set: they are the key pair clients sign requests with (aws configure, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for the client)")
 	}
 	region, account := Env("SLUICE_REGION", "us-east-1"), Env("SLUICE_ACCOUNT_ID", "000000000000")
@@ -44,7 +52,8 @@ func FromEnv(st *store.Store, control Control, log *slog.Logger) (*Handler, erro
 		Store:    st,
 		Verifier: &sigv4.Verifier{AccessKeyID: keyID, SecretAccessKey: secret, Region: region, Service: "dms"},
 		Box:      box, Region: region, Account: account, Control: control,
-		Log: log,
+		TrustIAM: trustIAM,
+		Log:      log,
 	}, nil
 }
 

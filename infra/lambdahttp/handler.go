@@ -33,6 +33,10 @@ func Handler(h http.Handler) func(context.Context, events.APIGatewayV2HTTPReques
 
 // newRequest rebuilds the request the client sent. The path and query keep
 // their bytes, not a re-encoding, because a SigV4 signature covers them.
+// IAMCallerHeader carries the ARN of the caller that API Gateway's AWS_IAM
+// authorizer verified, set from the event's request context only.
+const IAMCallerHeader = "X-Sluice-Iam-Caller"
+
 func newRequest(ctx context.Context, e events.APIGatewayV2HTTPRequest) (*http.Request, error) {
 	method := e.RequestContext.HTTP.Method
 	if method == "" {
@@ -80,6 +84,12 @@ func newRequest(ctx context.Context, e events.APIGatewayV2HTTPRequest) (*http.Re
 		r.Host = e.RequestContext.DomainName
 	}
 	r.Header.Del("Host")
+	// The caller API Gateway's IAM authorizer verified, and only that: a
+	// client cannot claim to be one by sending the header itself.
+	r.Header.Del(IAMCallerHeader)
+	if a := e.RequestContext.Authorizer; a != nil && a.IAM != nil && a.IAM.UserARN != "" {
+		r.Header.Set(IAMCallerHeader, a.IAM.UserARN)
+	}
 	if ip := e.RequestContext.HTTP.SourceIP; ip != "" {
 		// The source port is not in the event; port 0 keeps RemoteAddr in
 		// the host:port form net/http gives, which net.SplitHostPort needs.
