@@ -18,9 +18,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
+
 	"github.com/sluicedb/sluice/capacity"
 	"github.com/sluicedb/sluice/functions/api"
 	"github.com/sluicedb/sluice/functions/runner"
+	"github.com/sluicedb/sluice/infra/ecs"
 	"github.com/sluicedb/sluice/infra/process"
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
@@ -84,6 +88,41 @@ func every(ctx context.Context, interval time.Duration, what string, sweep func(
 	}
 }
 
+// shutdowner is a launcher that stops watching (and, locally, stops its
+// replicators) when the server ends.
+type shutdowner interface {
+	capacity.Launcher
+	Shutdown(ctx context.Context)
+}
+
+// newLauncher is SLUICE_LAUNCHER's launcher: replicators as child
+// processes (local), or as ECS tasks (ecs, configured by SLUICE_ECS_*).
+func newLauncher(ctx context.Context, kind, redisURL string, leaseTTL time.Duration, st *store.Store, reports chan<- capacity.Report, log *slog.Logger) (shutdowner, error) {
+	if kind == "ecs" {
+		cfg, err := ecs.ConfigFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		awsCfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("AWS configuration for ECS: %w", err)
+		}
+		return ecs.New(awsecs.NewFromConfig(awsCfg), st, cfg, reports, log)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	bin := env("SLUICE_REPLICATOR_BIN", filepath.Join(filepath.Dir(self), "sluice-replicator"))
+	dir := env("SLUICE_STATE_DIR", filepath.Join(os.TempDir(), fmt.Sprintf("sluice-%d", os.Getuid())))
+	l, err := process.New(bin, dir, reports, log)
+	if err != nil {
+		return nil, err
+	}
+	l.Env = []string{"SLUICE_REDIS_URL=" + redisURL, "SLUICE_LEASE_TTL=" + leaseTTL.String()}
+	return l, nil
+}
+
 // scalerFromEnv is the autoscaler: on unless SLUICE_AUTOSCALE=off, with
 // its waits and the cores a unit stands for adjustable.
 func scalerFromEnv() (*capacity.Scaler, error) {
@@ -135,8 +174,9 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if err != nil || leaseTTL < time.Second {
 		return fmt.Errorf("SLUICE_LEASE_TTL %q is not a duration of at least 1s, like 15s", os.Getenv("SLUICE_LEASE_TTL"))
 	}
-	if l := env("SLUICE_LAUNCHER", "local"); l != "local" {
-		return fmt.Errorf("SLUICE_LAUNCHER %q is not available yet: use local", l)
+	launcherKind := env("SLUICE_LAUNCHER", "local")
+	if launcherKind != "local" && launcherKind != "ecs" {
+		return fmt.Errorf("SLUICE_LAUNCHER %q is not local (child processes) or ecs (ECS tasks)", launcherKind)
 	}
 	if err := secrets.LoadEnv(ctx, "SLUICE_MASTER_KEY", "SLUICE_SECRET_ACCESS_KEY"); err != nil {
 		return err
@@ -165,18 +205,11 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	}
 	run.Box, run.Secrets = handler.Box, resolver
 
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	bin := env("SLUICE_REPLICATOR_BIN", filepath.Join(filepath.Dir(self), "sluice-replicator"))
-	dir := env("SLUICE_STATE_DIR", filepath.Join(os.TempDir(), fmt.Sprintf("sluice-%d", os.Getuid())))
 	reports := make(chan capacity.Report, 64)
-	launcher, err := process.New(bin, dir, reports, log)
+	launcher, err := newLauncher(ctx, launcherKind, redisURL, leaseTTL, st, reports, log)
 	if err != nil {
 		return err
 	}
-	launcher.Env = []string{"SLUICE_REDIS_URL=" + redisURL, "SLUICE_LEASE_TTL=" + leaseTTL.String()}
 	run.Launcher = launcher
 	addr := env("SLUICE_ADDR", "127.0.0.1:8377")
 	ln, err := net.Listen("tcp", addr)

@@ -103,6 +103,11 @@ func (r *Runner) Adopt(ctx context.Context) error {
 		arn := rep.ReplicationConfigArn
 		switch rep.Status {
 		case store.StatusRunning, store.StatusReplicationStarting:
+			if r.Launcher.Running(arn) {
+				// An ECS task outlives the server: keep it, and watch it.
+				r.Log.Info("adopting a running replicator", "replication", rep.ReplicationConfigIdentifier)
+				continue
+			}
 			r.Log.Info("adopting a running replication", "replication", rep.ReplicationConfigIdentifier)
 			if err := r.relaunch(ctx, arn); err != nil {
 				return err
@@ -816,6 +821,12 @@ func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 				r.ended(rep, StopAtCommitTime, "")
 			case rep.ReplicationType == runtime.FullLoad:
 				r.ended(rep, StopFullLoadOnly, "")
+			case rep.Status == store.StatusRunning:
+				// It stopped cleanly without being asked (its ECS task
+				// was stopped by ECS, a SIGTERM from outside): it goes
+				// on from its checkpoint.
+				again = true
+				r.Log.Warn("replicator stopped without being asked; launching it again", "replication", rp.ID)
 			default:
 				r.ended(rep, StopNormal, "")
 			}
