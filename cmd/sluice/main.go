@@ -24,6 +24,7 @@ import (
 	"github.com/sluicedb/sluice/capacity"
 	"github.com/sluicedb/sluice/functions/api"
 	"github.com/sluicedb/sluice/functions/runner"
+	"github.com/sluicedb/sluice/functions/schedule"
 	"github.com/sluicedb/sluice/infra/ecs"
 	"github.com/sluicedb/sluice/infra/process"
 	"github.com/sluicedb/sluice/infra/secrets"
@@ -38,7 +39,10 @@ serve   run the DMS API on SLUICE_ADDR (default 127.0.0.1:8377), keep state in
         SLUICE_ACCESS_KEY_ID and SLUICE_SECRET_ACCESS_KEY (the SigV4 key pair
         clients sign with).
 watch   show one replication live: status, full-load progress per table, lag
-        and throughput (sluice watch -h for its flags).`
+        and throughput (sluice watch -h for its flags).
+schedule create|list|delete
+        start and stop replications on a schedule (sluice schedule for its
+        flags).`
 
 func main() {
 	if len(os.Args) < 2 {
@@ -58,6 +62,8 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
+	case "schedule":
+		err = scheduleCmd(ctx, os.Args[2:], os.Stdout)
 	default:
 		fmt.Fprintf(os.Stderr, "sluice: unknown command %q\n\n%s\n", os.Args[1], usage)
 		os.Exit(2)
@@ -223,6 +229,8 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	go every(runCtx, min(max(deprovisionAfter/2, time.Second), time.Minute), "deprovision sweep", run.Sweep, log)
 	go every(runCtx, leaseTTL/2, "lease sweep", run.SweepLeases, log)
 	go every(runCtx, 500*time.Millisecond, "queued requests", run.Consume, log)
+	local := &schedule.Local{Store: st, Log: log, Handler: &schedule.Handler{API: handler, IsInvalidState: api.IsInvalidState, Log: log}}
+	go every(runCtx, time.Second, "schedules", func(ctx context.Context) error { return local.Fire(ctx, time.Now()) }, log)
 	if err := run.Adopt(ctx); err != nil {
 		return fmt.Errorf("adopt the replications a previous server left running: %w", err)
 	}
