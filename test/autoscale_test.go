@@ -4,13 +4,13 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
 	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicedb/sluice/test/testenv"
 )
@@ -44,28 +44,13 @@ func TestAutoscale(t *testing.T) {
 		t.Fatalf("a 1000-row source got %d units, want 1", units(r))
 	}
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		conn := testenv.Connect(t, f.src)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := conn.Exec(ctx, `INSERT INTO items (name) VALUES ($1)`, "w"+strconv.Itoa(i)); err != nil {
-				t.Errorf("insert: %v", err)
-				return
-			}
-			if _, err := conn.Exec(ctx, `UPDATE items SET n = n + 1 WHERE id = $1`, 1+i%1000); err != nil {
-				t.Errorf("update: %v", err)
-				return
-			}
+	stopWriter := testenv.StartWriter(t, f.src, func(ctx context.Context, conn *pgx.Conn, i int) error {
+		if _, err := conn.Exec(ctx, `INSERT INTO items (name) VALUES ($1)`, "w"+strconv.Itoa(i)); err != nil {
+			return err
 		}
-	}()
+		_, err := conn.Exec(ctx, `UPDATE items SET n = n + 1 WHERE id = $1`, 1+i%1000)
+		return err
+	})
 	busySince := time.Now()
 	r = f.waitFor(t, c, "2 units under load", time.Minute, func(r types.Replication) bool {
 		return units(r) == 2 && !r.ProvisionData.IsNewProvisioningAvailable
@@ -76,8 +61,7 @@ func TestAutoscale(t *testing.T) {
 		t.Fatalf("reason %q does not say it scaled up", reason)
 	}
 	time.Sleep(2 * time.Second) // changes flow through the new replicator
-	close(stop)
-	wg.Wait()
+	stopWriter()
 	testenv.WaitEqual(t, nil, f.src, f.dst, time.Minute, "items")
 
 	idleSince := time.Now()

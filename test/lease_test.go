@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
 	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicedb/sluice/test/testenv"
 )
@@ -78,30 +78,16 @@ func TestLeaseTakeover(t *testing.T) {
 	})
 
 	// A writer changes the source throughout.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		conn := testenv.Connect(t, f.src)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := conn.Exec(ctx, `INSERT INTO items (name) VALUES ($1)`, "w"+strconv.Itoa(i)); err != nil {
-				t.Errorf("insert: %v", err)
-				return
-			}
-			if _, err := conn.Exec(ctx, `UPDATE items SET n = n + 1 WHERE id = $1`, 1+i%2000); err != nil {
-				t.Errorf("update: %v", err)
-				return
-			}
-			time.Sleep(3 * time.Millisecond)
+	stopWriter := testenv.StartWriter(t, f.src, func(ctx context.Context, conn *pgx.Conn, i int) error {
+		if _, err := conn.Exec(ctx, `INSERT INTO items (name) VALUES ($1)`, "w"+strconv.Itoa(i)); err != nil {
+			return err
 		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+		if _, err := conn.Exec(ctx, `UPDATE items SET n = n + 1 WHERE id = $1`, 1+i%2000); err != nil {
+			return err
+		}
+		time.Sleep(3 * time.Millisecond)
+		return nil
+	})
 
 	waitPIDs := func(what string, ok func([]int) bool) []int {
 		t.Helper()
@@ -169,9 +155,7 @@ func TestLeaseTakeover(t *testing.T) {
 	third := waitPIDs("a replicator replacing the killed one", func(p []int) bool { return len(p) == 1 && p[0] != second[0] })
 	t.Logf("replicator %d replaced the killed one %.1f s after the kill", third[0], time.Since(killed).Seconds())
 	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
-	stop = make(chan struct{})
+	stopWriter()
 	testenv.WaitEqual(t, nil, f.src, f.dst, time.Minute, "items")
 	r := f.describe(t, c)
 	if st := aws.ToString(r.Status); st != "running" {

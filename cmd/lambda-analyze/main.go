@@ -14,60 +14,23 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/sluicedb/sluice/functions/api"
 	"github.com/sluicedb/sluice/functions/runner"
 	"github.com/sluicedb/sluice/infra/lambdahttp"
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
-	"github.com/sluicedb/sluice/infra/telemetry"
 )
-
-const initTimeout = 5 * time.Second
 
 // Request is the function's event.
 type Request struct {
 	ReplicationConfigArn string `json:"replicationConfigArn"`
 }
 
-func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	slog.SetDefault(log)
-	// Each invocation flushes its spans and points before it returns:
-	// Lambda may freeze the process right after.
-	if _, err := telemetry.Setup(context.Background(), "sluice-analyze"); err != nil {
-		log.Error("telemetry", "error", err.Error())
-		ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
-		_ = lambdahttp.ReportInitError(ctx, err)
-		cancel()
-		os.Exit(1)
-	}
-	run, err := setup(log)
-	if err != nil {
-		log.Error("the analyze function cannot start", "error", err.Error())
-		ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
-		if rerr := lambdahttp.ReportInitError(ctx, err); rerr != nil {
-			log.Error("could not tell Lambda why", "error", rerr.Error())
-		}
-		cancel()
-		os.Exit(1)
-	}
-	lambda.Start(telemetry.Flushing(func(ctx context.Context, req Request) (*runner.Analysis, error) {
-		if req.ReplicationConfigArn == "" {
-			return nil, errors.New(`the event needs replicationConfigArn: {"replicationConfigArn": "arn:aws:dms:…:replication-config:…"}`)
-		}
-		return run.Analyze(ctx, req.ReplicationConfigArn)
-	}))
-}
+func main() { lambdahttp.Start("sluice-analyze", setup) }
 
-func setup(log *slog.Logger) (*runner.Runner, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
-	defer cancel()
-	// A deployment passes the keys as Secrets Manager ARNs (template.yaml).
-	if err := secrets.LoadEnv(ctx, "SLUICE_MASTER_KEY", "SLUICE_SECRET_ACCESS_KEY"); err != nil {
+func setup(ctx context.Context, log *slog.Logger) (func(context.Context, Request) (*runner.Analysis, error), error) {
+	if err := secrets.LoadEnv(ctx, "SLUICE_MASTER_KEY"); err != nil {
 		return nil, err
 	}
 	st, err := store.Open(ctx, api.Env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0"), "sluice")
@@ -83,5 +46,10 @@ func setup(log *slog.Logger) (*runner.Runner, error) {
 	if run.Secrets, err = secrets.NewResolver(ctx); err != nil {
 		return nil, err
 	}
-	return run, nil
+	return func(ctx context.Context, req Request) (*runner.Analysis, error) {
+		if req.ReplicationConfigArn == "" {
+			return nil, errors.New(`the event needs replicationConfigArn: {"replicationConfigArn": "arn:aws:dms:…:replication-config:…"}`)
+		}
+		return run.Analyze(ctx, req.ReplicationConfigArn)
+	}, nil
 }

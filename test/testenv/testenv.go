@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,4 +165,27 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// StartWriter changes database db from one session until the returned
+// stop is called (stop waits for it): step runs again and again with a
+// growing i, and its first error fails the test.
+func StartWriter(t testing.TB, db string, step func(ctx context.Context, conn *pgx.Conn, i int) error) (stop func()) {
+	t.Helper()
+	conn := Connect(t, db)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ctx.Err() == nil; i++ {
+			if err := step(ctx, conn, i); err != nil && ctx.Err() == nil {
+				t.Errorf("writer: %v", err)
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
 }
