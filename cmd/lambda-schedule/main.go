@@ -15,9 +15,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/sluicedb/sluice/capacity"
 	"github.com/sluicedb/sluice/functions/api"
 	"github.com/sluicedb/sluice/functions/runner"
 	"github.com/sluicedb/sluice/functions/schedule"
+	"github.com/sluicedb/sluice/infra/ecs"
 	"github.com/sluicedb/sluice/infra/lambdahttp"
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
@@ -37,11 +39,18 @@ func setup(ctx context.Context, log *slog.Logger) (func(context.Context, json.Ra
 	if err != nil {
 		return nil, fmt.Errorf("open the control state: %w; set SLUICE_REDIS_URL to the Redis the API uses (redis://host:port/db), reachable from the function", err)
 	}
-	// Starts are queued for the server that runs replicators, as the API
-	// function does.
+	// Starts are queued, as the API function queues them.
 	a := api.Internal(st, api.Queue{Store: st}, log)
 	run := &runner.Runner{Store: st, Log: log, DeprovisionAfter: after}
-	h := &schedule.Handler{API: a, IsInvalidState: api.IsInvalidState, Sweeps: []func(context.Context) error{run.Sweep}, Log: log}
+	sweeps := []func(context.Context) error{run.Sweep}
+	if api.Env("SLUICE_LAUNCHER", "") == "ecs" {
+		// Replicators are ECS tasks, and no server runs: each sweep runs
+		// the control loop for a while (runner.Pass).
+		if sweeps, err = ecsSweep(ctx, st, run, log); err != nil {
+			return nil, err
+		}
+	}
+	h := &schedule.Handler{API: a, IsInvalidState: api.IsInvalidState, Sweeps: sweeps, Log: log}
 	return func(ctx context.Context, payload json.RawMessage) (schedule.Result, error) {
 		ev, err := schedule.ParseEvent(payload)
 		if err != nil {
@@ -49,4 +58,37 @@ func setup(ctx context.Context, log *slog.Logger) (func(context.Context, json.Ra
 		}
 		return h.Handle(ctx, ev)
 	}, nil
+}
+
+// ecsSweep is the sweep of a deployment without a server: for
+// SLUICE_SWEEP_WINDOW (default 40 s, inside the function's timeout) it
+// carries out the queued requests, launches and follows the replicators
+// (ECS tasks), records their statistics and sweeps leases and timers.
+func ecsSweep(ctx context.Context, st *store.Store, run *runner.Runner, log *slog.Logger) ([]func(context.Context) error, error) {
+	window, err := time.ParseDuration(api.Env("SLUICE_SWEEP_WINDOW", "40s"))
+	if err != nil || window <= 0 {
+		return nil, fmt.Errorf("SLUICE_SWEEP_WINDOW %q is not a duration like 40s", os.Getenv("SLUICE_SWEEP_WINDOW"))
+	}
+	ttl, err := time.ParseDuration(api.Env("SLUICE_LEASE_TTL", "15s"))
+	if err != nil || ttl < time.Second {
+		return nil, fmt.Errorf("SLUICE_LEASE_TTL %q is not a duration of at least 1s, like 15s", os.Getenv("SLUICE_LEASE_TTL"))
+	}
+	if k := os.Getenv("SLUICE_MASTER_KEY"); k != "" {
+		if run.Box, err = secrets.NewBox(k); err != nil {
+			return nil, fmt.Errorf("SLUICE_MASTER_KEY: %w", err)
+		}
+	}
+	if run.Secrets, err = secrets.NewResolver(ctx); err != nil {
+		return nil, err
+	}
+	reports := make(chan capacity.Report, 64)
+	launcher, err := ecs.FromEnv(ctx, st, reports, log)
+	if err != nil {
+		return nil, err
+	}
+	run.Launcher, run.LeaseTTL = launcher, ttl
+	return []func(context.Context) error{func(ctx context.Context) error {
+		defer launcher.Shutdown(context.WithoutCancel(ctx))
+		return run.Pass(ctx, reports, window)
+	}}, nil
 }

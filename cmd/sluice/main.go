@@ -18,9 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
-
 	"github.com/sluicedb/sluice/capacity"
 	"github.com/sluicedb/sluice/functions/api"
 	"github.com/sluicedb/sluice/functions/runner"
@@ -105,15 +102,7 @@ type shutdowner interface {
 // processes (local), or as ECS tasks (ecs, configured by SLUICE_ECS_*).
 func newLauncher(ctx context.Context, kind, redisURL string, leaseTTL time.Duration, st *store.Store, reports chan<- capacity.Report, log *slog.Logger) (shutdowner, error) {
 	if kind == "ecs" {
-		cfg, err := ecs.ConfigFromEnv()
-		if err != nil {
-			return nil, err
-		}
-		awsCfg, err := config.LoadDefaultConfig(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("AWS configuration for ECS: %w", err)
-		}
-		return ecs.New(awsecs.NewFromConfig(awsCfg), st, cfg, reports, log)
+		return ecs.FromEnv(ctx, st, reports, log)
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -63,6 +63,9 @@ type Runner struct {
 	// ctx bounds the start chains Start runs in the background.
 	ctx context.Context
 
+	// chains are the start chains under way.
+	chains sync.WaitGroup
+
 	mu sync.Mutex
 	// restarting holds the replications whose replicator Reload stopped
 	// to launch it again.
@@ -126,6 +129,14 @@ func (r *Runner) Adopt(ctx context.Context) error {
 				return err
 			}
 		case store.StatusStopping:
+			if r.Launcher.Running(arn) {
+				// Its replicator outlived the server (an ECS task): stop
+				// it; its end is reported when it comes.
+				if err := r.Launcher.Stop(ctx, arn); err != nil {
+					return err
+				}
+				continue
+			}
 			_, err := r.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
 				if rep.Status == store.StatusStopping {
 					r.ended(rep, StopNormal, "")
@@ -150,7 +161,11 @@ func (r *Runner) Start(_ context.Context, arn string) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	go r.start(ctx, arn)
+	r.chains.Add(1)
+	go func() {
+		defer r.chains.Done()
+		r.start(ctx, arn)
+	}()
 	return nil
 }
 
@@ -732,6 +747,44 @@ func (r *Runner) Consume(ctx context.Context) error {
 	return nil
 }
 
+// Pass runs the control loop for window, for a process that cannot run it
+// all the time (the schedule function in AWS, every minute): it takes over
+// the replicators running elsewhere (ECS tasks; those that should run and
+// do not are launched), records their reports, carries out queued
+// requests, and sweeps the leases and deprovision timers, until window
+// has passed; it waits for the start chains it began.
+func (r *Runner) Pass(ctx context.Context, reports <-chan capacity.Report, window time.Duration) error {
+	// A start chain begun late in the window finishes after it.
+	r.ctx = context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(ctx, window)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx, reports) }()
+	defer func() { <-done }()
+	if err := r.Adopt(ctx); err != nil {
+		return err
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		var errs []error
+		for _, sweep := range []func(context.Context) error{r.Consume, r.SweepLeases, r.Sweep} {
+			if err := sweep(ctx); err != nil && ctx.Err() == nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			r.chains.Wait()
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
 // SweepLeases launches a new replicator for each running replication
 // whose replicator stopped renewing its lease (it died, froze, or lost
 // Redis). Claiming a lapsed lease is atomic, so of several sweepers one
@@ -768,7 +821,9 @@ var errClaimed = errors.New("claimed elsewhere")
 // Run consumes launcher reports until ctx ends. It also bounds the start
 // chains Start runs.
 func (r *Runner) Run(ctx context.Context, reports <-chan capacity.Report) {
-	r.ctx = ctx
+	if r.ctx == nil {
+		r.ctx = ctx
+	}
 	for {
 		select {
 		case <-ctx.Done():

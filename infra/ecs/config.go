@@ -1,16 +1,23 @@
 package ecs
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sluicedb/sluice/capacity"
+	"github.com/sluicedb/sluice/infra/store"
 )
 
 // Defaults of Config.
@@ -177,4 +184,18 @@ func (c Config) withDefaults() Config {
 		c.PollInterval = DefaultPollInterval
 	}
 	return c
+}
+
+// FromEnv is the launcher SLUICE_LAUNCHER=ecs asks for: its settings from
+// SLUICE_ECS_* (ConfigFromEnv), AWS's from the SDK's usual sources.
+func FromEnv(ctx context.Context, st *store.Store, reports chan<- capacity.Report, log *slog.Logger) (*Launcher, error) {
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("AWS configuration for ECS: %w", err)
+	}
+	return New(awsecs.NewFromConfig(awsCfg), st, cfg, reports, log)
 }
