@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/sluicedb/sluice/infra/mototest"
 )
 
 // replicatorBin and sluiceBin are the binaries built for this run.
@@ -27,6 +29,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	mototest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

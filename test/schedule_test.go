@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
 
+	"github.com/sluicedb/sluice/infra/mototest"
 	"github.com/sluicedb/sluice/test/testenv"
 )
 
@@ -87,5 +87,38 @@ func TestLocalSchedules(t *testing.T) {
 			t.Errorf("schedule create %q was accepted:\n%s", bad, out)
 		}
 	}
-	_ = context.Background
+}
+
+// TestAWSSchedulesCLI: with SLUICE_SCHEDULER=aws, `sluice schedule` keeps
+// the schedules in EventBridge Scheduler (moto_server here), in the group
+// it creates, targeting the schedule function.
+func TestAWSSchedulesCLI(t *testing.T) {
+	mototest.Start(t)
+	env := []string{"SLUICE_SCHEDULER=aws", "SLUICE_SCHEDULE_GROUP=sluice-cli-test",
+		"SLUICE_SCHEDULE_TARGET_ARN=arn:aws:lambda:us-east-1:000000000000:function:sluice-schedule",
+		"SLUICE_SCHEDULE_ROLE_ARN=arn:aws:iam::000000000000:role/sluice-scheduler"}
+	cli := func(args ...string) (string, error) {
+		cmd := exec.Command(sluiceBin, append([]string{"schedule"}, args...)...)
+		cmd.Env = append(cmd.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	cfg := "arn:aws:dms:us-east-1:000000000000:replication-config:AWSCLI"
+	if out, err := cli("create", "-name", "night-stop", "-expression", "cron(0 22 ? * MON-FRI *)", "-timezone", "Europe/Paris",
+		"-action", "stop", "-replication-config-arn", cfg); err != nil {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	out, err := cli("list")
+	if err != nil || !strings.Contains(out, "night-stop") || !strings.Contains(out, "cron(0 22 ? * MON-FRI *)") || !strings.Contains(out, cfg) {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	if out, err := cli("create", "-name", "night-stop", "-expression", "rate(1 hour)", "-action", "stop", "-replication-config-arn", cfg); err == nil {
+		t.Fatalf("a second schedule of the same name was accepted:\n%s", out)
+	}
+	if out, err := cli("delete", "-name", "night-stop"); err != nil {
+		t.Fatalf("delete: %v\n%s", err, out)
+	}
+	if out, _ := cli("list"); strings.Contains(out, "night-stop") {
+		t.Fatalf("deleted schedule still listed:\n%s", out)
+	}
 }

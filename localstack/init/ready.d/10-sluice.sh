@@ -20,7 +20,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-readonly LAMBDA_DIR=/sluice/bin/lambda
+readonly LAMBDA_DIR=${SLUICE_LAMBDA_DIR:-/sluice/bin/lambda} # where compose.yaml mounts bin/lambda
 readonly REDIS_URL=redis://redis:6379/0 # the compose service, on the network Lambda and ECS containers join
 readonly CLUSTER=sluice
 readonly FAMILY=sluice-replicator
