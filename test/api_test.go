@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -27,8 +26,8 @@ import (
 	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
 	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
 	"github.com/aws/smithy-go"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/sluicedb/sluice/infra/store/storetest"
 	"github.com/sluicedb/sluice/test/testenv"
 )
 
@@ -54,16 +53,12 @@ type server struct {
 // overrides its environment.
 func startServer(t *testing.T, env ...string) *server {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: testRedisDB})
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatalf("empty Redis database %d (run `make services`): %v", testRedisDB, err)
-	}
-	rdb.Close()
+	storetest.Empty(t, testRedisDB)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	dir := t.TempDir()
 	return launchServer(t, append([]string{
-		fmt.Sprintf("SLUICE_REDIS_URL=redis://127.0.0.1:6379/%d", testRedisDB),
+		"SLUICE_REDIS_URL=" + storetest.URL(testRedisDB),
 		"SLUICE_ACCESS_KEY_ID=" + testKeyID, "SLUICE_SECRET_ACCESS_KEY=" + testSecret,
 		"SLUICE_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key),
 		"SLUICE_REPLICATOR_BIN=" + replicatorBin, "SLUICE_STATE_DIR=" + dir,

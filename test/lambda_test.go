@@ -33,9 +33,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
 	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/infra/store/storetest"
 )
 
 // lambdaRedisDB is the Redis database the Lambda tests own: they empty it.
@@ -421,11 +421,7 @@ func httpStatus(err error) int {
 // client, through API Gateway's event format and a Runtime API, the way a
 // deployment behind an HTTP API is reached.
 func TestLambdaAPI(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: lambdaRedisDB})
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatalf("empty Redis database %d (run `make services`): %v", lambdaRedisDB, err)
-	}
-	rdb.Close()
+	storetest.Empty(t, lambdaRedisDB)
 	fn := startLambda(t, buildLambda(t), lambdaEnv())
 	g := &gateway{fn: fn}
 	c := g.client(testSecret)

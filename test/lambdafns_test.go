@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluicedb/sluice/infra/store/storetest"
 	"github.com/sluicedb/sluice/test/testenv"
 )
 
@@ -21,12 +22,10 @@ import (
 // the API function, two endpoints over fresh databases and a config.
 func lambdaFixture(t *testing.T, label string) (env map[string]string, src, configArn string, rdb *redis.Client) {
 	t.Helper()
+	storetest.Empty(t, lambdaRedisDB)
 	rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: lambdaRedisDB})
 	t.Cleanup(func() { rdb.Close() })
 	ctx := context.Background()
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		t.Fatalf("empty Redis database %d (run `make services`): %v", lambdaRedisDB, err)
-	}
 	env = lambdaEnv()
 	c := (&gateway{fn: startLambda(t, buildLambda(t), env)}).client(testSecret)
 	src, dst := testenv.NewPGDatabase(t, label+"_src"), testenv.NewPGDatabase(t, label+"_dst")
@@ -175,11 +174,7 @@ func TestLambdaAnalyze(t *testing.T) {
 // Redis and master key) runs the replicators. A start and a stop made
 // through the function are queued and carried out by the server.
 func TestLambdaAPIWithServe(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: lambdaRedisDB})
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	rdb.Close()
+	storetest.Empty(t, lambdaRedisDB)
 	env := lambdaEnv()
 	c := (&gateway{fn: startLambda(t, buildLambda(t), env)}).client(testSecret)
 	dir := t.TempDir()
@@ -211,11 +206,7 @@ func TestLambdaAPIWithServe(t *testing.T) {
 // event's request context) and refuses the others, including one that
 // claims a caller in a header of its own.
 func TestLambdaIAMAuth(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: lambdaRedisDB})
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	rdb.Close()
+	storetest.Empty(t, lambdaRedisDB)
 	env := lambdaEnv()
 	delete(env, "SLUICE_ACCESS_KEY_ID")
 	delete(env, "SLUICE_SECRET_ACCESS_KEY")

@@ -7,13 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sluicedb/sluice/capacity"
 	"github.com/sluicedb/sluice/functions/api"
 	"github.com/sluicedb/sluice/functions/runner"
 	localprocess "github.com/sluicedb/sluice/infra/process"
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/infra/store/storetest"
 	"github.com/sluicedb/sluice/test/testenv"
 )
 
@@ -25,17 +24,8 @@ import (
 func TestRunnerPasses(t *testing.T) {
 	ctx := context.Background()
 	const db = 7 // this test's Redis database: it empties it
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: db})
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		t.Fatalf("empty Redis database %d (run `make services`): %v", db, err)
-	}
-	rdb.Close()
-	url := "redis://127.0.0.1:6379/7"
-	st, err := store.Open(ctx, url, "sluice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Fresh(t, db)
+	url := storetest.URL(db)
 	src, dst := testenv.NewPGDatabase(t, "pass_src"), testenv.NewPGDatabase(t, "pass_dst")
 	testenv.Exec(t, src, `CREATE TABLE items (id serial PRIMARY KEY, name text); INSERT INTO items (name) SELECT 'i' || g FROM generate_series(1, 300) g`)
 	for _, e := range []struct{ arn, id, db string }{{"arn:aws:dms:us-east-1:000000000000:endpoint:PASSSRC", "pass-src", src}, {"arn:aws:dms:us-east-1:000000000000:endpoint:PASSDST", "pass-dst", dst}} {

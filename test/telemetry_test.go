@@ -12,10 +12,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -24,6 +22,7 @@ import (
 	"github.com/sluicedb/sluice/infra/sigv4"
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/infra/telemetry"
+	"github.com/sluicedb/sluice/infra/telemetry/telemetrytest"
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/task"
 )
@@ -99,7 +98,7 @@ func TestTelemetryReplication(t *testing.T) {
 		ts := tableStats(s, "items")
 		return ts != nil && ts.Inserts == 30
 	})
-	metrics := collectPoints(t, reader)
+	metrics := telemetrytest.Points(t, reader)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("replication: %v", err)
@@ -169,10 +168,10 @@ func TestTelemetryReplication(t *testing.T) {
 	inserts["db.operation.name"] = "INSERT"
 	requirePoint(t, metrics, telemetry.MetricAppliedRows, inserts, 30)
 	requirePoint(t, metrics, telemetry.MetricCapacity, map[string]string{"db.system.name": "postgresql"}, 2)
-	if _, ok := pointValue(metrics[telemetry.MetricLag], map[string]string{"db.system.name": "postgresql"}); !ok {
+	if _, ok := telemetrytest.Find(metrics[telemetry.MetricLag], map[string]string{"db.system.name": "postgresql"}); !ok {
 		t.Errorf("no %s point: %v", telemetry.MetricLag, metrics[telemetry.MetricLag])
 	}
-	if _, ok := pointValue(metrics[telemetry.MetricBufferLimit], map[string]string{"db.system.name": "postgresql"}); !ok {
+	if _, ok := telemetrytest.Find(metrics[telemetry.MetricBufferLimit], map[string]string{"db.system.name": "postgresql"}); !ok {
 		t.Errorf("no %s point: %v", telemetry.MetricBufferLimit, metrics[telemetry.MetricBufferLimit])
 	}
 }
@@ -269,58 +268,9 @@ func requireAttrs(t *testing.T, s sdktrace.ReadOnlySpan, want map[string]string)
 	}
 }
 
-type metricPoint struct {
-	attrs attribute.Set
-	value float64
-}
-
-// collectPoints reads every point the reader has, by metric name.
-func collectPoints(t *testing.T, reader *sdkmetric.ManualReader) map[string][]metricPoint {
+func requirePoint(t *testing.T, metrics map[string][]telemetrytest.Point, name string, attrs map[string]string, want float64) {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]metricPoint{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				for _, p := range d.DataPoints {
-					out[m.Name] = append(out[m.Name], metricPoint{p.Attributes, float64(p.Value)})
-				}
-			case metricdata.Gauge[float64]:
-				for _, p := range d.DataPoints {
-					out[m.Name] = append(out[m.Name], metricPoint{p.Attributes, p.Value})
-				}
-			}
-		}
-	}
-	return out
-}
-
-// pointValue finds the point whose attributes are exactly attrs.
-func pointValue(points []metricPoint, attrs map[string]string) (float64, bool) {
-	for _, p := range points {
-		if p.attrs.Len() != len(attrs) {
-			continue
-		}
-		match := true
-		for k, v := range attrs {
-			if got, ok := p.attrs.Value(attribute.Key(k)); !ok || got.String() != v {
-				match = false
-			}
-		}
-		if match {
-			return p.value, true
-		}
-	}
-	return 0, false
-}
-
-func requirePoint(t *testing.T, metrics map[string][]metricPoint, name string, attrs map[string]string, want float64) {
-	t.Helper()
-	got, ok := pointValue(metrics[name], attrs)
+	got, ok := telemetrytest.Find(metrics[name], attrs)
 	switch {
 	case !ok:
 		t.Errorf("%s%v: no point (points: %v)", name, attrs, metrics[name])

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/sluicedb/sluice/functions/api"
 	"github.com/sluicedb/sluice/functions/runner"
@@ -38,12 +37,7 @@ func setup(ctx context.Context, log *slog.Logger) (func(context.Context, Request
 		return nil, fmt.Errorf("open the control state: %w; set SLUICE_REDIS_URL to the Redis the API uses (redis://host:port/db), reachable from the function", err)
 	}
 	run := &runner.Runner{Store: st, Log: log}
-	if k := os.Getenv("SLUICE_MASTER_KEY"); k != "" {
-		if run.Box, err = secrets.NewBox(k); err != nil {
-			return nil, fmt.Errorf("SLUICE_MASTER_KEY: %w", err)
-		}
-	}
-	if run.Secrets, err = secrets.NewResolver(ctx); err != nil {
+	if run.Box, run.Secrets, err = secrets.FromEnv(ctx); err != nil {
 		return nil, err
 	}
 	return func(ctx context.Context, req Request) (*runner.Analysis, error) {

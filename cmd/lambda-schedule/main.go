@@ -73,12 +73,7 @@ func ecsSweep(ctx context.Context, st *store.Store, run *runner.Runner, log *slo
 	if err != nil || ttl < time.Second {
 		return nil, fmt.Errorf("SLUICE_LEASE_TTL %q is not a duration of at least 1s, like 15s", os.Getenv("SLUICE_LEASE_TTL"))
 	}
-	if k := os.Getenv("SLUICE_MASTER_KEY"); k != "" {
-		if run.Box, err = secrets.NewBox(k); err != nil {
-			return nil, fmt.Errorf("SLUICE_MASTER_KEY: %w", err)
-		}
-	}
-	if run.Secrets, err = secrets.NewResolver(ctx); err != nil {
+	if run.Box, run.Secrets, err = secrets.FromEnv(ctx); err != nil {
 		return nil, err
 	}
 	reports := make(chan capacity.Report, 64)

@@ -7,6 +7,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,6 +78,9 @@ type Runner struct {
 	// resizes holds the plans of replications being relaunched at
 	// another size (the autoscaler's decision), until they are.
 	resizes map[string]capacity.Plan
+	// bounds are the running replications' Min/MaxCapacityUnits, read
+	// once a run: a config cannot change while its replication runs.
+	bounds map[string][2]int
 	// detached is set when the server shuts down: the replicators it stops
 	// then end their process, not their replication, which the next server
 	// adopts.
@@ -349,10 +353,7 @@ const analysisWindow = time.Second
 // that cannot be analyzed gets the config's minimum, and the reason says
 // why; the replicator then reports what is wrong with it.
 func (r *Runner) size(ctx context.Context, t *task.Task, cfg *store.Config) (capacity.Plan, []byte, error) {
-	minU, maxU := 0, 0
-	if c := cfg.ComputeConfig; c != nil {
-		minU, maxU = c.MinCapacityUnits, c.MaxCapacityUnits
-	}
+	minU, maxU := unitRange(cfg)
 	var p capacity.Plan
 	md, err := analyze.Analyze(ctx, t, analysisWindow, r.Log)
 	if err == nil {
@@ -389,10 +390,7 @@ func (r *Runner) Analyze(ctx context.Context, arn string) (*Analysis, error) {
 	if err != nil {
 		return nil, err
 	}
-	minU, maxU := 0, 0
-	if c := cfg.ComputeConfig; c != nil {
-		minU, maxU = c.MinCapacityUnits, c.MaxCapacityUnits
-	}
+	minU, maxU := unitRange(cfg)
 	p, err := capacity.Size(md, minU, maxU)
 	if err != nil {
 		return nil, err
@@ -849,7 +847,7 @@ func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 	}
 	var stopAt, again bool
 	restart := rp.Exited && rp.ExitErr == "" && r.takeRestart(rp.ID)
-	_, err := r.Store.UpdateReplication(ctx, rp.ID, func(rep *store.ReplicationRecord) error {
+	updated, err := r.Store.UpdateReplication(ctx, rp.ID, func(rep *store.ReplicationRecord) error {
 		now := time.Now()
 		if rp.Stats != nil {
 			progress(rep, rp.Stats, now)
@@ -902,6 +900,7 @@ func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 	if rp.Exited && !again {
 		r.mu.Lock()
 		delete(r.resizes, rp.ID)
+		delete(r.bounds, rp.ID)
 		if r.Scaler != nil {
 			r.Scaler.Forget(rp.ID)
 		}
@@ -911,7 +910,7 @@ func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 		return r.Launcher.Stop(ctx, rp.ID)
 	}
 	if err == nil && !rp.Exited && rp.Stats != nil {
-		err = r.autoscale(ctx, rp.ID, rp.Stats)
+		err = r.autoscale(ctx, updated, rp.Stats)
 	}
 	if err == nil && again {
 		return r.relaunch(ctx, rp.ID)
@@ -923,28 +922,19 @@ func (r *Runner) report(ctx context.Context, rp capacity.Report) error {
 // when it decides on another size, relaunches the replicator at that size
 // from its checkpoint: it stops gracefully (its position committed), and
 // its exit report launches the new one.
-func (r *Runner) autoscale(ctx context.Context, arn string, s *runtime.Snapshot) error {
+func (r *Runner) autoscale(ctx context.Context, rep *store.ReplicationRecord, s *runtime.Snapshot) error {
 	if r.Scaler == nil || s.Phase != runtime.PhaseCDC {
 		// A full load would start over: sizes change only while
 		// changes are applied.
 		return nil
 	}
-	rep, err := r.Store.Replication(ctx, arn)
-	if err != nil || rep.Status != store.StatusRunning || rep.ProvisionData == nil || rep.ProvisionData.ProvisionedCapacityUnits == 0 {
-		return err
+	if rep.Status != store.StatusRunning || rep.ProvisionData == nil || rep.ProvisionData.ProvisionedCapacityUnits == 0 {
+		return nil
 	}
-	cfg, err := r.Store.Config(ctx, arn)
+	arn := rep.ReplicationConfigArn
+	minU, maxU, err := r.unitBounds(ctx, arn)
 	if err != nil {
 		return err
-	}
-	minU, maxU := 1, capacity.ValidUnits[len(capacity.ValidUnits)-1]
-	if c := cfg.ComputeConfig; c != nil {
-		if c.MinCapacityUnits > 0 {
-			minU = c.MinCapacityUnits
-		}
-		if c.MaxCapacityUnits > 0 {
-			maxU = c.MaxCapacityUnits
-		}
 	}
 	u := capacity.Utilization{CPU: s.CPU, Lag: s.Lag}
 	if s.BufferLimit > 0 {
@@ -984,6 +974,40 @@ func (r *Runner) autoscale(ctx context.Context, arn string, s *runtime.Snapshot)
 		return err
 	}
 	return r.Launcher.Stop(ctx, arn)
+}
+
+// unitRange is the config's Min/MaxCapacityUnits, zero where unset.
+func unitRange(cfg *store.Config) (minU, maxU int) {
+	if c := cfg.ComputeConfig; c != nil {
+		return c.MinCapacityUnits, c.MaxCapacityUnits
+	}
+	return 0, 0
+}
+
+// unitBounds returns a replication's Min/MaxCapacityUnits (DMS's defaults
+// where the config is silent), from Redis on its run's first report.
+func (r *Runner) unitBounds(ctx context.Context, arn string) (int, int, error) {
+	r.mu.Lock()
+	b, ok := r.bounds[arn]
+	r.mu.Unlock()
+	if ok {
+		return b[0], b[1], nil
+	}
+	cfg, err := r.Store.Config(ctx, arn)
+	if err != nil {
+		return 0, 0, err
+	}
+	b = [2]int{1, capacity.ValidUnits[len(capacity.ValidUnits)-1]}
+	if minU, maxU := unitRange(cfg); minU > 0 || maxU > 0 {
+		b[0], b[1] = max(minU, b[0]), cmp.Or(maxU, b[1])
+	}
+	r.mu.Lock()
+	if r.bounds == nil {
+		r.bounds = map[string][2]int{}
+	}
+	r.bounds[arn] = b
+	r.mu.Unlock()
+	return b[0], b[1], nil
 }
 
 // stopTimeReached says whether the replication's server_time stop position

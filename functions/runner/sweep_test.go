@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/infra/store/storetest"
 )
 
 // countingHandler counts the log records with a given message.
@@ -36,17 +35,7 @@ func TestSweepOnce(t *testing.T) {
 		t.Skip("needs Redis")
 	}
 	ctx := context.Background()
-	const db = 11 // this test's Redis database: it empties it
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: db})
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		t.Fatalf("empty Redis database %d (run `make services`): %v", db, err)
-	}
-	rdb.Close()
-	st, err := store.Open(ctx, "redis://127.0.0.1:6379/11", "sweep")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Fresh(t, 11) // this test's Redis database
 	for _, arn := range []string{"arn:src", "arn:dst"} {
 		ep := &store.EndpointRecord{}
 		ep.EndpointArn, ep.EndpointIdentifier = arn, arn[4:]

@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/infra/store/storetest"
 )
 
 // countingAPI counts the starts and stops it is asked for.
@@ -33,17 +32,7 @@ func (c *countingAPI) StopReplication(context.Context, string) (*store.Replicati
 // at() schedule has none left.
 func TestFireOnce(t *testing.T) {
 	ctx := context.Background()
-	const db = 12
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: db})
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		t.Fatalf("empty Redis database %d (run `make services`): %v", db, err)
-	}
-	rdb.Close()
-	st, err := store.Open(ctx, "redis://127.0.0.1:6379/12", "sluice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Fresh(t, 12) // this test's Redis database
 	api := &countingAPI{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	l := &Local{Store: st, Log: log, Handler: &Handler{API: api, Log: log}}

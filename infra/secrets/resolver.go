@@ -154,3 +154,21 @@ func LoadEnv(ctx context.Context, names ...string) error {
 	}
 	return nil
 }
+
+// FromEnv is what opens endpoint passwords for a process that runs
+// replications: the box of SLUICE_MASTER_KEY (nil when it is unset) and a
+// Secrets Manager resolver.
+func FromEnv(ctx context.Context) (*Box, *Resolver, error) {
+	var box *Box
+	if k := os.Getenv("SLUICE_MASTER_KEY"); k != "" {
+		var err error
+		if box, err = NewBox(k); err != nil {
+			return nil, nil, fmt.Errorf("SLUICE_MASTER_KEY: %w", err)
+		}
+	}
+	r, err := NewResolver(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return box, r, nil
+}

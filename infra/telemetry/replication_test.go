@@ -4,10 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/sluicedb/sluice/infra/telemetry/telemetrytest"
 	"github.com/sluicedb/sluice/runtime"
 )
 
@@ -35,7 +34,7 @@ func TestObserveReplicator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Unregister()
-	points := collect(t, reader)
+	points := telemetrytest.Points(t, reader)
 
 	ordersAttrs := map[string]string{"db.system.name": "postgresql", "db.namespace": "sales|shop", "db.collection.name": "orders", "sluice.replication.id": "orders-to-dw"}
 	for _, c := range []struct {
@@ -56,7 +55,7 @@ func TestObserveReplicator(t *testing.T) {
 		{MetricCapacity, map[string]string{"db.system.name": "postgresql", "sluice.replication.id": "orders-to-dw"}, 4},
 		{MetricLag, map[string]string{"db.system.name": "postgresql", "sluice.replication.id": "orders-to-dw"}, 0},
 	} {
-		got, ok := find(points[c.metric], c.attrs)
+		got, ok := telemetrytest.Find(points[c.metric], c.attrs)
 		if !ok {
 			t.Errorf("%s%v: no point (points: %v)", c.metric, c.attrs, points[c.metric])
 			continue
@@ -84,57 +83,6 @@ func TestDBNamespace(t *testing.T) {
 			t.Errorf("DB(%q, %q).Namespace(%q) = %q, want %q", c.engine, c.database, c.schema, got, c.want)
 		}
 	}
-}
-
-type point struct {
-	attrs attribute.Set
-	value float64
-}
-
-// collect reads every point the reader has, by metric name.
-func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string][]point {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]point{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				for _, p := range d.DataPoints {
-					out[m.Name] = append(out[m.Name], point{p.Attributes, float64(p.Value)})
-				}
-			case metricdata.Gauge[float64]:
-				for _, p := range d.DataPoints {
-					out[m.Name] = append(out[m.Name], point{p.Attributes, p.Value})
-				}
-			default:
-				t.Errorf("%s: unexpected data %T", m.Name, m.Data)
-			}
-		}
-	}
-	return out
-}
-
-// find returns the value of the point whose attributes are exactly attrs.
-func find(points []point, attrs map[string]string) (float64, bool) {
-	for _, p := range points {
-		if p.attrs.Len() != len(attrs) {
-			continue
-		}
-		match := true
-		for k, v := range attrs {
-			if got, ok := p.attrs.Value(attribute.Key(k)); !ok || got.String() != v {
-				match = false
-			}
-		}
-		if match {
-			return p.value, true
-		}
-	}
-	return 0, false
 }
 
 func with(m map[string]string, k, v string) map[string]string {
