@@ -40,7 +40,7 @@ type stream struct {
 
 // Stream implements runtime.Source.
 func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*runtime.Table, emit runtime.Emitter) error {
-	conn, err := s.connectReplication(ctx)
+	conn, err := s.connectReplication(ctx, true)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,11 +81,21 @@ func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// connectReplication opens a logical replication session.
-func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error) {
+// connectReplication opens a logical replication session; a paced one
+// reads a busy stream in paces (see pace).
+func (s *Source) connectReplication(ctx context.Context, paced bool) (*pgconn.PgConn, error) {
 	cfg, err := pgconn.ParseConfig(s.cfg.ConnString)
 	if err != nil {
 		return nil, fmt.Errorf("source connection settings: %w", err)
+	}
+	if dial := cfg.DialFunc; paced {
+		cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return pace(c), nil
+		}
 	}
 	pgtext.Apply(cfg.RuntimeParams)
 	cfg.RuntimeParams["replication"] = "database"
@@ -147,7 +158,7 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 			return nil, fmt.Errorf("drop the old slot %s before a new full load (is a replicator still using it?): %w", s.cfg.Slot, err)
 		}
 	}
-	repl, err := s.connectReplication(ctx)
+	repl, err := s.connectReplication(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +193,7 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 // commit positions of the replication's own slot, which stays as it is.
 // PostgreSQL drops the slot when the exporting session ends.
 func (s *Source) Snapshot(ctx context.Context) (runtime.Position, error) {
-	repl, err := s.connectReplication(ctx)
+	repl, err := s.connectReplication(ctx, false)
 	if err != nil {
 		return nil, err
 	}

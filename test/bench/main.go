@@ -35,6 +35,8 @@ var (
 	jobs    = flag.Int("jobs", 4, "parallel copy jobs for both tools")
 	only    = flag.String("only", "", "run one part: load, cdc (PostgreSQL) or mysql (default: all)")
 	reuse   = flag.Bool("reuse", false, "reuse the source database from an earlier run")
+	lagsOut = flag.String("lags", "", "write each CDC run's marker lags to this file as CSV (run, seconds into the run, lag ms), to see when lag spikes")
+	runs    = flag.String("cdc-runs", "sluice,batch,native", "the CDC runs, after the source alone: sluice (transactional apply), batch (BatchApplyEnabled), native")
 )
 
 const (
@@ -126,40 +128,95 @@ func fullLoad(ctx context.Context, work string) error {
 	return nil
 }
 
+// cdc measures each CDC run of -cdc-runs under the same pgbench workload.
+// The source's throughput alone is measured before each run and after the
+// last, and each run is compared with the mean of the two measured around
+// it: the source's speed drifts on a shared machine (autovacuum, the
+// history table growing), and a single measurement at the start would fold
+// that drift into the later runs' ratios.
 func cdc(ctx context.Context, work string) error {
-	alone, err := workload(ctx)
-	if err != nil {
+	var results []cdcResult
+	var alone []float64
+	measureAlone := func() error {
+		tps, err := workload(ctx)
+		if err != nil {
+			return err
+		}
+		alone = append(alone, tps)
+		fmt.Printf("source throughput alone            %.0f tps\n", tps)
+		return nil
+	}
+	for _, run := range strings.Split(*runs, ",") {
+		if err := measureAlone(); err != nil {
+			return err
+		}
+		var r cdcResult
+		var err error
+		switch run {
+		case "sluice":
+			r, err = sluiceCDC(ctx, work, false)
+		case "batch":
+			r, err = sluiceCDC(ctx, work, true)
+		case "native":
+			r, err = nativeCDC(ctx, work)
+		default:
+			return fmt.Errorf("-cdc-runs: %q is not a run: use sluice, batch or native", run)
+		}
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	if err := measureAlone(); err != nil {
 		return err
 	}
-	fmt.Printf("source throughput alone            %.0f tps\n\n", alone)
-	s, err := sluiceCDC(ctx, work, false)
-	if err != nil {
-		return err
+	fmt.Println()
+	for i := range results {
+		results[i].alone = (alone[i] + alone[i+1]) / 2
 	}
-	b, err := sluiceCDC(ctx, work, true)
-	if err != nil {
-		return err
+	if *lagsOut != "" {
+		if err := writeLags(*lagsOut, results); err != nil {
+			return err
+		}
 	}
-	n, err := nativeCDC(ctx, work)
-	if err != nil {
-		return err
-	}
-	for _, r := range []cdcResult{s, b, n} {
+	var native *cdcResult
+	for i, r := range results {
 		fmt.Printf("CDC: %s\n", r.name)
 		fmt.Printf("  lag p50 %6.1f ms  p95 %6.1f ms  p99 %6.1f ms  max %6.1f ms  (%d markers)\n", ms(r.p(50)), ms(r.p(95)), ms(r.p(99)), ms(r.p(100)), len(r.lags))
 		fmt.Printf("  caught up %.0f ms after the workload stopped\n", ms(r.catchUp))
-		fmt.Printf("  source throughput %.0f tps = %.2f x alone\n", r.tps, r.tps/alone)
+		fmt.Printf("  source throughput %.0f tps = %.2f x alone (%.0f tps, before and after)\n", r.tps, r.tps/r.alone, r.alone)
+		fmt.Printf("  cores used: %s\n", r.cpu)
 		if r.peakRSS > 0 {
 			fmt.Printf("  replicator peak RSS %d MiB (MemoryLimitTotal %d MiB)\n", r.peakRSS>>20, memLimitMB)
 		}
+		if r.native {
+			native = &results[i]
+		}
 	}
-	for _, r := range []cdcResult{s, b} {
-		fmt.Printf("\n%s / native logical replication: lag p99 %.2f, source throughput %.2f\n",
-			r.name, ms(r.p(99))/ms(n.p(99)), r.tps/n.tps)
-		fmt.Printf("  targets: p99 <= 100 ms: %v; caught up <= 1 s: %v; throughput >= 0.8 x alone: %v\n",
-			ms(r.p(99)) <= 100, r.catchUp <= time.Second, r.tps/alone >= 0.8)
+	for _, r := range results {
+		if r.native {
+			continue
+		}
+		fmt.Println()
+		if native != nil {
+			fmt.Printf("%s / native logical replication: lag p99 %.2f, source throughput %.2f\n",
+				r.name, ms(r.p(99))/ms(native.p(99)), (r.tps/r.alone)/(native.tps/native.alone))
+		}
+		fmt.Printf("  targets for %s: p99 <= 100 ms: %v; caught up <= 1 s: %v; throughput >= 0.8 x alone: %v\n",
+			r.name, ms(r.p(99)) <= 100, r.catchUp <= time.Second, r.tps/r.alone >= 0.8)
 	}
 	return nil
+}
+
+func writeLags(path string, results []cdcResult) error {
+	var b strings.Builder
+	b.WriteString("run,seconds,lag_ms\n")
+	for _, r := range results {
+		for i, l := range r.lags {
+			fmt.Fprintf(&b, "%q,%.3f,%.1f\n", r.name, r.at[i].Seconds(), ms(l))
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 func timeSluiceLoad(ctx context.Context, work string, round int) (time.Duration, error) {
@@ -196,10 +253,30 @@ func timePgcopydb(ctx context.Context, work string, round int) (time.Duration, e
 
 type cdcResult struct {
 	name    string
+	native  bool
 	lags    []time.Duration
+	at      []time.Duration // when each marker was seen, from the start of the workload
 	catchUp time.Duration
 	tps     float64
+	alone   float64 // the source's throughput alone around this run
 	peakRSS int64
+	// cpu is the cores each part of the replication used on average while
+	// the workload ran: where the source's lost throughput went.
+	cpu cpuUse
+}
+
+// cpuUse is the average cores used by the replication's processes and by the
+// whole machine over the workload.
+type cpuUse struct {
+	replicator, walsender, apply, machine float64
+}
+
+func (c cpuUse) String() string {
+	s := fmt.Sprintf("walsender %.2f, target apply session %.2f", c.walsender, c.apply)
+	if c.replicator > 0 {
+		s = fmt.Sprintf("replicator %.2f, ", c.replicator) + s
+	}
+	return s + fmt.Sprintf("; machine busy %.2f of %d", c.machine, numCPU())
 }
 
 func (r cdcResult) p(q int) time.Duration {
@@ -248,7 +325,7 @@ func sluiceCDC(ctx context.Context, work string, batch bool) (cdcResult, error) 
 		log, _ := os.ReadFile(logf.Name())
 		return cdcResult{}, fmt.Errorf("%v\n%s", err, log)
 	}
-	r, err := measure(ctx, dst)
+	r, err := measure(ctx, dst, cmd.Process.Pid)
 	r.name = "sluice-replicator (transactional apply)"
 	if batch {
 		r.name = "sluice-replicator (BatchApplyEnabled)"
@@ -310,14 +387,21 @@ func nativeCDC(ctx context.Context, work string) (cdcResult, error) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	r, err := measure(ctx, dst)
+	r, err := measure(ctx, dst, 0)
 	r.name = "PostgreSQL native logical replication (peer)"
+	r.native = true
 	return r, err
 }
 
-// measure runs pgbench while writing markers on the source and watching for
-// them on the target, then measures how long the target takes to catch up.
-func measure(ctx context.Context, dst string) (cdcResult, error) {
+// measure runs pgbench while writing markers on the source and noting when
+// each commits on the target, then measures how long the target takes to
+// catch up. A trigger on the target's marker table (ENABLE ALWAYS, so it
+// fires for a subscription's apply worker too) notifies each marker with its
+// source clock; the notification is delivered when the applying transaction
+// commits, which is when the row becomes visible, and waiting for it costs
+// the target nothing, where polling would take CPU from the workload.
+// replicator is the pid of Sluice's replicator, 0 for the native peer.
+func measure(ctx context.Context, dst string, replicator int) (cdcResult, error) {
 	var r cdcResult
 	w, err := pgx.Connect(ctx, url(src))
 	if err != nil {
@@ -328,28 +412,61 @@ func measure(ctx context.Context, dst string) (cdcResult, error) {
 	if err != nil {
 		return r, err
 	}
-	defer rd.Close(ctx)
-	var last int64
-	if err := rd.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM sluice_marker`).Scan(&last); err != nil {
+	defer rd.Close(context.WithoutCancel(ctx))
+	if _, err := rd.Exec(ctx, `CREATE OR REPLACE FUNCTION sluice_marker_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN PERFORM pg_notify('sluice_marker', NEW.id || ' ' || (extract(epoch FROM NEW.src_ts) * 1000000)::bigint); RETURN NULL; END $$;
+		CREATE OR REPLACE TRIGGER sluice_marker_seen AFTER INSERT ON sluice_marker FOR EACH ROW EXECUTE FUNCTION sluice_marker_seen();
+		ALTER TABLE sluice_marker ENABLE ALWAYS TRIGGER sluice_marker_seen;
+		LISTEN sluice_marker`); err != nil {
+		return r, fmt.Errorf("set up the marker trigger on the target: %w", err)
+	}
+	// The processes that replicate: the walsenders of the source, and the
+	// target sessions other than this reader (Sluice's applier, or the
+	// subscription's apply worker).
+	var walsenders, appliers []int
+	if err := rd.QueryRow(ctx, `SELECT
+		coalesce(array_agg(pid) FILTER (WHERE backend_type = 'walsender'), '{}'),
+		coalesce(array_agg(pid) FILTER (WHERE datname = $1 AND backend_type <> 'walsender' AND pid <> pg_backend_pid()), '{}')
+		FROM pg_stat_activity`, dst).Scan(&walsenders, &appliers); err != nil {
 		return r, err
 	}
-	seen := func() (bool, error) {
-		rows, err := rd.Query(ctx, `SELECT id, src_ts FROM sluice_marker WHERE id > $1 ORDER BY id`, last)
-		if err != nil {
-			return false, err
-		}
-		now := time.Now()
-		any := false
-		for rows.Next() {
-			var id int64
-			var ts time.Time
-			if err := rows.Scan(&id, &ts); err != nil {
-				return false, err
+	type marker struct {
+		id  int64
+		lag time.Duration
+		at  time.Time
+	}
+	seen := make(chan marker, 1024)
+	listenErr := make(chan error, 1)
+	go func() {
+		defer close(seen)
+		for {
+			n, err := rd.WaitForNotification(context.Background())
+			if err != nil {
+				listenErr <- err
+				return
 			}
-			r.lags = append(r.lags, now.Sub(ts))
-			last, any = id, true
+			now := time.Now()
+			var id, us int64
+			if _, err := fmt.Sscan(n.Payload, &id, &us); err != nil {
+				listenErr <- fmt.Errorf("marker notification %q: %w", n.Payload, err)
+				return
+			}
+			seen <- marker{id, now.Sub(time.UnixMicro(us)), now}
 		}
-		return any, rows.Err()
+	}()
+	defer func() {
+		// Closing the listener's connection ends its wait.
+		_ = rd.PgConn().Close(context.WithoutCancel(ctx))
+		for range seen {
+		}
+	}()
+	cpu0, machine0 := procCPU(walsenders, appliers, replicator), machineCPU()
+	began := time.Now()
+	var last int64
+	note := func(m marker) {
+		r.lags = append(r.lags, m.lag)
+		r.at = append(r.at, m.at.Sub(began))
+		last = max(last, m.id)
 	}
 	done := make(chan struct{})
 	tpsCh := make(chan float64, 1)
@@ -360,45 +477,57 @@ func measure(ctx context.Context, dst string) (cdcResult, error) {
 		tpsCh <- t
 		errCh <- err
 	}()
-	nextMarker := time.Now()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for running := true; running; {
 		select {
 		case <-done:
 			running = false
-		default:
-		}
-		if time.Now().After(nextMarker) {
+		case m, ok := <-seen:
+			if !ok {
+				return r, fmt.Errorf("listen for markers: %w", <-listenErr)
+			}
+			note(m)
+		case <-tick.C:
 			if _, err := w.Exec(ctx, `INSERT INTO sluice_marker (src_ts) VALUES (clock_timestamp())`); err != nil {
 				return r, err
 			}
-			nextMarker = time.Now().Add(20 * time.Millisecond)
 		}
-		if _, err := seen(); err != nil {
-			return r, err
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 	if err := <-errCh; err != nil {
 		return r, err
 	}
 	r.tps = <-tpsCh
+	cpu1, elapsed := procCPU(walsenders, appliers, replicator), time.Since(began).Seconds()
+	r.cpu = cpuUse{
+		walsender:  (cpu1[0] - cpu0[0]) / elapsed,
+		apply:      (cpu1[1] - cpu0[1]) / elapsed,
+		replicator: (cpu1[2] - cpu0[2]) / elapsed,
+		machine:    (machineCPU() - machine0) / elapsed,
+	}
 	// Catch-up: the first marker written after the workload stopped.
 	stopped := time.Now()
 	var id int64
 	if err := w.QueryRow(ctx, `INSERT INTO sluice_marker (src_ts) VALUES (clock_timestamp()) RETURNING id`).Scan(&id); err != nil {
 		return r, err
 	}
+	timeout := time.After(2 * time.Minute)
 	for last < id {
-		if time.Since(stopped) > 2*time.Minute {
+		select {
+		case m, ok := <-seen:
+			if !ok {
+				return r, fmt.Errorf("listen for markers: %w", <-listenErr)
+			}
+			if m.id == id {
+				r.catchUp = time.Since(stopped)
+				last = id
+				continue
+			}
+			note(m)
+		case <-timeout:
 			return r, fmt.Errorf("the target did not catch up within 2 minutes")
 		}
-		if _, err := seen(); err != nil {
-			return r, err
-		}
-		time.Sleep(time.Millisecond)
 	}
-	r.catchUp = time.Since(stopped)
-	r.lags = r.lags[:len(r.lags)-1] // the catch-up marker is not under load
 	return r, nil
 }
 
@@ -472,6 +601,62 @@ func execSQL(ctx context.Context, db string, stmts ...string) error {
 		}
 	}
 	return nil
+}
+
+// clockTicks is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
+const clockTicks = 100
+
+// procCPU returns the CPU seconds used so far by the walsenders, the target
+// sessions and the replicator.
+func procCPU(walsenders, appliers []int, replicator int) [3]float64 {
+	var t [3]float64
+	for _, p := range walsenders {
+		t[0] += pidCPU(p)
+	}
+	for _, p := range appliers {
+		t[1] += pidCPU(p)
+	}
+	if replicator > 0 {
+		t[2] = pidCPU(replicator)
+	}
+	return t
+}
+
+// pidCPU is a process's user and system CPU seconds (fields 14 and 15 of
+// /proc/<pid>/stat, after the command name, which may hold spaces).
+func pidCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / clockTicks
+}
+
+// machineCPU is the CPU seconds all cores have been busy (not idle or
+// waiting for I/O) since boot.
+func machineCPU() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy float64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		x, _ := strconv.ParseFloat(v, 64)
+		busy += x
+	}
+	return busy / clockTicks
 }
 
 func peakRSS(pid int) int64 {
