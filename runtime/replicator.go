@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	goruntime "runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -569,6 +571,7 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 	if err != nil {
 		return fmt.Errorf("open the applier: %w", err)
 	}
+	defer oneProcessor()()
 	// The applier outlives a stop request so it can finish what it holds.
 	applyCtx := context.WithoutCancel(ctx)
 	defer ap.Close(applyCtx)
@@ -600,6 +603,21 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 		r.Log.Info("stopped", "task", r.Task, "checkpoint", r.Stats.Snapshot().Checkpoint)
 	}
 	return err
+}
+
+// oneProcessor runs the Go scheduler on one processor (GOMAXPROCS 1) until
+// the returned function is called, unless GOMAXPROCS is set in the
+// environment. The change stream is one reader handing transactions to one
+// applier that mostly waits for the target: on two processors every
+// handover wakes another thread, which cost the replicator a fifth of its
+// CPU under pgbench (0.12 cores against 0.094) and caught up no faster
+// after a backlog (7,000-8,700 transactions/s either way).
+func oneProcessor() (restore func()) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return func() {}
+	}
+	goruntime.GOMAXPROCS(1)
+	return goruntime.SetDefaultGOMAXPROCS
 }
 
 // apply writes the buffered changes. Source transactions are grouped into one

@@ -18,8 +18,13 @@ import (
 // passed, whichever comes first, and then everything there is read at once.
 // An idle stream is read as it comes, so a lone transaction waits for
 // nothing.
+//
+// The tick trades a little latency for CPU. Measured under pgbench -c 4 on
+// two cores (make bench): a 1 ms tick left the replicator 0.19 cores and
+// the source 0.68-0.70 of its throughput alone, 5 ms 0.11 cores and 0.77,
+// 10 ms 0.09 cores and 0.78, with lag p50 3, 5.6 and 9.7 ms.
 const (
-	paceTick  = time.Millisecond
+	paceTick  = 5 * time.Millisecond
 	paceBytes = 32 << 10
 )
 

@@ -27,7 +27,11 @@ type applier struct {
 	stats *runtime.Stats
 	net   *netChanges // nil unless BatchApplyEnabled
 
-	prepared map[string]string // statement shape → prepared statement name
+	prepared map[string]string // SQL → prepared statement name
+	// statements are the row statements built so far, per table and shape
+	// (shapeKey); shape is the buffer the key is built in.
+	statements map[*runtime.Table]map[string]*rowStatement
+	shape      []byte
 	// Batch apply's temporary tables: their numbers, and whether each
 	// exists in the session (a rollback can undo its creation).
 	tempNames map[*runtime.Table]int
@@ -60,7 +64,8 @@ func (t *Target) Applier(ctx context.Context, task string, tables []*runtime.Tab
 		conn.Release()
 		return nil, err
 	}
-	a := &applier{t: t, conn: conn, pg: conn.Conn().PgConn(), task: task, stats: stats, prepared: map[string]string{}}
+	a := &applier{t: t, conn: conn, pg: conn.Conn().PgConn(), task: task, stats: stats}
+	a.forgetStatements()
 	if opts.Batch {
 		a.net = newNetChanges(opts.MemoryLimit)
 		a.tempNames, a.tempReady = map[*runtime.Table]int{}, map[*runtime.Table]bool{}
@@ -117,29 +122,61 @@ func (a *applier) queue(ctx context.Context, c *runtime.Change) error {
 		a.queued = append(a.queued, queued{op: c.Op})
 		return nil
 	}
-	sql, params := statement(c)
-	if sql == "" {
+	st, err := a.rowStatement(c)
+	if err != nil {
+		return err
+	}
+	if st.sql == "" {
 		return nil
 	}
-	name, ok := a.prepared[sql]
-	if !ok {
-		if len(a.queued) > 0 {
-			// Prepare is its own round trip; send what waits first so the
-			// session stays in order.
-			if err := a.send(ctx); err != nil {
-				return err
-			}
-		}
-		name = "sluice_" + strconv.Itoa(len(a.prepared))
-		if _, err := a.pg.Prepare(ctx, name, sql, nil); err != nil {
-			a.open = false // the failed prepare aborted the transaction
+	if st.name == "" {
+		if st.name, err = a.prepare(ctx, st.sql); err != nil {
 			return fmt.Errorf("prepare %s on %s: %w", c.Op, tableName(c.Table), err)
 		}
-		a.prepared[sql] = name
 	}
-	a.batch.ExecPrepared(name, params, nil, nil)
+	a.batch.ExecPrepared(st.name, st.params(c), nil, nil)
 	a.queued = append(a.queued, queued{table: c.Table, op: c.Op})
 	return nil
+}
+
+// rowStatement returns the statement of c's shape, built the first time
+// the shape comes: building SQL for every change would cost more than
+// sending it.
+func (a *applier) rowStatement(c *runtime.Change) (*rowStatement, error) {
+	a.shape = shapeKey(a.shape, c)
+	shapes := a.statements[c.Table]
+	if st := shapes[string(a.shape)]; st != nil {
+		return st, nil
+	}
+	if shapes == nil {
+		shapes = map[string]*rowStatement{}
+		a.statements[c.Table] = shapes
+	}
+	sql, args := statement(c)
+	st := &rowStatement{sql: sql, args: args}
+	shapes[string(a.shape)] = st
+	return st, nil
+}
+
+// prepare prepares sql on the session, once, and returns its name.
+func (a *applier) prepare(ctx context.Context, sql string) (string, error) {
+	if name, ok := a.prepared[sql]; ok {
+		return name, nil
+	}
+	if len(a.queued) > 0 {
+		// Prepare is its own round trip; send what waits first so the
+		// session stays in order.
+		if err := a.send(ctx); err != nil {
+			return "", err
+		}
+	}
+	name := "sluice_" + strconv.Itoa(len(a.prepared))
+	if _, err := a.pg.Prepare(ctx, name, sql, nil); err != nil {
+		a.open = false // the failed prepare aborted the transaction
+		return "", err
+	}
+	a.prepared[sql] = name
+	return name, nil
 }
 
 // ddl changes a target table as the source's table changed, in the open
@@ -226,9 +263,16 @@ func (a *applier) ddl(ctx context.Context, d *runtime.DDL) error {
 		if _, err := a.pg.Exec(ctx, "DEALLOCATE ALL").ReadAll(); err != nil {
 			return err
 		}
-		a.prepared = map[string]string{}
 	}
+	a.forgetStatements()
 	return nil
+}
+
+// forgetStatements starts the statements over: a table's shape changed,
+// or the session's prepared statements were deallocated.
+func (a *applier) forgetStatements() {
+	a.prepared = map[string]string{}
+	a.statements = map[*runtime.Table]map[string]*rowStatement{}
 }
 
 // literal quotes a string as an SQL literal.
@@ -273,20 +317,34 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime t
 			return err
 		}
 	}
+	// The statements that close every target transaction are prepared
+	// too: parsing and planning them each time costs the target more than
+	// the rows of a small transaction.
 	fence := []byte(strconv.FormatInt(a.t.cfg.Fence, 10))
 	if a.t.cfg.Fence > 0 {
-		a.batch.ExecParams(a.t.fenceCheck(), [][]byte{[]byte(a.task), fence}, nil, nil, nil)
+		name, err := a.prepare(ctx, a.t.fenceCheck())
+		if err != nil {
+			return fmt.Errorf("prepare the fencing check: %w", err)
+		}
+		a.batch.ExecPrepared(name, [][]byte{[]byte(a.task), fence}, nil, nil)
 		a.queued = append(a.queued, queued{})
 	}
-	a.batch.ExecParams(fmt.Sprintf(upsertState, a.t.stateTable()),
+	name, err := a.prepare(ctx, fmt.Sprintf(upsertState, a.t.stateTable()))
+	if err != nil {
+		return fmt.Errorf("prepare the position's update: %w", err)
+	}
+	a.batch.ExecPrepared(name,
 		[][]byte{[]byte(a.task), []byte(runtime.PhaseCDC), []byte(runtime.Checkpoint(pos)), []byte(commitTime.UTC().Format(time.RFC3339Nano)), fence},
-		nil, nil, nil)
+		nil, nil)
 	a.queued = append(a.queued, queued{})
 	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)
 	a.queued = append(a.queued, queued{})
 	// Where the commit record ends in the target's WAL, and how far the WAL
 	// is flushed: the commit is durable once the flush passes it.
-	a.batch.ExecParams("SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text", nil, nil, nil, nil)
+	if name, err = a.prepare(ctx, walPositions); err != nil {
+		return fmt.Errorf("prepare the WAL position query: %w", err)
+	}
+	a.batch.ExecPrepared(name, nil, nil, nil)
 	a.queued = append(a.queued, queued{})
 	results, err := a.sendResults(ctx)
 	a.open = false
@@ -305,6 +363,9 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime t
 	a.commits = append(a.commits, walCommit{target: inserted, pos: pos})
 	return a.flushedUpTo(string(last.Rows[0][1]))
 }
+
+// walPositions reads where the target's WAL is written and flushed to.
+const walPositions = "SELECT pg_current_wal_insert_lsn()::text, pg_current_wal_flush_lsn()::text"
 
 // walCommit is a commit whose durability the applier waits for.
 type walCommit struct {
@@ -374,25 +435,75 @@ func (a *applier) Close(ctx context.Context) error {
 	return nil
 }
 
-// statement returns the SQL of a row change and its parameters in text form.
-func statement(c *runtime.Change) (string, [][]byte) {
+// rowStatement is the SQL of one shape of row change on a table, and where
+// each of its parameters comes from.
+type rowStatement struct {
+	sql  string
+	args []argSource
+	name string // the prepared statement's name; "" until it is prepared
+}
+
+// argSource is a parameter's value: column col of the change's old or new
+// row.
+type argSource struct {
+	old bool
+	col int
+}
+
+// params returns the change's parameters in text form.
+func (st *rowStatement) params(c *runtime.Change) [][]byte {
+	params := make([][]byte, len(st.args))
+	for j, a := range st.args {
+		row := c.New
+		if a.old {
+			row = c.Old
+		}
+		if v := row[a.col]; v.Kind == runtime.Text {
+			params[j] = v.Data
+		}
+	}
+	return params
+}
+
+// shapeKey tells apart the changes of one table that need different SQL:
+// the operation, whether an old row came, and which columns are unchanged
+// (TOAST values the source did not send) in each row. It is built in buf,
+// which the caller reuses.
+func shapeKey(buf []byte, c *runtime.Change) []byte {
+	buf = append(buf[:0], byte(c.Op))
+	for _, row := range []runtime.Row{c.Old, c.New} {
+		if row == nil {
+			buf = append(buf, 'n')
+			continue
+		}
+		buf = append(buf, 'r')
+		for _, v := range row {
+			if v.Kind == runtime.Unchanged {
+				buf = append(buf, 'u')
+			} else {
+				buf = append(buf, '.')
+			}
+		}
+	}
+	return buf
+}
+
+// statement returns the SQL of a row change and where its parameters come
+// from; "" when the change writes nothing.
+func statement(c *runtime.Change) (string, []argSource) {
 	t := c.Table
 	var sb strings.Builder
-	var params [][]byte
-	arg := func(v runtime.Value) string {
-		if v.Kind == runtime.Text {
-			params = append(params, v.Data)
-		} else {
-			params = append(params, nil)
-		}
-		return "$" + strconv.Itoa(len(params))
+	var args []argSource
+	arg := func(old bool, i int) string {
+		args = append(args, argSource{old: old, col: i})
+		return "$" + strconv.Itoa(len(args))
 	}
 	switch c.Op {
 	case runtime.OpInsert:
 		var cols, vals []string
 		for _, i := range t.Copied() {
 			cols = append(cols, ident(t.Columns[i].Name))
-			vals = append(vals, arg(c.New[i]))
+			vals = append(vals, arg(false, i))
 		}
 		fmt.Fprintf(&sb, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)", tableName(t), strings.Join(cols, ", "), strings.Join(vals, ", "))
 		if keyed(t) {
@@ -417,20 +528,20 @@ func statement(c *runtime.Change) (string, [][]byte) {
 			if c.New[i].Kind == runtime.Unchanged || col.Identity == 'a' || (c.Old == nil && isKey(t, i)) {
 				continue
 			}
-			set = append(set, ident(col.Name)+" = "+arg(c.New[i]))
+			set = append(set, ident(col.Name)+" = "+arg(false, i))
 		}
 		if len(set) == 0 {
 			return "", nil
 		}
-		where := c.Old
+		where, old := c.Old, true
 		if where == nil {
-			where = c.New
+			where, old = c.New, false
 		}
-		fmt.Fprintf(&sb, "UPDATE %s SET %s WHERE %s", tableName(t), strings.Join(set, ", "), match(t, where, arg))
+		fmt.Fprintf(&sb, "UPDATE %s SET %s WHERE %s", tableName(t), strings.Join(set, ", "), match(t, where, func(i int) string { return arg(old, i) }))
 	case runtime.OpDelete:
-		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s", tableName(t), match(t, c.Old, arg))
+		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s", tableName(t), match(t, c.Old, func(i int) string { return arg(true, i) }))
 	}
-	return sb.String(), params
+	return sb.String(), args
 }
 
 // keyed reports whether rows are matched by key columns on the target.
@@ -458,11 +569,11 @@ func keyList(t *runtime.Table) string {
 // The full image is compared in text form because some types (json, point)
 // have no equality operator; the value is first read as the column's type so
 // both sides print alike (char(n) pads, numeric keeps its scale).
-func match(t *runtime.Table, row runtime.Row, arg func(runtime.Value) string) string {
+func match(t *runtime.Table, row runtime.Row, arg func(col int) string) string {
 	var conds []string
 	if keyed(t) {
 		for _, k := range t.Key {
-			conds = append(conds, ident(t.Columns[k].Name)+" = "+arg(row[k]))
+			conds = append(conds, ident(t.Columns[k].Name)+" = "+arg(k))
 		}
 		return strings.Join(conds, " AND ")
 	}
@@ -470,7 +581,7 @@ func match(t *runtime.Table, row runtime.Row, arg func(runtime.Value) string) st
 		if row[i].Kind == runtime.Unchanged {
 			continue
 		}
-		conds = append(conds, ident(t.Columns[i].Name)+"::text IS NOT DISTINCT FROM ("+arg(row[i])+"::"+t.Columns[i].Type+")::text")
+		conds = append(conds, ident(t.Columns[i].Name)+"::text IS NOT DISTINCT FROM ("+arg(i)+"::"+t.Columns[i].Type+")::text")
 	}
 	return fmt.Sprintf("(tableoid, ctid) = (SELECT tableoid, ctid FROM %s WHERE %s LIMIT 1)", tableName(t), strings.Join(conds, " AND "))
 }
