@@ -144,6 +144,82 @@ INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 6) i;`)
 	})
 }
 
+// TestCDCUniqueValueSwap swaps the values of a unique column between rows
+// in one transaction, as the source must (through a free value), and
+// updates, deletes and re-inserts rows of a table without other unique
+// constraints in one transaction. Batch apply merges each transaction's
+// changes per key and writes them in no particular order: the swapped
+// values must not collide on the target, and rows updated in place must
+// end as on the source.
+func TestCDCUniqueValueSwap(t *testing.T) {
+	t.Parallel()
+	applyModes(t, func(t *testing.T, settings string) {
+		p, tk := setup(t, "uniqswap", runtime.FullLoadAndCDC, settings, `
+CREATE TABLE accounts (id int PRIMARY KEY, email text NOT NULL UNIQUE, n int);
+INSERT INTO accounts SELECT i, 'user' || i || '@example.com', i FROM generate_series(1, 5) i;
+CREATE TABLE plain (id int PRIMARY KEY, v text, n int);
+INSERT INTO plain SELECT i, 'v' || i, i FROM generate_series(1, 5) i;`)
+		r := startCDC(t, p, tk, "accounts", "plain")
+
+		execSQL(t, p.s, `BEGIN;
+UPDATE accounts SET email = 'swap' WHERE id = 1;
+UPDATE accounts SET email = 'user1@example.com', n = n + 10 WHERE id = 2;
+UPDATE accounts SET email = 'user2@example.com' WHERE id = 1;
+DELETE FROM accounts WHERE id = 3;
+INSERT INTO accounts VALUES (6, 'user3@example.com', 6);
+COMMIT`)
+		execSQL(t, p.s, `BEGIN;
+UPDATE plain SET n = n * 100 WHERE id <= 3;
+UPDATE plain SET v = 'again' WHERE id = 1;
+DELETE FROM plain WHERE id = 4;
+INSERT INTO plain VALUES (4, 'back', 44), (7, 'new', 7);
+DELETE FROM plain WHERE id = 5;
+COMMIT`)
+
+		p.waitEqual(r, 10*time.Second, "accounts", "plain")
+		for table, want := range map[string]string{
+			"accounts": "1:user2@example.com:1 2:user1@example.com:12 4:user4@example.com:4 5:user5@example.com:5 6:user3@example.com:6",
+			"plain":    "1:again:100 2:v2:200 3:v3:300 4:back:44 7:new:7",
+		} {
+			for _, c := range []*pgx.Conn{p.s, p.d} {
+				var cols string
+				if table == "accounts" {
+					cols = `id || ':' || email || ':' || n`
+				} else {
+					cols = `id || ':' || v || ':' || n`
+				}
+				got := queryString(t, c, `SELECT string_agg(`+cols+`, ' ' ORDER BY id) FROM `+table)
+				if got != want {
+					t.Errorf("rows of %s in %s: %q, want %q", table, c.Config().Database, got, want)
+				}
+			}
+		}
+		requireNoMisses(t, r, "accounts", "plain")
+
+		// The same in transactions large enough for batch apply to stage
+		// the rows (more than it writes one by one): the emails of 100 rows
+		// rotate, and 100 rows of the other table are updated and 20
+		// deleted and inserted again.
+		execSQL(t, p.s, `INSERT INTO accounts SELECT i, 'big' || i, i FROM generate_series(100, 199) i;
+INSERT INTO plain SELECT i, 'p' || i, i FROM generate_series(100, 199) i`)
+		execSQL(t, p.s, `BEGIN;
+UPDATE accounts SET email = 'tmp' || id WHERE id >= 100;
+UPDATE accounts SET email = 'big' || (100 + (id - 99) % 100), n = n + 1 WHERE id >= 100;
+COMMIT`)
+		execSQL(t, p.s, `BEGIN;
+UPDATE plain SET n = -n WHERE id >= 100;
+DELETE FROM plain WHERE id >= 180;
+INSERT INTO plain SELECT i, 'again' || i, i FROM generate_series(180, 199) i;
+COMMIT`)
+		p.waitEqual(r, 10*time.Second, "accounts", "plain")
+		if got := queryString(t, p.d, `SELECT email FROM accounts WHERE id = 199`); got != "big100" {
+			t.Errorf("accounts 199 has email %q on the target, want big100", got)
+		}
+		requireNoMisses(t, r, "accounts", "plain")
+		testenv.RequireEqualTables(t, p.src, p.dst, "accounts", "plain")
+	})
+}
+
 // TestCDCNoPrimaryKey replicates tables without a primary key: with the
 // default replica identity only inserts (and a warning naming the table);
 // with SetReplicaIdentityFull, updates and deletes too, row for row, also

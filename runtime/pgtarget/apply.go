@@ -36,6 +36,7 @@ type applier struct {
 	// exists in the session (a rollback can undo its creation).
 	tempNames map[*runtime.Table]int
 	tempReady map[*runtime.Table]bool
+	tempUsed  map[*runtime.Table]bool // written in the open transaction
 	batch     pgconn.Batch
 	queued    []queued
 	open      bool
@@ -68,7 +69,7 @@ func (t *Target) Applier(ctx context.Context, task string, tables []*runtime.Tab
 	a.forgetStatements()
 	if opts.Batch {
 		a.net = newNetChanges(opts.MemoryLimit)
-		a.tempNames, a.tempReady = map[*runtime.Table]int{}, map[*runtime.Table]bool{}
+		a.tempNames, a.tempReady, a.tempUsed = map[*runtime.Table]int{}, map[*runtime.Table]bool{}, map[*runtime.Table]bool{}
 	}
 	return a, nil
 }
@@ -122,6 +123,24 @@ func (a *applier) queue(ctx context.Context, c *runtime.Change) error {
 		a.queued = append(a.queued, queued{op: c.Op})
 		return nil
 	}
+	return a.queueRow(ctx, c, queued{table: c.Table, op: c.Op})
+}
+
+// queueQuiet queues a row change whose result is not checked for a missing
+// row, and sends the pipeline when it is full.
+func (a *applier) queueQuiet(ctx context.Context, c *runtime.Change) error {
+	if err := a.queueRow(ctx, c, queued{}); err != nil {
+		return err
+	}
+	if len(a.queued) >= pipelineDepth {
+		return a.send(ctx)
+	}
+	return nil
+}
+
+// queueRow adds a row change's prepared statement to the pipeline; q says
+// how to check its result.
+func (a *applier) queueRow(ctx context.Context, c *runtime.Change, q queued) error {
 	st, err := a.rowStatement(c)
 	if err != nil {
 		return err
@@ -135,7 +154,7 @@ func (a *applier) queue(ctx context.Context, c *runtime.Change) error {
 		}
 	}
 	a.batch.ExecPrepared(st.name, st.params(c), nil, nil)
-	a.queued = append(a.queued, queued{table: c.Table, op: c.Op})
+	a.queued = append(a.queued, q)
 	return nil
 }
 
@@ -348,6 +367,7 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime t
 	a.queued = append(a.queued, queued{})
 	results, err := a.sendResults(ctx)
 	a.open = false
+	clear(a.tempUsed) // ON COMMIT DELETE ROWS emptied them
 	if err != nil {
 		_ = a.Rollback(ctx)
 		return err
@@ -416,6 +436,7 @@ func (a *applier) Rollback(ctx context.Context) error {
 	if a.net != nil {
 		a.net.reset()
 		a.tempReady = map[*runtime.Table]bool{}
+		clear(a.tempUsed)
 	}
 	a.open = false
 	return a.rollback(ctx)
@@ -507,19 +528,7 @@ func statement(c *runtime.Change) (string, []argSource) {
 		}
 		fmt.Fprintf(&sb, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)", tableName(t), strings.Join(cols, ", "), strings.Join(vals, ", "))
 		if keyed(t) {
-			sb.WriteString(" ON CONFLICT (" + keyList(t) + ") DO ")
-			var set []string
-			for _, i := range t.Copied() {
-				// An ALWAYS identity can only be set to DEFAULT by an update.
-				if !isKey(t, i) && t.Columns[i].Identity != 'a' {
-					set = append(set, ident(t.Columns[i].Name)+" = EXCLUDED."+ident(t.Columns[i].Name))
-				}
-			}
-			if len(set) == 0 {
-				sb.WriteString("NOTHING")
-			} else {
-				sb.WriteString("UPDATE SET " + strings.Join(set, ", "))
-			}
+			sb.WriteString(" ON CONFLICT (" + keyList(t) + ") DO " + conflictUpdate(t))
 		}
 	case runtime.OpUpdate:
 		var set []string
@@ -542,6 +551,22 @@ func statement(c *runtime.Change) (string, []argSource) {
 		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s", tableName(t), match(t, c.Old, func(i int) string { return arg(true, i) }))
 	}
 	return sb.String(), args
+}
+
+// conflictUpdate is what an insert does to the row already there with its
+// key: take every column of the new one.
+func conflictUpdate(t *runtime.Table) string {
+	var set []string
+	for _, i := range t.Copied() {
+		// An ALWAYS identity can only be set to DEFAULT by an update.
+		if !isKey(t, i) && t.Columns[i].Identity != 'a' {
+			set = append(set, ident(t.Columns[i].Name)+" = EXCLUDED."+ident(t.Columns[i].Name))
+		}
+	}
+	if len(set) == 0 {
+		return "NOTHING"
+	}
+	return "UPDATE SET " + strings.Join(set, ", ")
 }
 
 // keyed reports whether rows are matched by key columns on the target.

@@ -127,8 +127,8 @@ func rowKey(t *runtime.Table, row runtime.Row) string {
 
 // flushNet writes the held changes of the given tables (all tables when both
 // are nil): their rows go by COPY into a temporary table, then one DELETE
-// removes every touched key from the target and one INSERT writes the
-// surviving rows.
+// removes the deleted keys from the target and one INSERT ... ON CONFLICT
+// writes the surviving rows (see writeNet).
 func (a *applier) flushNet(ctx context.Context, t *runtime.Table, tables []*runtime.Table) error {
 	which := tables
 	if t != nil {
@@ -153,7 +153,17 @@ func (a *applier) flushNet(ctx context.Context, t *runtime.Table, tables []*runt
 	return nil
 }
 
+// netRowsByStatement is the most held rows of a table written as one
+// prepared statement each rather than through a temporary table: staging
+// costs the target two round trips and four statements whatever the rows,
+// which a small batch (a replicator that keeps up commits every few
+// milliseconds) does not earn back.
+const netRowsByStatement = 64
+
 func (a *applier) writeNet(ctx context.Context, t *runtime.Table, tn *tableNet) error {
+	if len(tn.keys) <= netRowsByStatement {
+		return a.writeNetRows(ctx, t, tn)
+	}
 	tmp := ident("sluice_net_" + strconv.Itoa(a.tempIndex(t)))
 	cols := t.Copied()
 	names := make([]string, len(cols))
@@ -179,6 +189,13 @@ func (a *applier) writeNet(ctx context.Context, t *runtime.Table, tn *tableNet) 
 	for j, i := range cols {
 		casts[j] = names[j] + "::" + t.Columns[i].Type
 	}
+	if a.tempUsed[t] {
+		// Written before in this transaction: the rows go at commit (ON
+		// COMMIT DELETE ROWS), before then they must be cleared here.
+		a.batch.ExecParams("TRUNCATE "+tmp, nil, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
+	}
+	a.tempUsed[t] = true
 	if err := a.send(ctx); err != nil {
 		return err
 	}
@@ -209,13 +226,68 @@ func (a *applier) writeNet(ctx context.Context, t *runtime.Table, tn *tableNet) 
 		n := ident(t.Columns[k].Name)
 		on = append(on, "t."+n+" = s."+n+"::"+t.Columns[k].Type)
 	}
-	a.batch.ExecParams(fmt.Sprintf("DELETE FROM %s t USING %s s WHERE %s", tableName(t), tmp, strings.Join(on, " AND ")), nil, nil, nil, nil)
+	insert := fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s WHERE NOT sluice_deleted", tableName(t), colList, strings.Join(casts, ", "), tmp)
+	if otherUnique(t) {
+		// Rows are written in no particular order: with another unique
+		// constraint, a row could take a value another row gives up
+		// later in the batch. Removing every touched key first frees
+		// the values before any is taken.
+		a.batch.ExecParams(fmt.Sprintf("DELETE FROM %s t USING %s s WHERE %s", tableName(t), tmp, strings.Join(on, " AND ")), nil, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
+		a.batch.ExecParams(insert, nil, nil, nil, nil)
+		a.queued = append(a.queued, queued{})
+		return nil
+	}
+	// Otherwise the surviving rows are updated in place where they exist:
+	// a delete and insert of every updated row would write new index
+	// entries for it and leave it dead, where an update can stay on its
+	// page (HOT).
+	a.batch.ExecParams(fmt.Sprintf("DELETE FROM %s t USING %s s WHERE s.sluice_deleted AND %s", tableName(t), tmp, strings.Join(on, " AND ")), nil, nil, nil, nil)
 	a.queued = append(a.queued, queued{})
-	a.batch.ExecParams(fmt.Sprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s WHERE NOT sluice_deleted", tableName(t), colList, strings.Join(casts, ", "), tmp), nil, nil, nil, nil)
-	a.queued = append(a.queued, queued{})
-	a.batch.ExecParams("TRUNCATE "+tmp, nil, nil, nil, nil)
+	a.batch.ExecParams(insert+" ON CONFLICT ("+keyList(t)+") DO "+conflictUpdate(t), nil, nil, nil, nil)
 	a.queued = append(a.queued, queued{})
 	return nil
+}
+
+// writeNetRows writes held rows as prepared statements: the deleted keys
+// first (every touched key, when another unique constraint could make two
+// rows collide in between, as in writeNet), then an upsert per surviving
+// row.
+func (a *applier) writeNetRows(ctx context.Context, t *runtime.Table, tn *tableNet) error {
+	all := otherUnique(t)
+	for _, k := range tn.keys {
+		if e := tn.entries[k]; e.deleted || all {
+			// A held delete may be of a row the target never had (inserted
+			// and deleted in the batch): not a miss.
+			if err := a.queueQuiet(ctx, &runtime.Change{Op: runtime.OpDelete, Table: t, Old: e.row}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range tn.keys {
+		if e := tn.entries[k]; !e.deleted {
+			if err := a.queueQuiet(ctx, &runtime.Change{Op: runtime.OpInsert, Table: t, New: e.row}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// otherUnique reports whether the target table has a unique or exclusion
+// constraint, or a unique index, besides the key rows are matched by.
+func otherUnique(t *runtime.Table) bool {
+	for _, c := range t.Constraints {
+		if d := strings.ToUpper(c.Def); strings.HasPrefix(d, "UNIQUE") || strings.HasPrefix(d, "EXCLUDE") {
+			return true
+		}
+	}
+	for _, ix := range t.Indexes {
+		if strings.HasPrefix(strings.ToUpper(ix.Def), "CREATE UNIQUE") {
+			return true
+		}
+	}
+	return false
 }
 
 // tempIndex numbers the applier's temporary tables, one per target table.
