@@ -272,7 +272,10 @@ type cpuUse struct {
 }
 
 func (c cpuUse) String() string {
-	s := fmt.Sprintf("walsender %.2f, target apply session %.2f", c.walsender, c.apply)
+	s := fmt.Sprintf("target apply session %.2f", c.apply)
+	if c.walsender > 0 {
+		s = fmt.Sprintf("walsender %.2f, ", c.walsender) + s
+	}
 	if c.replicator > 0 {
 		s = fmt.Sprintf("replicator %.2f, ", c.replicator) + s
 	}
@@ -393,31 +396,52 @@ func nativeCDC(ctx context.Context, work string) (cdcResult, error) {
 	return r, err
 }
 
-// measure runs pgbench while writing markers on the source and noting when
-// each commits on the target, then measures how long the target takes to
-// catch up. A trigger on the target's marker table (ENABLE ALWAYS, so it
-// fires for a subscription's apply worker too) notifies each marker with its
-// source clock; the notification is delivered when the applying transaction
-// commits, which is when the row becomes visible, and waiting for it costs
-// the target nothing, where polling would take CPU from the workload.
-// replicator is the pid of Sluice's replicator, 0 for the native peer.
+// measure runs pgbench against the PostgreSQL source and measures the lag
+// of dst behind it (see probe).
 func measure(ctx context.Context, dst string, replicator int) (cdcResult, error) {
-	var r cdcResult
 	w, err := pgx.Connect(ctx, url(src))
 	if err != nil {
-		return r, err
+		return cdcResult{}, err
 	}
 	defer w.Close(ctx)
-	rd, err := pgx.Connect(ctx, url(dst))
+	return probe{
+		dst: dst, table: "sluice_marker", replicator: replicator, workload: workload,
+		insert: func(ctx context.Context) (id int64, err error) {
+			err = w.QueryRow(ctx, `INSERT INTO sluice_marker (src_ts) VALUES (clock_timestamp()) RETURNING id`).Scan(&id)
+			return id, err
+		},
+	}.run(ctx)
+}
+
+// probe measures end-to-end lag with marker rows that carry the source's
+// clock: insert writes one on the source every 20 ms while workload runs,
+// and a trigger on the target's copy of the marker table (ENABLE ALWAYS, so
+// it fires for a subscription's apply worker too) notifies each with its
+// source time. The notification is delivered when the applying transaction
+// commits, which is when the row becomes visible; waiting for it costs the
+// target nothing, where polling would take CPU from the workload. Then it
+// measures how long the target takes to catch up, and the CPU the
+// replication's processes used.
+type probe struct {
+	dst        string // target database
+	table      string // the marker table on the target
+	insert     func(context.Context) (int64, error)
+	workload   func(context.Context) (float64, error)
+	replicator int // pid of Sluice's replicator; 0 for the native peer
+}
+
+func (p probe) run(ctx context.Context) (cdcResult, error) {
+	var r cdcResult
+	rd, err := pgx.Connect(ctx, url(p.dst))
 	if err != nil {
 		return r, err
 	}
 	defer rd.Close(context.WithoutCancel(ctx))
-	if _, err := rd.Exec(ctx, `CREATE OR REPLACE FUNCTION sluice_marker_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+	if _, err := rd.Exec(ctx, fmt.Sprintf(`CREATE OR REPLACE FUNCTION sluice_marker_seen() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN PERFORM pg_notify('sluice_marker', NEW.id || ' ' || (extract(epoch FROM NEW.src_ts) * 1000000)::bigint); RETURN NULL; END $$;
-		CREATE OR REPLACE TRIGGER sluice_marker_seen AFTER INSERT ON sluice_marker FOR EACH ROW EXECUTE FUNCTION sluice_marker_seen();
-		ALTER TABLE sluice_marker ENABLE ALWAYS TRIGGER sluice_marker_seen;
-		LISTEN sluice_marker`); err != nil {
+		CREATE OR REPLACE TRIGGER sluice_marker_seen AFTER INSERT ON %[1]s FOR EACH ROW EXECUTE FUNCTION sluice_marker_seen();
+		ALTER TABLE %[1]s ENABLE ALWAYS TRIGGER sluice_marker_seen;
+		LISTEN sluice_marker`, p.table)); err != nil {
 		return r, fmt.Errorf("set up the marker trigger on the target: %w", err)
 	}
 	// The processes that replicate: the walsenders of the source, and the
@@ -427,7 +451,7 @@ func measure(ctx context.Context, dst string, replicator int) (cdcResult, error)
 	if err := rd.QueryRow(ctx, `SELECT
 		coalesce(array_agg(pid) FILTER (WHERE backend_type = 'walsender'), '{}'),
 		coalesce(array_agg(pid) FILTER (WHERE datname = $1 AND backend_type <> 'walsender' AND pid <> pg_backend_pid()), '{}')
-		FROM pg_stat_activity`, dst).Scan(&walsenders, &appliers); err != nil {
+		FROM pg_stat_activity`, p.dst).Scan(&walsenders, &appliers); err != nil {
 		return r, err
 	}
 	type marker struct {
@@ -460,7 +484,7 @@ func measure(ctx context.Context, dst string, replicator int) (cdcResult, error)
 		for range seen {
 		}
 	}()
-	cpu0, machine0 := procCPU(walsenders, appliers, replicator), machineCPU()
+	cpu0, machine0 := procCPU(walsenders, appliers, p.replicator), machineCPU()
 	began := time.Now()
 	var last int64
 	note := func(m marker) {
@@ -473,7 +497,7 @@ func measure(ctx context.Context, dst string, replicator int) (cdcResult, error)
 	errCh := make(chan error, 1)
 	go func() {
 		defer close(done)
-		t, err := workload(ctx)
+		t, err := p.workload(ctx)
 		tpsCh <- t
 		errCh <- err
 	}()
@@ -489,7 +513,7 @@ func measure(ctx context.Context, dst string, replicator int) (cdcResult, error)
 			}
 			note(m)
 		case <-tick.C:
-			if _, err := w.Exec(ctx, `INSERT INTO sluice_marker (src_ts) VALUES (clock_timestamp())`); err != nil {
+			if _, err := p.insert(ctx); err != nil {
 				return r, err
 			}
 		}
@@ -498,7 +522,7 @@ func measure(ctx context.Context, dst string, replicator int) (cdcResult, error)
 		return r, err
 	}
 	r.tps = <-tpsCh
-	cpu1, elapsed := procCPU(walsenders, appliers, replicator), time.Since(began).Seconds()
+	cpu1, elapsed := procCPU(walsenders, appliers, p.replicator), time.Since(began).Seconds()
 	r.cpu = cpuUse{
 		walsender:  (cpu1[0] - cpu0[0]) / elapsed,
 		apply:      (cpu1[1] - cpu0[1]) / elapsed,
@@ -507,8 +531,8 @@ func measure(ctx context.Context, dst string, replicator int) (cdcResult, error)
 	}
 	// Catch-up: the first marker written after the workload stopped.
 	stopped := time.Now()
-	var id int64
-	if err := w.QueryRow(ctx, `INSERT INTO sluice_marker (src_ts) VALUES (clock_timestamp()) RETURNING id`).Scan(&id); err != nil {
+	id, err := p.insert(ctx)
+	if err != nil {
 		return r, err
 	}
 	timeout := time.After(2 * time.Minute)

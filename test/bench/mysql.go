@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
-	"github.com/jackc/pgx/v5"
 )
 
 // The MySQL part: a sysbench database on the local MariaDB, loaded into
@@ -87,19 +86,26 @@ func mysqlBench(ctx context.Context, work string) error {
 	fmt.Printf("  pgloader                         median %6.2f s  runs %s\n", pl.Seconds(), fmtDurations(loaderTimes))
 	fmt.Printf("  ratio sluice / pgloader          %.2f  (target <= 0.5)\n\n", sl.Seconds()/pl.Seconds())
 
-	alone, err := sysbenchRun(ctx)
+	// The source alone before and after, as for PostgreSQL (see cdc).
+	before, err := sysbenchRun(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("MariaDB source throughput alone    %.0f tps (sysbench oltp_write_only, %d threads)\n", alone, *clients)
 	r, err := mysqlCDC(ctx, work)
 	if err != nil {
 		return err
 	}
+	after, err := sysbenchRun(ctx)
+	if err != nil {
+		return err
+	}
+	alone := (before + after) / 2
+	fmt.Printf("MariaDB source throughput alone    %.0f and %.0f tps (sysbench oltp_write_only, %d threads)\n", before, after, *clients)
 	fmt.Printf("CDC: %s\n", r.name)
 	fmt.Printf("  lag p50 %6.1f ms  p95 %6.1f ms  p99 %6.1f ms  max %6.1f ms  (%d markers)\n", ms(r.p(50)), ms(r.p(95)), ms(r.p(99)), ms(r.p(100)), len(r.lags))
 	fmt.Printf("  caught up %.0f ms after the workload stopped\n", ms(r.catchUp))
 	fmt.Printf("  source throughput %.0f tps = %.2f x alone\n", r.tps, r.tps/alone)
+	fmt.Printf("  cores used: %s\n", r.cpu)
 	fmt.Printf("  replicator peak RSS %d MiB (MemoryLimitTotal %d MiB)\n", r.peakRSS>>20, memLimitMB)
 	fmt.Printf("  targets: p99 <= 100 ms: %v; caught up <= 1 s: %v\n", ms(r.p(99)) <= 100, r.catchUp <= time.Second)
 	return nil
@@ -201,84 +207,21 @@ func mysqlCDC(ctx context.Context, work string) (cdcResult, error) {
 		return cdcResult{}, err
 	}
 	defer w.Close()
-	rd, err := pgx.Connect(ctx, url(dst))
-	if err != nil {
-		return cdcResult{}, err
-	}
-	defer rd.Close(ctx)
-	r := cdcResult{name: "sluice-replicator, MariaDB -> PostgreSQL (transactional apply)"}
-	var last int64
-	if err := rd.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM `+mySrc+`.sluice_marker`).Scan(&last); err != nil {
-		return r, err
-	}
-	seen := func() error {
-		rows, err := rd.Query(ctx, `SELECT id, src_ts FROM `+mySrc+`.sluice_marker WHERE id > $1 ORDER BY id`, last)
-		if err != nil {
-			return err
-		}
-		now := time.Now()
-		for rows.Next() {
-			var id int64
-			var ts time.Time
-			if err := rows.Scan(&id, &ts); err != nil {
-				return err
+	r, err := probe{
+		dst: dst, table: mySrc + ".sluice_marker", replicator: cmd.Process.Pid, workload: sysbenchRun,
+		// UTC_TIMESTAMP(6) on the source, a timestamp without time zone
+		// on the target: its epoch is UTC's.
+		insert: func(context.Context) (int64, error) {
+			res, err := w.Execute(`INSERT INTO ` + mySrc + `.sluice_marker (src_ts) VALUES (UTC_TIMESTAMP(6))`)
+			if err != nil {
+				return 0, err
 			}
-			// UTC_TIMESTAMP(6) on the source, read back as UTC.
-			r.lags = append(r.lags, now.Sub(ts))
-			last = id
-		}
-		return rows.Err()
-	}
-	insert := func() (int64, error) {
-		res, err := w.Execute(`INSERT INTO ` + mySrc + `.sluice_marker (src_ts) VALUES (UTC_TIMESTAMP(6))`)
-		if err != nil {
-			return 0, err
-		}
-		return int64(res.InsertId), nil
-	}
-	done := make(chan struct{})
-	var tps float64
-	var runErr error
-	go func() { defer close(done); tps, runErr = sysbenchRun(ctx) }()
-	next := time.Now()
-	for running := true; running; {
-		select {
-		case <-done:
-			running = false
-		default:
-		}
-		if time.Now().After(next) {
-			if _, err := insert(); err != nil {
-				return r, err
-			}
-			next = time.Now().Add(20 * time.Millisecond)
-		}
-		if err := seen(); err != nil {
-			return r, err
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	if runErr != nil {
-		return r, runErr
-	}
-	r.tps = tps
-	stopped := time.Now()
-	id, err := insert()
+			return int64(res.InsertId), nil
+		},
+	}.run(ctx)
+	r.name = "sluice-replicator, MariaDB -> PostgreSQL (transactional apply)"
 	if err != nil {
 		return r, err
-	}
-	for last < id {
-		if time.Since(stopped) > 2*time.Minute {
-			return r, fmt.Errorf("the target did not catch up within 2 minutes")
-		}
-		if err := seen(); err != nil {
-			return r, err
-		}
-		time.Sleep(time.Millisecond)
-	}
-	r.catchUp = time.Since(stopped)
-	if len(r.lags) > 0 {
-		r.lags = r.lags[:len(r.lags)-1]
 	}
 	r.peakRSS = peakRSS(cmd.Process.Pid)
 	return r, nil
