@@ -82,12 +82,7 @@ func run(taskFile, statsFile string, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// ctx is cancelled by then (SIGTERM): the last export gets its own.
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdownTelemetry(sctx)
-	}()
+	defer telemetry.ShutdownAfterStop(shutdownTelemetry)
 	runCtx := ctx
 	if ctl != nil {
 		if err := ctl.acquire(ctx); err != nil {

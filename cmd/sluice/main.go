@@ -156,11 +156,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdownTelemetry(sctx)
-	}()
+	defer telemetry.ShutdownAfterStop(shutdownTelemetry)
 	deprovisionAfter, err := time.ParseDuration(env("SLUICE_DEPROVISION_AFTER", "48h"))
 	if err != nil || deprovisionAfter < 0 {
 		return fmt.Errorf("SLUICE_DEPROVISION_AFTER %q is not a duration like 48h or 30m", os.Getenv("SLUICE_DEPROVISION_AFTER"))

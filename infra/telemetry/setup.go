@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -65,6 +66,15 @@ var installed struct {
 // which win. Any other value is an error that names the variable.
 func Setup(ctx context.Context, serviceName string, attrs ...attribute.KeyValue) (shutdown func(context.Context) error, err error) {
 	return setup(ctx, serviceName, attrs, os.Getenv, os.Stdout)
+}
+
+// ShutdownAfterStop runs shutdown, which flushes what is left to export,
+// with a context of its own: at a process's stop its context is already
+// cancelled.
+func ShutdownAfterStop(shutdown func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = shutdown(ctx)
 }
 
 // setup is Setup reading the environment through getenv and writing the

@@ -32,6 +32,9 @@ type applier struct {
 	// (shapeKey); shape is the buffer the key is built in.
 	statements map[*runtime.Table]map[string]*rowStatement
 	shape      []byte
+	// The SQL of the fencing check and of the position's upsert, built
+	// once: every commit sends them.
+	fenceSQL, stateSQL string
 	// Batch apply's temporary tables: their numbers, and whether each
 	// exists in the session (a rollback can undo its creation).
 	tempNames map[*runtime.Table]int
@@ -65,7 +68,8 @@ func (t *Target) Applier(ctx context.Context, task string, tables []*runtime.Tab
 		conn.Release()
 		return nil, err
 	}
-	a := &applier{t: t, conn: conn, pg: conn.Conn().PgConn(), task: task, stats: stats}
+	a := &applier{t: t, conn: conn, pg: conn.Conn().PgConn(), task: task, stats: stats,
+		fenceSQL: t.fenceCheck(), stateSQL: fmt.Sprintf(upsertState, t.stateTable())}
 	a.forgetStatements()
 	if opts.Batch {
 		a.net = newNetChanges(opts.MemoryLimit)
@@ -141,14 +145,12 @@ func (a *applier) queueQuiet(ctx context.Context, c *runtime.Change) error {
 // queueRow adds a row change's prepared statement to the pipeline; q says
 // how to check its result.
 func (a *applier) queueRow(ctx context.Context, c *runtime.Change, q queued) error {
-	st, err := a.rowStatement(c)
-	if err != nil {
-		return err
-	}
+	st := a.rowStatement(c)
 	if st.sql == "" {
 		return nil
 	}
 	if st.name == "" {
+		var err error
 		if st.name, err = a.prepare(ctx, st.sql); err != nil {
 			return fmt.Errorf("prepare %s on %s: %w", c.Op, tableName(c.Table), err)
 		}
@@ -161,11 +163,11 @@ func (a *applier) queueRow(ctx context.Context, c *runtime.Change, q queued) err
 // rowStatement returns the statement of c's shape, built the first time
 // the shape comes: building SQL for every change would cost more than
 // sending it.
-func (a *applier) rowStatement(c *runtime.Change) (*rowStatement, error) {
+func (a *applier) rowStatement(c *runtime.Change) *rowStatement {
 	a.shape = shapeKey(a.shape, c)
 	shapes := a.statements[c.Table]
 	if st := shapes[string(a.shape)]; st != nil {
-		return st, nil
+		return st
 	}
 	if shapes == nil {
 		shapes = map[string]*rowStatement{}
@@ -174,7 +176,7 @@ func (a *applier) rowStatement(c *runtime.Change) (*rowStatement, error) {
 	sql, args := statement(c)
 	st := &rowStatement{sql: sql, args: args}
 	shapes[string(a.shape)] = st
-	return st, nil
+	return st
 }
 
 // prepare prepares sql on the session, once, and returns its name.
@@ -341,14 +343,14 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime t
 	// the rows of a small transaction.
 	fence := []byte(strconv.FormatInt(a.t.cfg.Fence, 10))
 	if a.t.cfg.Fence > 0 {
-		name, err := a.prepare(ctx, a.t.fenceCheck())
+		name, err := a.prepare(ctx, a.fenceSQL)
 		if err != nil {
 			return fmt.Errorf("prepare the fencing check: %w", err)
 		}
 		a.batch.ExecPrepared(name, [][]byte{[]byte(a.task), fence}, nil, nil)
 		a.queued = append(a.queued, queued{})
 	}
-	name, err := a.prepare(ctx, fmt.Sprintf(upsertState, a.t.stateTable()))
+	name, err := a.prepare(ctx, a.stateSQL)
 	if err != nil {
 		return fmt.Errorf("prepare the position's update: %w", err)
 	}
