@@ -49,3 +49,9 @@ func Retryable(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "unexpected EOF")
 }
+
+// ErrNothingSelected is returned when the table mappings select no table.
+var ErrNothingSelected = errors.New("the table mappings select no table")
+
+// errCommitTimeReached ends the apply loop at StopAtCommitTime.
+var errCommitTimeReached = errors.New("commit time reached")
