@@ -9,151 +9,230 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// apply writes the buffered changes. Source transactions are grouped into one
-// target transaction while more are already waiting (up to the batch window
-// and memory limit), so a replicator that is behind catches up in large
-// commits, and one that is caught up commits every transaction at once.
-func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) (err error) {
-	var (
-		inTxn   bool
-		pending *Change // last source commit applied but not yet committed
-		opened  time.Time
-		held    int64
-		skip    map[*Table]bool // reloaded tables whose copy holds this transaction
-		// Changes are counted when their target transaction commits: a
-		// group rolled back at a stop is sent again by the source and
-		// must not count twice.
-		counts = tally{}
-		// span is the open target transaction's, nil between them; it
-		// counts the changes and source transactions in it.
-		span        trace.Span
-		changes, tx int
-	)
-	// The options are built once: a span per target transaction costs
-	// no allocation of attributes in the loop.
-	tracer := otel.Tracer(traceScope)
-	spanOpts := []trace.SpanStartOption{trace.WithAttributes(dbAttributes(ctx, nil)...)}
-	defer func() {
-		if span != nil {
-			if err == nil {
-				span.AddEvent("rolled back: the source sends these transactions again")
-			}
-			endSpan(span, err)
-		}
-	}()
-	window := r.Settings.batchWindow()
-	limit := int64(r.Settings.ChangeProcessingTuning.BatchApplyMemoryLimit) << 20
-	ack := func() error {
-		pos, err := ap.Durable(ctx)
-		if err != nil {
-			return fmt.Errorf("ask the target what is durable: %w", err)
-		}
-		if pos != nil {
-			r.Source.Ack(pos)
-		}
-		return nil
+// apply writes the changes of buf to the target through ap until buf closes
+// or the stream reaches StopAtCommitTime (see applyLoop.run).
+func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
+	l := &applyLoop{
+		r: r, buf: buf, target: ap,
+		window: r.Settings.batchWindow(),
+		limit:  int64(r.Settings.ChangeProcessingTuning.BatchApplyMemoryLimit) << 20,
+		tracer: otel.Tracer(traceScope),
+		// The options are built once: a span per target transaction
+		// costs no allocation of attributes in the loop.
+		spanOpts: []trace.SpanStartOption{trace.WithAttributes(dbAttributes(ctx, nil)...)},
+		counts:   tally{},
 	}
+	return l.run(ctx)
+}
+
+// applyLoop writes the change stream to the target. Source transactions are
+// grouped into one target transaction while more are already waiting (up to
+// the batch window and memory limit), so a replicator that is behind catches
+// up in large commits, and one that is caught up commits every transaction
+// at once. One goroutine runs it; nothing in it is shared.
+type applyLoop struct {
+	r      *Replicator
+	buf    *buffer
+	target Applier
+	window time.Duration // how long a target transaction waits for more source transactions
+	limit  int64         // bytes of changes past which it commits
+	tracer trace.Tracer
+	// spanOpts start the span of each target transaction.
+	spanOpts []trace.SpanStartOption
+
+	// inTxn is set between a source transaction's OpBegin and its OpCommit.
+	inTxn bool
+	// pending is the OpCommit of the last source transaction applied to
+	// the open target transaction, nil when nothing waits for a commit;
+	// opened is when the target transaction's first one began, and held
+	// the bytes of changes applied to it.
+	pending *Change
+	opened  time.Time
+	held    int64
+	// skip holds the reloaded tables whose copy already holds the current
+	// source transaction, nil if none.
+	skip map[*Table]bool
+	// Changes are counted when their target transaction commits: a group
+	// rolled back at a stop is sent again by the source and must not count
+	// twice.
+	counts tally
+	// span is the open target transaction's, nil between them; changes and
+	// txns count the changes and source transactions in it.
+	span          trace.Span
+	changes, txns int
 	// Positions committed to the target only move forward; a step back
 	// would be a bug that could apply a transaction twice.
-	var committed Progress
-	commit := func() error {
-		if err := committed.Advance(pending.Position); err != nil {
-			return fmt.Errorf("refusing to commit: %w", err)
-		}
-		if err := ap.Commit(ctx, pending.Position, pending.CommitTime); err != nil {
-			return fmt.Errorf("commit at %s: %w", pending.Position, err)
-		}
-		counts.flush(r.Stats)
-		r.Stats.recordApplied(pending.Position, pending.CommitTime, len(buf.ch) == 0)
-		pending, held = nil, 0
-		if span != nil {
-			if span.IsRecording() {
-				span.SetAttributes(changesKey.Int(changes), transactionsKey.Int(tx))
+	committed Progress
+}
+
+// run applies the buffered changes until the buffer closes, then commits
+// what is complete and rolls back a source transaction cut short. At the
+// first source transaction committed after StopAtCommitTime it commits
+// everything before it and returns errCommitTimeReached. A target
+// transaction an error leaves open is never committed: the source sends its
+// transactions again.
+func (l *applyLoop) run(ctx context.Context) (err error) {
+	defer func() {
+		if l.span != nil {
+			if err == nil {
+				l.span.AddEvent("rolled back: the source sends these transactions again")
 			}
-			span.End()
+			endSpan(l.span, err)
 		}
-		span, changes, tx = nil, 0, 0
-		return ack()
-	}
+	}()
 	// While the stream is idle, commits become durable without new ones;
 	// the tick passes that on to the source.
 	tick := time.NewTicker(durableCheck)
 	defer tick.Stop()
 	for {
-		var run []*Change
 		select {
 		case <-tick.C:
-			if err := ack(); err != nil {
+			if err := l.ack(ctx); err != nil {
 				return err
 			}
-			continue
-		case next, ok := <-buf.ch:
+		case run, ok := <-l.buf.ch:
 			if !ok {
-				return r.drain(ctx, ap, inTxn, pending, commit)
+				return l.finish(ctx)
 			}
-			run = next
-		}
-		for i, c := range run {
-			switch c.Op {
-			case OpBegin:
-				if !r.StopAtCommitTime.IsZero() && c.CommitTime.After(r.StopAtCommitTime) {
-					if err := r.drain(ctx, ap, false, pending, commit); err != nil {
-						return err
-					}
-					return errCommitTimeReached
-				}
-				inTxn = true
-				if pending == nil {
-					opened = time.Now()
-				}
-				if span == nil {
-					_, span = tracer.Start(ctx, spanCommit, spanOpts...)
-				}
-				skip = r.skipped(c)
-			case OpCommit:
-				inTxn = false
-				pending = c
-				tx++
-				last := i == len(run)-1
-				if (last && len(buf.ch) == 0) || held >= limit || time.Since(opened) >= window {
-					if err := commit(); err != nil {
-						return err
-					}
-				}
-			default:
-				if skip != nil && !keep(c, skip) {
-					break
-				}
-				if !r.handled(c) {
-					break
-				}
-				if err := ap.Apply(ctx, c); err != nil {
-					return err
-				}
-				held += int64(c.Size)
-				counts.add(c)
-				changes++
+			if err := l.applyRun(ctx, run); err != nil {
+				return err
 			}
-			buf.release(c)
 		}
 	}
+}
+
+// applyRun applies one run of changes as the buffer handed it over, in
+// order, and gives each change's room in the buffer back once it is applied
+// or skipped.
+func (l *applyLoop) applyRun(ctx context.Context, run []*Change) error {
+	for i, c := range run {
+		var err error
+		switch c.Op {
+		case OpBegin:
+			err = l.begin(ctx, c)
+		case OpCommit:
+			err = l.end(ctx, c, i == len(run)-1)
+		default:
+			err = l.change(ctx, c)
+		}
+		if err != nil {
+			return err
+		}
+		l.buf.release(c)
+	}
+	return nil
+}
+
+// begin starts the source transaction that c opens, in the open target
+// transaction or in a new one (with its span). A transaction committed after
+// StopAtCommitTime is not started: what is held is committed and begin
+// returns errCommitTimeReached.
+func (l *applyLoop) begin(ctx context.Context, c *Change) error {
+	if stop := l.r.StopAtCommitTime; !stop.IsZero() && c.CommitTime.After(stop) {
+		if err := l.finish(ctx); err != nil {
+			return err
+		}
+		return errCommitTimeReached
+	}
+	l.inTxn = true
+	if l.pending == nil {
+		l.opened = time.Now()
+	}
+	if l.span == nil {
+		_, l.span = l.tracer.Start(ctx, spanCommit, l.spanOpts...)
+	}
+	l.skip = l.r.skipped(c)
+	return nil
+}
+
+// end closes the source transaction whose OpCommit is c, and commits the
+// target transaction when nothing more is waiting (c ends the run and the
+// buffer is empty), when it holds limit bytes, or when it has been open for
+// the batch window.
+func (l *applyLoop) end(ctx context.Context, c *Change, lastOfRun bool) error {
+	l.inTxn = false
+	l.pending = c
+	l.txns++
+	if (lastOfRun && len(l.buf.ch) == 0) || l.held >= l.limit || time.Since(l.opened) >= l.window {
+		return l.commit(ctx)
+	}
+	return nil
+}
+
+// change applies the row change or DDL c to the open target transaction,
+// unless the copy of a reloaded table already holds it or the DDL policy
+// keeps it from the target. An error leaves the target transaction
+// unusable: run returns it.
+func (l *applyLoop) change(ctx context.Context, c *Change) error {
+	if l.skip != nil && !keep(c, l.skip) {
+		return nil
+	}
+	if !l.r.handled(c) {
+		return nil
+	}
+	if err := l.target.Apply(ctx, c); err != nil {
+		return err
+	}
+	l.held += int64(c.Size)
+	l.counts.add(c)
+	l.changes++
+	return nil
+}
+
+// commit commits the target transaction with the position of the last
+// source transaction in it, then counts its changes in the statistics, ends
+// its span and acknowledges what is durable to the source. It refuses a
+// position before the last one committed.
+func (l *applyLoop) commit(ctx context.Context) error {
+	pos, at := l.pending.Position, l.pending.CommitTime
+	if err := l.committed.Advance(pos); err != nil {
+		return fmt.Errorf("refusing to commit: %w", err)
+	}
+	if err := l.target.Commit(ctx, pos, at); err != nil {
+		return fmt.Errorf("commit at %s: %w", pos, err)
+	}
+	l.counts.flush(l.r.Stats)
+	l.r.Stats.recordApplied(pos, at, len(l.buf.ch) == 0)
+	l.pending, l.held = nil, 0
+	if l.span != nil {
+		if l.span.IsRecording() {
+			l.span.SetAttributes(changesKey.Int(l.changes), transactionsKey.Int(l.txns))
+		}
+		l.span.End()
+	}
+	l.span, l.changes, l.txns = nil, 0, 0
+	return l.ack(ctx)
+}
+
+// ack passes the last position the target can no longer lose to the
+// source, which may then release what it keeps for the stream.
+func (l *applyLoop) ack(ctx context.Context) error {
+	pos, err := l.target.Durable(ctx)
+	if err != nil {
+		return fmt.Errorf("ask the target what is durable: %w", err)
+	}
+	if pos != nil {
+		l.r.Source.Ack(pos)
+	}
+	return nil
+}
+
+// finish ends the loop when the stream has ended or stops. A source
+// transaction cut short is rolled back with the target transaction that
+// holds it, and the source sends them again; otherwise what is held is
+// committed.
+func (l *applyLoop) finish(ctx context.Context) error {
+	if l.inTxn {
+		return l.target.Rollback(ctx)
+	}
+	if l.pending != nil {
+		return l.commit(ctx)
+	}
+	return nil
 }
 
 // durableCheck is how often an idle applier asks the target what is durable.
 const durableCheck = 200 * time.Millisecond
-
-// drain finishes the apply loop when the stream has ended.
-func (r *Replicator) drain(ctx context.Context, ap Applier, inTxn bool, pending *Change, commit func() error) error {
-	if inTxn {
-		// The stream ended inside a transaction: what was applied of it is
-		// rolled back with the group, and the source sends it again.
-		return ap.Rollback(ctx)
-	}
-	if pending != nil {
-		return commit()
-	}
-	return nil
-}
 
 // handled says whether the DDL policy lets c reach the target; the ones it
 // does not are logged.
