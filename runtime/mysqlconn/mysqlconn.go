@@ -1,6 +1,7 @@
 // Package mysqlconn opens sessions on MySQL and MariaDB the one way Sluice
 // reads and writes them: text as utf8mb4 and times as UTC, so values
-// travel between servers unchanged.
+// travel between servers unchanged. It also quotes the names and strings
+// written into MySQL statements, one way for the source and the target.
 package mysqlconn
 
 import (
@@ -56,4 +57,33 @@ func Quote(parts ...string) string {
 		q[i] = "`" + strings.ReplaceAll(p, "`", "``") + "`"
 	}
 	return strings.Join(q, ".")
+}
+
+// WriteLiteral writes s to b as a MySQL string literal. The backslash
+// escapes are read as such unless sql_mode has NO_BACKSLASH_ESCAPES, which
+// the target's sessions leave out. NUL, CR, LF and Ctrl-Z are escaped too,
+// as mysql_real_escape_string escapes them, so that a statement logged or
+// pasted into the mysql client stays whole; the double quote needs nothing
+// in a single-quoted literal.
+func WriteLiteral(b *strings.Builder, s string) {
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\'':
+			b.WriteString(`\'`)
+		case '\\':
+			b.WriteString(`\\`)
+		case 0:
+			b.WriteString(`\0`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case 0x1a:
+			b.WriteString(`\Z`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
 }

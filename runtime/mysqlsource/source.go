@@ -15,7 +15,9 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/copytext"
 	"github.com/sluicedb/sluice/runtime/mysqlconn"
+	"github.com/sluicedb/sluice/runtime/pgtext"
 )
 
 // Config is how to reach the source and read it.
@@ -252,7 +254,7 @@ func (s *Source) keys(conn *client.Conn, byName map[string]*runtime.Table) error
 			t.Constraints = append(t.Constraints, runtime.Constraint{Name: t.Name + "_" + ix.name, Def: "UNIQUE (" + colList(t, ix.cols) + ")"})
 		default:
 			t.Indexes = append(t.Indexes, runtime.Index{Name: t.Name + "_" + ix.name,
-				Def: fmt.Sprintf("CREATE INDEX %s ON %s (%s)", pgQuote(t.Name+"_"+ix.name), runtime.TablePlaceholder, colList(t, ix.cols))})
+				Def: fmt.Sprintf("CREATE INDEX %s ON %s (%s)", pgtext.Ident(t.Name+"_"+ix.name), runtime.TablePlaceholder, colList(t, ix.cols))})
 		}
 	}
 	for _, t := range byName {
@@ -267,12 +269,10 @@ func (s *Source) keys(conn *client.Conn, byName map[string]*runtime.Table) error
 	return nil
 }
 
-func pgQuote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
 func colList(t *runtime.Table, cols []int) string {
 	names := make([]string, len(cols))
 	for i, c := range cols {
-		names[i] = pgQuote(t.Columns[c].Name)
+		names[i] = pgtext.Ident(t.Columns[c].Name)
 	}
 	return strings.Join(names, ", ")
 }
@@ -691,11 +691,7 @@ func (s *Source) Copy(ctx context.Context, c runtime.Chunk, f runtime.CopyFormat
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.QualifiedSource(), err)
 			}
-			if v.Kind == runtime.Null {
-				line = append(line, `\N`...)
-				continue
-			}
-			line = appendCopyText(line, v.Data)
+			line = copytext.Copy.AppendField(line, v)
 		}
 		line = append(line, '\n')
 		_, err := w.Write(line)
@@ -705,25 +701,6 @@ func (s *Source) Copy(ctx context.Context, c runtime.Chunk, f runtime.CopyFormat
 		return fmt.Errorf("read %s from the source: %w", t.QualifiedSource(), err)
 	}
 	return nil
-}
-
-// appendCopyText escapes a value for PostgreSQL's COPY text format.
-func appendCopyText(dst, v []byte) []byte {
-	for _, b := range v {
-		switch b {
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, b)
-		}
-	}
-	return dst
 }
 
 // EndSnapshot implements runtime.Source.

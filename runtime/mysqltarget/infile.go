@@ -12,11 +12,12 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/copytext"
 )
 
 // loadInfile loads COPY text rows with LOAD DATA LOCAL INFILE: the rows
-// are rewritten into MySQL's tab-separated form (which escapes as COPY
-// does) with each value in its MySQL form.
+// are rewritten into the form LOAD DATA reads (copytext.LoadData) with each
+// value in its MySQL form.
 func loadInfile(ctx context.Context, conn *client.Conn, tb *runtime.Table, cols []column, r io.Reader) (int64, error) {
 	copied := tb.Copied()
 	var names, sets []string
@@ -35,23 +36,22 @@ func loadInfile(ctx context.Context, conn *client.Conn, tb *runtime.Table, cols 
 	if len(sets) > 0 {
 		q += " SET " + strings.Join(sets, ", ")
 	}
-	var out bytes.Buffer
+	var out []byte
 	rows, err := eachRow(ctx, r, tb, func(vals []runtime.Value) error {
 		for i, v := range vals {
 			if i > 0 {
-				out.WriteByte('\t')
+				out = append(out, '\t')
 			}
-			if v.Kind == runtime.Null {
-				out.WriteString(`\N`)
-				continue
+			if v.Kind != runtime.Null {
+				m, err := mysqlValue(cols[copied[i]], v.Data)
+				if err != nil {
+					return fmt.Errorf("%s.%s: %w", tb.QualifiedSource(), tb.Columns[copied[i]].SourceName, err)
+				}
+				v.Data = m
 			}
-			m, err := mysqlValue(cols[copied[i]], v.Data)
-			if err != nil {
-				return fmt.Errorf("%s.%s: %w", tb.QualifiedSource(), tb.Columns[copied[i]].SourceName, err)
-			}
-			escapeInfile(&out, m)
+			out = copytext.LoadData.AppendField(out, v)
 		}
-		out.WriteByte('\n')
+		out = append(out, '\n')
 		return nil
 	})
 	if err != nil {
@@ -60,7 +60,7 @@ func loadInfile(ctx context.Context, conn *client.Conn, tb *runtime.Table, cols 
 	if rows == 0 {
 		return 0, nil
 	}
-	if _, err := conn.ExecQueryRelayLocalInfile(q, func([]byte) (io.Reader, error) { return bytes.NewReader(out.Bytes()), nil }); err != nil {
+	if _, err := conn.ExecQueryRelayLocalInfile(q, func([]byte) (io.Reader, error) { return bytes.NewReader(out), nil }); err != nil {
 		return 0, fmt.Errorf("LOAD DATA into %s (the server needs local_infile=ON): %w", tableName(tb), err)
 	}
 	return rows, nil
@@ -83,10 +83,7 @@ func eachRow(ctx context.Context, r io.Reader, tb *runtime.Table, fn func([]runt
 			return rows, fmt.Errorf("a row of %s has %d fields, want %d", tb.QualifiedSource(), len(fields), n)
 		}
 		for i, f := range fields {
-			vals[i] = runtime.Value{Kind: runtime.Null}
-			if f != `\N` {
-				vals[i] = runtime.Value{Kind: runtime.Text, Data: unescapeCopy(f)}
-			}
+			vals[i] = copytext.ParseField(f)
 		}
 		if err := fn(vals); err != nil {
 			return rows, err
@@ -94,24 +91,4 @@ func eachRow(ctx context.Context, r io.Reader, tb *runtime.Table, fn func([]runt
 		rows++
 	}
 	return rows, sc.Err()
-}
-
-// escapeInfile escapes a value for LOAD DATA's default format.
-func escapeInfile(b *bytes.Buffer, v []byte) {
-	for _, c := range v {
-		switch c {
-		case '\\':
-			b.WriteString(`\\`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case 0:
-			b.WriteString(`\0`)
-		default:
-			b.WriteByte(c)
-		}
-	}
 }

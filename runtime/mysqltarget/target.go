@@ -168,12 +168,12 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 // upsertState is the statement that stores a state row.
 func (t *Target) upsertState(b *strings.Builder, task, phase string, pos runtime.Position, reload *runtime.Reload, keepReload bool) error {
 	b.WriteString("INSERT INTO " + t.stateTable() + " (task_name, phase, checkpoint, updated_at, fence, reload) VALUES (")
-	quoteString(b, task)
+	mysqlconn.WriteLiteral(b, task)
 	b.WriteString(", ")
-	quoteString(b, phase)
+	mysqlconn.WriteLiteral(b, phase)
 	b.WriteString(", ")
 	if pos != nil {
-		quoteString(b, runtime.Checkpoint(pos))
+		mysqlconn.WriteLiteral(b, runtime.Checkpoint(pos))
 	} else {
 		b.WriteString("NULL")
 	}
@@ -183,7 +183,7 @@ func (t *Target) upsertState(b *strings.Builder, task, phase string, pos runtime
 		if err != nil {
 			return err
 		}
-		quoteString(b, string(j))
+		mysqlconn.WriteLiteral(b, string(j))
 	} else {
 		b.WriteString("NULL")
 	}
@@ -389,38 +389,6 @@ func (t *Target) Load(ctx context.Context, tb *runtime.Table, f runtime.CopyForm
 	}
 	_, err = conn.Execute("COMMIT")
 	return rows, err
-}
-
-// unescapeCopy reverses COPY text escaping.
-func unescapeCopy(s string) []byte {
-	if !strings.Contains(s, `\`) {
-		return []byte(s)
-	}
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' || i+1 == len(s) {
-			out = append(out, s[i])
-			continue
-		}
-		i++
-		switch s[i] {
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'v':
-			out = append(out, '\v')
-		default:
-			out = append(out, s[i])
-		}
-	}
-	return out
 }
 
 // FinishTables implements runtime.Target. The key came with the table;

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/mysqlconn"
 )
 
 // kind is how a value is written into a MySQL statement.
@@ -215,33 +216,9 @@ func literal(b *strings.Builder, c column, v runtime.Value) error {
 		}
 		b.WriteString("X'" + hex.EncodeToString(m) + "'")
 	default:
-		quoteString(b, string(m))
+		mysqlconn.WriteLiteral(b, string(m))
 	}
 	return nil
-}
-
-// quoteString writes s as a MySQL string literal.
-func quoteString(b *strings.Builder, s string) {
-	b.WriteByte('\'')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\'':
-			b.WriteString(`\'`)
-		case '\\':
-			b.WriteString(`\\`)
-		case 0:
-			b.WriteString(`\0`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case 0x1a:
-			b.WriteString(`\Z`)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('\'')
 }
 
 func clip(s string) string {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/pgtext"
 )
 
 // statusInterval is how often the stream tells the server what the target has
@@ -54,13 +55,8 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 	}
 	s.Ack(st.from)
 	st.lastEmit = uint64(st.from)
-	pubs := s.publications(tables)
-	quoted := make([]string, len(pubs))
-	for i, p := range pubs {
-		quoted[i] = strings.ReplaceAll(p, "'", "''")
-	}
 	opts := pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '1'", "publication_names '" + strings.Join(quoted, ",") + "'"},
+		PluginArgs: []string{"proto_version '1'", "publication_names " + pgtext.Literal(strings.Join(s.publications(tables), ","))},
 	}
 	err = s.whileSlotBusy(ctx, func() error {
 		return pglogrepl.StartReplication(ctx, conn, s.cfg.Slot, pglogrepl.LSN(st.from), opts)

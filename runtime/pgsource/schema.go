@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/pgtext"
 )
 
 // firstNormalOID is where user-defined objects' OIDs start; types below it
@@ -323,7 +324,7 @@ ORDER BY s.relname`, oid)
 		q.Schema, q.Name = q.SourceSchema, q.SourceName
 		for i := range t.Columns {
 			c := &t.Columns[i]
-			if c.SourceName == q.Column && c.Default == fmt.Sprintf("nextval('%s'::regclass)", strings.ReplaceAll(regclass, "'", "''")) {
+			if c.SourceName == q.Column && c.Default == "nextval("+pgtext.Literal(regclass)+"::regclass)" {
 				c.Default = ""
 			}
 		}
@@ -479,8 +480,8 @@ FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER 
 	return out, nil
 }
 
-// quoteIdent quotes a PostgreSQL identifier.
-func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
+// quoteIdent is pgtext.Ident, by the name this package's statements use.
+var quoteIdent = pgtext.Ident
 
 // regTypes are the reg* types (and their arrays), whose values are OIDs of
 // catalog objects: their text form is portable, their binary form is not.

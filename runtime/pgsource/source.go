@@ -452,7 +452,7 @@ func (s *Source) copier(ctx context.Context) (*pgx.Conn, error) {
 		return nil, err
 	}
 	if name != "" {
-		if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+name+"'"); err != nil {
+		if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+pgtext.Literal(name)); err != nil {
 			conn.Close(ctx)
 			return nil, fmt.Errorf("import the snapshot: %w", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/pgtext"
 )
 
 // pipelineDepth is how many statements go to the server in one round trip.
@@ -223,7 +224,7 @@ func (a *applier) ddl(ctx context.Context, d *runtime.DDL) error {
 		if d.Default.Kind == runtime.Text {
 			// The rows already there hold the source's default: the
 			// binlog does not send them again.
-			s += " DEFAULT " + literal(string(d.Default.Data)) + "::" + c.Type
+			s += " DEFAULT " + pgtext.Literal(string(d.Default.Data)) + "::" + c.Type
 		}
 		sqls = append(sqls, s)
 		if d.Default.Kind == runtime.Text {
@@ -295,9 +296,6 @@ func (a *applier) forgetStatements() {
 	a.prepared = map[string]string{}
 	a.statements = map[*runtime.Table]map[string]*rowStatement{}
 }
-
-// literal quotes a string as an SQL literal.
-func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // send runs the pipelined statements and checks their results.
 func (a *applier) send(ctx context.Context) error {

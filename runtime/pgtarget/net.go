@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/copytext"
 )
 
 // netChanges holds, per table and key, the net effect of the changes of one
@@ -199,26 +200,26 @@ func (a *applier) writeNet(ctx context.Context, t *runtime.Table, tn *tableNet) 
 	if err := a.send(ctx); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
+	var buf []byte
 	for _, k := range tn.keys {
 		e := tn.entries[k]
 		for j, i := range cols {
 			if j > 0 {
-				buf.WriteByte('\t')
+				buf = append(buf, '\t')
 			}
 			if e.deleted && !isKey(t, i) {
-				buf.WriteString(`\N`)
+				buf = append(buf, copytext.Null...)
 			} else {
-				appendCopyText(&buf, e.row[i])
+				buf = copytext.Copy.AppendField(buf, e.row[i])
 			}
 		}
 		if e.deleted {
-			buf.WriteString("\tt\n")
+			buf = append(buf, "\tt\n"...)
 		} else {
-			buf.WriteString("\tf\n")
+			buf = append(buf, "\tf\n"...)
 		}
 	}
-	if _, err := a.pg.CopyFrom(ctx, &buf, fmt.Sprintf("COPY %s (%s, sluice_deleted) FROM STDIN", tmp, colList)); err != nil {
+	if _, err := a.pg.CopyFrom(ctx, bytes.NewReader(buf), fmt.Sprintf("COPY %s (%s, sluice_deleted) FROM STDIN", tmp, colList)); err != nil {
 		return fmt.Errorf("stage net changes of %s: %w", tableName(t), err)
 	}
 	var on []string
@@ -298,26 +299,4 @@ func (a *applier) tempIndex(t *runtime.Table) int {
 		a.tempNames[t] = i
 	}
 	return i
-}
-
-// appendCopyText writes a value in COPY's text format.
-func appendCopyText(b *bytes.Buffer, v runtime.Value) {
-	if v.Kind != runtime.Text {
-		b.WriteString(`\N`)
-		return
-	}
-	for _, c := range v.Data {
-		switch c {
-		case '\\':
-			b.WriteString(`\\`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		default:
-			b.WriteByte(c)
-		}
-	}
 }

@@ -1,7 +1,6 @@
 package pgtarget
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/sluicedb/sluice/runtime"
@@ -119,15 +118,5 @@ func TestRowKeyDoesNotCollide(t *testing.T) {
 	k4 := rowKey(tb, runtime.Row{txt(""), txt("c")})
 	if k1 == k2 || k3 == k4 {
 		t.Errorf("keys collide: %q %q %q %q", k1, k2, k3, k4)
-	}
-}
-
-func TestAppendCopyText(t *testing.T) {
-	var b bytes.Buffer
-	appendCopyText(&b, txt("a\\b\tc\nd\re"))
-	b.WriteByte('|')
-	appendCopyText(&b, runtime.Value{Kind: runtime.Null})
-	if got, want := b.String(), `a\\b\tc\nd\re|\N`; got != want {
-		t.Errorf("copy text = %q, want %q", got, want)
 	}
 }

@@ -69,8 +69,8 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 	return &Target{cfg: cfg, pool: pool}, nil
 }
 
-// ident quotes a qualified or simple name.
-func ident(parts ...string) string { return pgx.Identifier(parts).Sanitize() }
+// ident is pgtext.Ident, short for the many statements here that name things.
+var ident = pgtext.Ident
 
 func tableName(t *runtime.Table) string { return ident(t.Schema, t.Name) }
 
@@ -268,7 +268,7 @@ func prepareTable(ctx context.Context, conn *pgx.Conn, tb *runtime.Table, mode s
 		}
 		seq := ident(q.Schema, q.Name)
 		sql := fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET DEFAULT nextval(%s::regclass); ALTER SEQUENCE %s OWNED BY %s.%s",
-			tableName(tb), ident(col), quoteLiteral(seq), seq, tableName(tb), ident(col))
+			tableName(tb), ident(col), pgtext.Literal(seq), seq, tableName(tb), ident(col))
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			return fmt.Errorf("attach sequence %s: %w", seq, err)
 		}
@@ -342,8 +342,6 @@ func createPartition(ctx context.Context, conn *pgx.Conn, parent string, p runti
 	}
 	return nil
 }
-
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // ReadsBinary implements runtime.Target.
 func (t *Target) ReadsBinary() bool { return true }
