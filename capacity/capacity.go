@@ -1,14 +1,13 @@
 package capacity
 
 import (
-	"context"
 	"fmt"
 
-	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/infra/launch"
 )
 
 // UnitMiB is the memory of one capacity unit, as DMS Serverless counts it.
-const UnitMiB = 2048
+const UnitMiB = launch.UnitMiB
 
 // Plan is the capacity one replicator runs with.
 type Plan struct {
@@ -40,35 +39,7 @@ func Fixed(minUnits, maxUnits int) Plan {
 	}
 }
 
-// Report is what a launcher learns about one replicator.
-type Report struct {
-	ID string // the replication config ARN
-	// Stats is the replicator's last statistics, nil before its first.
-	Stats *runtime.Snapshot
-	// Exited is set once the replicator has ended; ExitErr is its last
-	// error line, empty when it ended cleanly.
-	Exited  bool
-	ExitErr string
-	// Killed says it ended by a signal it did not ask for (kill -9, the
-	// OOM killer): not a failure of the replication, which the lease
-	// sweep relaunches once the dead replicator's lease lapses.
-	Killed bool
-}
-
-// Launcher starts and stops replicators.
-type Launcher interface {
-	// Launch starts the replicator of replication id with a task document
-	// (runtime/task JSON; it holds passwords, so it must not be written
-	// where others can read it or logged). Reports arrive on the channel
-	// given to the launcher's constructor, at least every few seconds while
-	// it runs and once when it ends. Launching an id that has a replicator
-	// replaces it: its lease lapsed, so the new one fences it off, and its
-	// reports are dropped.
-	Launch(ctx context.Context, id string, task []byte, plan Plan) error
-	// Stop asks replication id's replicator to stop gracefully: it commits
-	// its position and ends, and the last report says so. Stopping an id
-	// that does not run is not an error.
-	Stop(ctx context.Context, id string) error
-	// Running says whether id has a replicator.
-	Running(id string) bool
+// Size is what a launcher needs of the plan.
+func (p Plan) Size() launch.Size {
+	return launch.Size{Units: p.Units, MemoryLimitMiB: p.MemoryLimitMiB}
 }

@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedb/sluice/capacity"
+	"github.com/sluicedb/sluice/capacity/control"
+	"github.com/sluicedb/sluice/capacity/lifecycle"
 	"github.com/sluicedb/sluice/functions/api"
-	"github.com/sluicedb/sluice/functions/runner"
+	"github.com/sluicedb/sluice/infra/config"
+	"github.com/sluicedb/sluice/infra/launch"
 	localprocess "github.com/sluicedb/sluice/infra/process"
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/infra/store/storetest"
@@ -21,7 +23,7 @@ import (
 // watches the replicator, which runs on by itself (as an ECS task does). A
 // start and a stop queued by the API are carried out by the next pass, and
 // each pass takes the replicator over again and records its statistics.
-func TestRunnerPasses(t *testing.T) {
+func TestControlPasses(t *testing.T) {
 	ctx := context.Background()
 	const db = 7 // this test's Redis database: it empties it
 	st := storetest.Fresh(t, db)
@@ -48,18 +50,22 @@ func TestRunnerPasses(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// The API as the function runs it: starts and stops are queued.
-	a := api.Internal(st, api.Queue{Store: st}, log)
+	contract, err := config.Read(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := api.Internal(contract, st, api.Queue{Store: st}, log)
 	if _, err := a.StartReplication(ctx, arn, ""); err != nil {
 		t.Fatal(err)
 	}
-	reports := make(chan capacity.Report, 64)
+	reports := make(chan launch.Report, 64)
 	launcher, err := localprocess.New(replicatorBin, t.TempDir(), reports, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	launcher.Env = []string{"SLUICE_REDIS_URL=" + url, "SLUICE_LEASE_TTL=3s"}
 	defer launcher.Shutdown(ctx)
-	run := &runner.Runner{Store: st, Launcher: launcher, Log: log, LeaseTTL: 3 * time.Second}
+	run := control.New(control.Config{Store: st, Launcher: launcher, Reports: reports, Log: log, LeaseTTL: 3 * time.Second})
 	status := func() *store.ReplicationRecord {
 		t.Helper()
 		r, err := st.Replication(ctx, arn)
@@ -70,7 +76,7 @@ func TestRunnerPasses(t *testing.T) {
 	}
 	pass := func(window time.Duration) {
 		t.Helper()
-		if err := run.Pass(ctx, reports, window); err != nil {
+		if err := run.Pass(ctx, window); err != nil {
 			t.Fatalf("pass: %v", err)
 		}
 	}
@@ -89,7 +95,7 @@ func TestRunnerPasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	pass(5 * time.Second)
-	if r := status(); r.Status != store.StatusStopped || r.StopReason != runner.StopNormal {
+	if r := status(); r.Status != store.StatusStopped || r.StopReason != lifecycle.StopNormal {
 		t.Fatalf("after the stop's pass: status %s (%s), want stopped normally", r.Status, r.StopReason)
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // TestAPIPreMigrationCheck: a start whose source user lacks what change
-// capture needs ends failed at testing-connection, with one failure
+// capture needs ends failed at testing_connection, with one failure
 // message per problem, each with its fix — before any replicator runs.
 func TestAPIPreMigrationCheck(t *testing.T) {
 	s := startServer(t)

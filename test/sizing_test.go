@@ -28,7 +28,7 @@ func TestStartSizesByWorkload(t *testing.T) {
 			t.Fatalf("StartReplication: %v", err)
 		}
 		// Every status on the way, in order.
-		want := []string{"initializing", "preparing-metadata-resources", "testing-connection", "fetching-metadata", "calculating-capacity", "provisioning-capacity", "replication-starting", "running"}
+		want := []string{"initializing", "preparing_metadata_resources", "testing_connection", "fetching_metadata", "calculating_capacity", "provisioning_capacity", "replication_starting", "running"}
 		var seen []string
 		r := f.waitFor(t, c, "running", time.Minute, func(r types.Replication) bool {
 			st := aws.ToString(r.Status)

@@ -10,30 +10,29 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/sluicedb/sluice/functions/api"
+	"github.com/sluicedb/sluice/infra/config"
 	"github.com/sluicedb/sluice/infra/lambdahttp"
-	"github.com/sluicedb/sluice/infra/secrets"
-	"github.com/sluicedb/sluice/infra/store"
 )
 
 func main() { lambdahttp.Start("sluice-api", setup) }
 
 func setup(ctx context.Context, log *slog.Logger) (func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), error) {
-	// A deployment passes the keys as Secrets Manager ARNs (template.yaml).
-	if err := secrets.LoadEnv(ctx, "SLUICE_MASTER_KEY", "SLUICE_SECRET_ACCESS_KEY"); err != nil {
+	// A deployment passes the keys as Secrets Manager ARNs (template.yaml):
+	// config.Load reads them.
+	cfg, err := config.Load(ctx)
+	if err != nil {
 		return nil, err
 	}
-	// The URL is not in the message: it may carry the Redis password.
-	st, err := store.Open(ctx, api.Env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0"), "sluice")
+	st, err := cfg.OpenStore(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open the control state: %w; set SLUICE_REDIS_URL to the Redis that `sluice serve` and the launcher use (redis://host:port/db), reachable from the function", err)
+		return nil, err
 	}
-	h, err := api.FromEnv(st, api.Queue{Store: st}, log)
+	h, err := api.New(cfg, st, api.Queue{Store: st}, log)
 	if err != nil {
 		st.Close()
 		return nil, err

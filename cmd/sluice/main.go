@@ -13,19 +13,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/sluicedb/sluice/capacity"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicedb/sluice/capacity/control"
 	"github.com/sluicedb/sluice/functions/api"
-	"github.com/sluicedb/sluice/functions/runner"
 	"github.com/sluicedb/sluice/functions/schedule"
-	"github.com/sluicedb/sluice/infra/ecs"
-	"github.com/sluicedb/sluice/infra/process"
-	"github.com/sluicedb/sluice/infra/secrets"
-	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/infra/config"
 	"github.com/sluicedb/sluice/infra/telemetry"
 )
 
@@ -71,84 +67,12 @@ func main() {
 	}
 }
 
-var env = api.Env
-
-// every runs a sweep at an interval, as EventBridge Scheduler runs the
-// schedule function in AWS (every minute; locally more often when the
-// deprovision delay or the lease TTL is short).
-func every(ctx context.Context, interval time.Duration, what string, sweep func(context.Context) error, log *slog.Logger) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := sweep(ctx); err != nil && ctx.Err() == nil {
-				log.Warn(what+" failed", "error", err)
-			}
-		}
-	}
-}
-
-// shutdowner is a launcher that stops watching (and, locally, stops its
-// replicators) when the server ends.
-type shutdowner interface {
-	capacity.Launcher
-	Shutdown(ctx context.Context)
-}
-
-// newLauncher is SLUICE_LAUNCHER's launcher: replicators as child
-// processes (local), or as ECS tasks (ecs, configured by SLUICE_ECS_*).
-func newLauncher(ctx context.Context, kind, redisURL string, leaseTTL time.Duration, st *store.Store, reports chan<- capacity.Report, log *slog.Logger) (shutdowner, error) {
-	if kind == "ecs" {
-		return ecs.FromEnv(ctx, st, reports, log)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	bin := env("SLUICE_REPLICATOR_BIN", filepath.Join(filepath.Dir(self), "sluice-replicator"))
-	dir := env("SLUICE_STATE_DIR", filepath.Join(os.TempDir(), fmt.Sprintf("sluice-%d", os.Getuid())))
-	l, err := process.New(bin, dir, reports, log)
-	if err != nil {
-		return nil, err
-	}
-	l.Env = []string{"SLUICE_REDIS_URL=" + redisURL, "SLUICE_LEASE_TTL=" + leaseTTL.String()}
-	return l, nil
-}
-
-// scalerFromEnv is the autoscaler: on unless SLUICE_AUTOSCALE=off, with
-// its waits and the cores a unit stands for adjustable.
-func scalerFromEnv() (*capacity.Scaler, error) {
-	switch v := env("SLUICE_AUTOSCALE", "on"); v {
-	case "off":
-		return nil, nil
-	case "on":
-	default:
-		return nil, fmt.Errorf("SLUICE_AUTOSCALE %q is not on or off", v)
-	}
-	s := capacity.DefaultScaler()
-	for _, d := range []struct {
-		name string
-		to   *time.Duration
-	}{{"SLUICE_SCALE_UP_AFTER", &s.UpAfter}, {"SLUICE_SCALE_DOWN_AFTER", &s.DownAfter}} {
-		if v := os.Getenv(d.name); v != "" {
-			t, err := time.ParseDuration(v)
-			if err != nil || t <= 0 {
-				return nil, fmt.Errorf("%s %q is not a duration like 2m", d.name, v)
-			}
-			*d.to = t
-		}
-	}
-	if v := os.Getenv("SLUICE_UNIT_CPU"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			return nil, fmt.Errorf("SLUICE_UNIT_CPU %q is not a positive number of cores, like 1 or 0.5", v)
-		}
-		s.UnitCPU = f
-	}
-	return s, nil
+// contract is the environment as the commands that only read a few of its
+// variables see it (watch, schedule): a variable they do not use that is
+// wrong is sluice serve's to refuse, not theirs.
+func contract() *config.Config {
+	c, _ := config.Read(os.Getenv)
+	return c
 }
 
 func serve(ctx context.Context, log *slog.Logger) error {
@@ -157,84 +81,77 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer telemetry.ShutdownAfterStop(shutdownTelemetry)
-	deprovisionAfter, err := time.ParseDuration(env("SLUICE_DEPROVISION_AFTER", "48h"))
-	if err != nil || deprovisionAfter < 0 {
-		return fmt.Errorf("SLUICE_DEPROVISION_AFTER %q is not a duration like 48h or 30m", os.Getenv("SLUICE_DEPROVISION_AFTER"))
-	}
-	leaseTTL, err := time.ParseDuration(env("SLUICE_LEASE_TTL", "15s"))
-	if err != nil || leaseTTL < time.Second {
-		return fmt.Errorf("SLUICE_LEASE_TTL %q is not a duration of at least 1s, like 15s", os.Getenv("SLUICE_LEASE_TTL"))
-	}
-	launcherKind := env("SLUICE_LAUNCHER", "local")
-	if launcherKind != "local" && launcherKind != "ecs" {
-		return fmt.Errorf("SLUICE_LAUNCHER %q is not local (child processes) or ecs (ECS tasks)", launcherKind)
-	}
-	if err := secrets.LoadEnv(ctx, "SLUICE_MASTER_KEY", "SLUICE_SECRET_ACCESS_KEY"); err != nil {
+	cfg, err := config.Load(ctx)
+	if err != nil {
 		return err
 	}
-	redisURL := env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0")
-	st, err := store.Open(ctx, redisURL, "sluice")
+	if cfg.TrustIAM {
+		return fmt.Errorf("SLUICE_API_AUTH=iam is for the API function behind API Gateway, whose IAM authorizer verifies callers; sluice serve verifies DMS signatures itself: unset it")
+	}
+	st, err := cfg.OpenStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	scaler, err := scalerFromEnv()
+	launcher, reports, err := control.OpenLauncher(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
-	run := &runner.Runner{Store: st, Log: log, DeprovisionAfter: deprovisionAfter, LeaseTTL: leaseTTL, Scaler: scaler}
-	handler, err := api.FromEnv(st, run, log)
+	srv, err := control.Open(ctx, cfg, st, launcher, reports, log)
 	if err != nil {
 		return err
 	}
-	if handler.TrustIAM {
-		return fmt.Errorf("SLUICE_API_AUTH=iam is for the API function behind API Gateway, whose IAM authorizer verifies callers; sluice serve verifies DMS signatures itself: unset it")
-	}
-	resolver, err := secrets.NewResolver(ctx)
+	handler, err := api.New(cfg, st, srv, log)
 	if err != nil {
 		return err
 	}
-	run.Box, run.Secrets = handler.Box, resolver
-
-	reports := make(chan capacity.Report, 64)
-	launcher, err := newLauncher(ctx, launcherKind, redisURL, leaseTTL, st, reports, log)
-	if err != nil {
-		return err
-	}
-	run.Launcher = launcher
-	addr := env("SLUICE_ADDR", "127.0.0.1:8377")
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on SLUICE_ADDR %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRun()
-	go run.Run(runCtx, reports)
-	go every(runCtx, min(max(deprovisionAfter/2, time.Second), time.Minute), "deprovision sweep", run.Sweep, log)
-	go every(runCtx, leaseTTL/2, "lease sweep", run.SweepLeases, log)
-	go every(runCtx, 500*time.Millisecond, "queued requests", run.Consume, log)
 	local := &schedule.Local{Store: st, Log: log, Handler: &schedule.Handler{API: handler, IsInvalidState: api.IsInvalidState, Log: log}}
-	go every(runCtx, time.Second, "schedules", func(ctx context.Context) error { return local.Fire(ctx, time.Now()) }, log)
-	if err := run.Adopt(ctx); err != nil {
-		return fmt.Errorf("adopt the replications a previous server left running: %w", err)
+	srv.Loops = []control.Loop{{Name: "schedules", Interval: time.Second, Do: func(ctx context.Context) error { return local.Fire(ctx, time.Now()) }}}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on SLUICE_ADDR %s: %w", cfg.Addr, err)
 	}
-	go func() {
-		<-ctx.Done()
-		// Stop serving, then stop the replicators gracefully so each
-		// commits its position, and record how they ended.
-		shut, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	web := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	// The control loop outlives ctx: at a signal the API stops first, then
+	// the replicators (each commits its position), and the loop records
+	// how they ended before it stops.
+	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLoop()
+	var g errgroup.Group
+	g.Go(func() error {
+		if err := srv.Run(loopCtx); err != nil {
+			stopLoop()
+			_ = web.Close()
+			return fmt.Errorf("adopt the replications a previous server left running: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		log.Info("sluice serving the DMS API", "addr", ln.Addr().String(), "region", cfg.Region)
+		if err := web.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			stopLoop()
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		select {
+		case <-ctx.Done():
+		case <-loopCtx.Done():
+			return nil
+		}
+		shut, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
-		_ = srv.Shutdown(shut)
-		run.Detach()
+		_ = web.Shutdown(shut)
+		srv.Detach()
 		launcher.Shutdown(shut)
-		time.Sleep(200 * time.Millisecond) // let the last reports land
-		cancelRun()
-	}()
-	log.Info("sluice serving the DMS API", "addr", ln.Addr().String(), "region", handler.Region)
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	<-runCtx.Done()
-	return nil
+		stopLoop()
+		return nil
+	})
+	return g.Wait()
 }
+
+// shutdownTimeout bounds a graceful shutdown: the API's requests under way,
+// then every replicator's last commit.
+const shutdownTimeout = 30 * time.Second

@@ -52,7 +52,7 @@ func scheduleCmd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var b scheduleBackend
 	var err error
-	if env("SLUICE_SCHEDULER", "local") == "aws" {
+	if contract().Scheduler == "aws" {
 		b, err = newAWSSchedules(ctx)
 	} else {
 		b, err = newLocalSchedules(ctx)
@@ -66,7 +66,7 @@ func scheduleCmd(ctx context.Context, args []string, out io.Writer) error {
 		if *name == "" || *expr == "" {
 			return fmt.Errorf("create needs -name and -expression\n\n%s", scheduleUsage)
 		}
-		payload, err := json.Marshal(schedule.Event{Action: *action, ReplicationConfigArn: *arn, StartReplicationType: *startType})
+		payload, err := json.Marshal(schedule.Event{Action: *action, ReplicationConfigArn: *arn, StartReplicationType: store.StartType(*startType)})
 		if err != nil {
 			return err
 		}
@@ -130,9 +130,9 @@ type localSchedules struct {
 }
 
 func newLocalSchedules(ctx context.Context) (*localSchedules, error) {
-	st, err := store.Open(ctx, env("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0"), "sluice")
+	st, err := contract().OpenStore(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open the control state (SLUICE_REDIS_URL, the Redis sluice serve uses): %w", err)
+		return nil, err
 	}
 	return &localSchedules{st: st, local: &schedule.Local{Store: st}}, nil
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/sluicedb/sluice/functions/api"
 	"github.com/sluicedb/sluice/infra/store"
 )
 
@@ -56,7 +55,7 @@ func (v *watchView) rows() int64 {
 func watch(ctx context.Context, args []string, stdout io.Writer, tty bool) error {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), watchUsage); fs.PrintDefaults() }
-	endpoint := fs.String("endpoint", "http://"+api.Env("SLUICE_ADDR", "127.0.0.1:8377"), "the Sluice API `URL`")
+	endpoint := fs.String("endpoint", "http://"+contract().Addr, "the Sluice API `URL`")
 	interval := fs.Duration("interval", time.Second, "time between two reads")
 	until := fs.String("until", "", "exit when the replication is `running`, `loaded` (running with the full load at 100%) or `stopped` (stopped or failed); empty: watch until interrupted")
 	timeout := fs.Duration("timeout", 0, "give up after this long (0: never)")
@@ -173,7 +172,7 @@ func newWatchClient(ctx context.Context, endpoint, id string) (*watchClient, err
 		return nil, fmt.Errorf("load AWS credentials: %w", err)
 	}
 	if cfg.Region == "" {
-		cfg.Region = api.Env("SLUICE_REGION", "us-east-1")
+		cfg.Region = contract().Region
 	}
 	return &watchClient{
 		url:   strings.TrimSuffix(endpoint, "/") + "/replications/" + url.PathEscape(id),
@@ -243,7 +242,7 @@ func line(v *watchView, rate float64, now time.Time) string {
 func render(v *watchView, rate float64, now time.Time) string {
 	r := v.Replication
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %s  (%s)", r.ReplicationConfigIdentifier, strings.ToUpper(r.Status), r.ReplicationType)
+	fmt.Fprintf(&b, "%s  %s  (%s)", r.ReplicationConfigIdentifier, strings.ToUpper(string(r.Status)), r.ReplicationType)
 	if st := r.ReplicationStats; st != nil && st.StartDate != nil && r.Status != store.StatusStopped && r.Status != store.StatusFailed {
 		fmt.Fprintf(&b, "  up %s", now.Sub(st.StartDate.Time).Truncate(time.Second))
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/sluicedb/sluice/capacity/lifecycle"
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/mapping"
@@ -185,16 +186,6 @@ func (h *Handler) describeConfigs(ctx context.Context, body []byte) (any, error)
 	return map[string]any{"ReplicationConfigs": nonNil(out), "Marker": omit(next)}, nil
 }
 
-// idle reports whether a replication is in a state where its config may
-// change or go: never started, stopped or failed.
-func idle(rep *store.ReplicationRecord) bool {
-	switch rep.Status {
-	case store.StatusCreated, store.StatusStopped, store.StatusFailed:
-		return true
-	}
-	return false
-}
-
 func (h *Handler) modifyConfig(ctx context.Context, body []byte) (any, error) {
 	var in configInput
 	if err := decode(body, &in); err != nil {
@@ -235,7 +226,7 @@ func (h *Handler) modifyConfig(ctx context.Context, body []byte) (any, error) {
 		}
 	}
 	cfg, _, err := h.Store.UpdateConfig(ctx, in.ReplicationConfigArn, func(cfg *store.Config, rep *store.ReplicationRecord) error {
-		if !idle(rep) {
+		if !lifecycle.Can(rep.Status, lifecycle.Modify) {
 			return badState("replication config %s cannot be modified while its replication is %s: stop it first (StopReplication) and modify it once it is stopped", cfg.ReplicationConfigIdentifier, rep.Status)
 		}
 		if in.ReplicationConfigIdentifier != "" {
@@ -282,7 +273,7 @@ func (h *Handler) deleteConfig(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	cfg, err := h.Store.DeleteConfig(ctx, in.ReplicationConfigArn, func(cfg *store.Config, rep *store.ReplicationRecord) error {
-		if !idle(rep) {
+		if !lifecycle.Can(rep.Status, lifecycle.Delete) {
 			return badState("replication config %s cannot be deleted while its replication is %s: stop it first (StopReplication)", cfg.ReplicationConfigIdentifier, rep.Status)
 		}
 		if pd := rep.ProvisionData; pd != nil && pd.ProvisionState != "" && pd.ProvisionState != store.Deprovisioned {

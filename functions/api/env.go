@@ -2,65 +2,36 @@ package api
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"os"
 
-	"github.com/sluicedb/sluice/infra/secrets"
+	"github.com/sluicedb/sluice/infra/config"
 	"github.com/sluicedb/sluice/infra/sigv4"
 	"github.com/sluicedb/sluice/infra/store"
 )
 
-// Env returns the value of environment variable name, or def when it is
-// unset or empty.
-func Env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// New builds the handler from the environment contract, the same way for
+// `sluice serve` and for the Lambda function.
+func New(cfg *config.Config, st *store.Store, control Control, log *slog.Logger) (*Handler, error) {
+	if err := cfg.CheckAPI(); err != nil {
+		return nil, err
 	}
-	return def
-}
-
-// FromEnv builds the handler from the environment contract in DESIGN.md
-// (SLUICE_ACCESS_KEY_ID, SLUICE_SECRET_ACCESS_KEY, SLUICE_REGION,
-// SLUICE_ACCOUNT_ID, SLUICE_MASTER_KEY), the same way for `sluice serve`
-// and for the Lambda function.
-func FromEnv(st *store.Store, control Control, log *slog.Logger) (*Handler, error) {
-	keyID, secret := os.Getenv("SLUICE_ACCESS_KEY_ID"), os.Getenv("SLUICE_SECRET_ACCESS_KEY")
-	var trustIAM bool
-	switch a := Env("SLUICE_API_AUTH", "sigv4"); a {
-	case "sigv4":
-	case "iam":
-		trustIAM = true
-	default:
-		return nil, fmt.Errorf("SLUICE_API_AUTH %q is not sigv4 (clients sign for service dms with SLUICE_ACCESS_KEY_ID) or iam (API Gateway's IAM authorizer verifies callers)", a)
+	box, err := cfg.Box()
+	if err != nil {
+		return nil, err
 	}
-	if (keyID == "" || secret == "") && !trustIAM {
-		return nil, errors.New("SLUICE_ACCESS_KEY_ID and SLUICE_SECRET_ACCESS_KEY must be set: they are the key pair clients sign requests with (aws configure, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for the client)")
-	}
-	region, account := Env("SLUICE_REGION", "us-east-1"), Env("SLUICE_ACCOUNT_ID", "000000000000")
-	var box *secrets.Box
-	if k := os.Getenv("SLUICE_MASTER_KEY"); k != "" {
-		var err error
-		if box, err = secrets.NewBox(k); err != nil {
-			return nil, fmt.Errorf("SLUICE_MASTER_KEY: %w", err)
-		}
-	} else {
+	if box == nil {
 		log.Warn("SLUICE_MASTER_KEY is not set: endpoints can only use SecretsManagerSecretId or no password")
 	}
-	return &Handler{
-		Store:    st,
-		Verifier: &sigv4.Verifier{AccessKeyID: keyID, SecretAccessKey: secret, Region: region, Service: "dms"},
-		Box:      box, Region: region, Account: account, Control: control,
-		TrustIAM: trustIAM,
-		Log:      log,
-	}, nil
+	h := Internal(cfg, st, control, log)
+	h.Verifier = &sigv4.Verifier{AccessKeyID: cfg.AccessKeyID, SecretAccessKey: cfg.SecretAccessKey, Region: cfg.Region, Service: "dms"}
+	h.Box, h.TrustIAM = box, cfg.TrustIAM
+	return h, nil
 }
 
 // Queue is the Control of an API that cannot run replicators itself (the
 // Lambda function): starts, table reloads and stops are queued in the store
 // for the server that runs replicators (`sluice serve`, locally or with the
-// ECS launcher) to carry out (runner.Consume).
+// ECS launcher) to carry out (control.Server.Consume).
 type Queue struct{ Store *store.Store }
 
 // Start implements Control.
@@ -80,10 +51,7 @@ func (q Queue) Reload(ctx context.Context, arn string) error {
 
 // Internal builds a handler for callers in the same process or function
 // that do not come through HTTP (the schedule function): no request
-// verification, ARNs in SLUICE_REGION and SLUICE_ACCOUNT_ID.
-func Internal(st *store.Store, control Control, log *slog.Logger) *Handler {
-	return &Handler{
-		Store: st, Control: control, Log: log,
-		Region: Env("SLUICE_REGION", "us-east-1"), Account: Env("SLUICE_ACCOUNT_ID", "000000000000"),
-	}
+// verification, ARNs in the configured region and account.
+func Internal(cfg *config.Config, st *store.Store, control Control, log *slog.Logger) *Handler {
+	return &Handler{Store: st, Control: control, Log: log, Region: cfg.Region, Account: cfg.AccountID}
 }

@@ -182,7 +182,10 @@ func (s *fuzzServer) reset(ctx context.Context) error {
 			return fmt.Errorf("fixture endpoint %s: %w", e.id, err)
 		}
 	}
-	for _, c := range []struct{ arn, id, status string }{{fxIdle, "fuzz-idle", store.StatusCreated}, {fxRunning, "fuzz-running", store.StatusRunning}} {
+	for _, c := range []struct {
+		arn, id string
+		status  store.Status
+	}{{fxIdle, "fuzz-idle", store.StatusCreated}, {fxRunning, "fuzz-running", store.StatusRunning}} {
 		at := store.At(fuzzNow)
 		cfg := &store.Config{
 			ReplicationConfigIdentifier: c.id, ReplicationConfigArn: c.arn,
@@ -195,7 +198,7 @@ func (s *fuzzServer) reset(ctx context.Context) error {
 		rep.ReplicationCreateTime, rep.ReplicationUpdateTime = at, at
 		if c.status == store.StatusRunning {
 			rep.Runs = 1
-			rep.StartReplicationType = startReplication
+			rep.StartReplicationType = store.StartFirst
 			rep.ReplicationStats = &store.ReplicationStats{FreshStartDate: at, StartDate: at}
 		}
 		if err := s.st.CreateConfig(ctx, cfg, rep, nil); err != nil {

@@ -7,20 +7,14 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sluicedb/sluice/capacity/lifecycle"
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/runtime"
 )
 
-// Start types.
-const (
-	startReplication = "start-replication"
-	resumeProcessing = "resume-processing"
-	reloadTarget     = "reload-target"
-)
-
 type startInput struct {
 	ReplicationConfigArn string
-	StartReplicationType string
+	StartReplicationType store.StartType
 	CdcStartTime         *store.Time
 	CdcStartPosition     string
 	CdcStopPosition      string
@@ -43,11 +37,11 @@ func (h *Handler) start(ctx context.Context, in startInput) (*store.ReplicationR
 		return nil, err
 	}
 	switch in.StartReplicationType {
-	case startReplication, resumeProcessing, reloadTarget:
+	case store.StartFirst, store.StartResume, store.StartReload:
 	case "":
 		return nil, invalid("StartReplicationType is required: start-replication (first run), resume-processing or reload-target")
 	default:
-		return nil, invalid("StartReplicationType %q is not valid: use start-replication, resume-processing or reload-target", clip(in.StartReplicationType))
+		return nil, invalid("StartReplicationType %q is not valid: use start-replication, resume-processing or reload-target", clip(string(in.StartReplicationType)))
 	}
 	if in.CdcStartTime != nil && in.CdcStartPosition != "" {
 		return nil, combination("give CdcStartTime or CdcStartPosition, not both")
@@ -80,36 +74,37 @@ func (h *Handler) start(ctx context.Context, in startInput) (*store.ReplicationR
 	if (in.CdcStartPosition != "" || in.CdcStopPosition != "" || in.CdcStartTime != nil) && cfg.ReplicationType == runtime.FullLoad {
 		return nil, combination("CdcStartTime, CdcStartPosition and CdcStopPosition apply to cdc and full-load-and-cdc replications; %s is full-load", cfg.ReplicationConfigIdentifier)
 	}
-	if in.StartReplicationType == resumeProcessing && cfg.ReplicationType == runtime.FullLoad {
+	if in.StartReplicationType == store.StartResume && cfg.ReplicationType == runtime.FullLoad {
 		return nil, badState("resume-processing does not apply to a full-load replication (a partial load cannot be resumed): use reload-target to load %s again", cfg.ReplicationConfigIdentifier)
 	}
 	now := h.now()
 	rep, err := h.Store.UpdateReplication(ctx, in.ReplicationConfigArn, func(rep *store.ReplicationRecord) error {
-		if !idle(rep) {
+		to, err := lifecycle.Next(rep.Status, lifecycle.Start)
+		if err != nil {
 			return badState("replication %s is %s: it can be started only when it is created, stopped or failed. Stop it first (StopReplication) if it should start over", rep.ReplicationConfigIdentifier, rep.Status)
 		}
 		switch {
-		case in.StartReplicationType == startReplication && rep.Runs > 0:
+		case in.StartReplicationType == store.StartFirst && rep.Runs > 0:
 			return badState("replication %s has run before: start-replication is only for the first run. Use resume-processing to continue from the last checkpoint, or reload-target to load the target again", rep.ReplicationConfigIdentifier)
-		case in.StartReplicationType != startReplication && rep.Runs == 0:
+		case in.StartReplicationType != store.StartFirst && rep.Runs == 0:
 			return badState("replication %s has never run: its first start must be start-replication", rep.ReplicationConfigIdentifier)
 		}
 		rep.Runs++
-		rep.Reload = in.StartReplicationType == reloadTarget
-		if in.StartReplicationType != resumeProcessing {
+		rep.Reload = in.StartReplicationType == store.StartReload
+		if in.StartReplicationType != store.StartResume {
 			// The target is loaded anew: an earlier table reload is moot.
 			rep.ReloadTables, rep.ReloadToken = nil, ""
 		}
-		rep.Status = store.StatusInitializing
+		rep.Status = to
 		rep.StartReplicationType = in.StartReplicationType
 		rep.CdcStartTime, rep.CdcStartPosition, rep.CdcStopPosition = in.CdcStartTime, in.CdcStartPosition, in.CdcStopPosition
 		rep.StopReason, rep.FailureMessages = "", nil
 		rep.ReplicationUpdateTime = store.At(now)
 		rep.ReplicationDeprovisionTime = nil
 		stats := rep.ReplicationStats
-		if stats == nil || in.StartReplicationType != resumeProcessing {
+		if stats == nil || in.StartReplicationType != store.StartResume {
 			fresh := store.At(now)
-			if stats != nil && in.StartReplicationType == resumeProcessing {
+			if stats != nil && in.StartReplicationType == store.StartResume {
 				fresh = stats.FreshStartDate
 			}
 			stats = &store.ReplicationStats{FreshStartDate: fresh}
@@ -145,11 +140,11 @@ func (h *Handler) stop(ctx context.Context, arn string) (*store.ReplicationRecor
 		return nil, err
 	}
 	rep, err := h.Store.UpdateReplication(ctx, arn, func(rep *store.ReplicationRecord) error {
-		switch rep.Status {
-		case store.StatusCreated, store.StatusStopped, store.StatusFailed, store.StatusStopping:
+		to, err := lifecycle.Next(rep.Status, lifecycle.Stop)
+		if err != nil {
 			return badState("replication %s is %s: only a replication that is starting or running can be stopped", rep.ReplicationConfigIdentifier, rep.Status)
 		}
-		rep.Status = store.StatusStopping
+		rep.Status = to
 		rep.ReplicationUpdateTime = store.At(h.now())
 		return nil
 	})
@@ -253,7 +248,7 @@ func (h *Handler) reloadTables(ctx context.Context, body []byte) (any, error) {
 		return nil, invalid("ReloadOption %q is not valid: use data-reload", clip(in.ReloadOption))
 	}
 	notRunning := func(rep *store.ReplicationRecord) error {
-		if rep.Status != store.StatusRunning {
+		if !lifecycle.Can(rep.Status, lifecycle.Reload) {
 			return badState("replication %s is %s: tables can be reloaded only while it is running. Start it first, or start it with reload-target to load every table again", rep.ReplicationConfigIdentifier, rep.Status)
 		}
 		return nil
@@ -323,7 +318,7 @@ func (h *Handler) serveREST(w http.ResponseWriter, r *http.Request, body []byte)
 		case r.Method == http.MethodGet && action == "":
 			return h.replicationView(ctx, arn)
 		case r.Method == http.MethodPost && action == "start":
-			in := startInput{StartReplicationType: resumeProcessing}
+			in := startInput{StartReplicationType: store.StartResume}
 			if err := decode(body, &in); err != nil {
 				return nil, err
 			}
@@ -385,15 +380,15 @@ func (h *Handler) resolveConfig(ctx context.Context, id string) (string, error) 
 // StartReplication starts a replication as the operation of that name
 // does, for callers in the same process (scheduled starts). startType
 // empty means start-replication on the first run, resume-processing after.
-func (h *Handler) StartReplication(ctx context.Context, arn, startType string) (*store.ReplicationRecord, error) {
+func (h *Handler) StartReplication(ctx context.Context, arn string, startType store.StartType) (*store.ReplicationRecord, error) {
 	if startType == "" {
 		rep, err := h.Store.Replication(ctx, arn)
 		if err != nil {
 			return nil, err
 		}
-		startType = resumeProcessing
+		startType = store.StartResume
 		if rep.Runs == 0 {
-			startType = startReplication
+			startType = store.StartFirst
 		}
 	}
 	return h.start(ctx, startInput{ReplicationConfigArn: arn, StartReplicationType: startType})

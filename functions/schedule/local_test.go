@@ -17,7 +17,7 @@ import (
 // countingAPI counts the starts and stops it is asked for.
 type countingAPI struct{ starts, stops atomic.Int64 }
 
-func (c *countingAPI) StartReplication(context.Context, string, string) (*store.ReplicationRecord, error) {
+func (c *countingAPI) StartReplication(context.Context, string, store.StartType) (*store.ReplicationRecord, error) {
 	c.starts.Add(1)
 	return &store.ReplicationRecord{}, nil
 }

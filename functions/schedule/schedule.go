@@ -30,7 +30,7 @@ type Event struct {
 	// StartReplicationType is start-replication, resume-processing or
 	// reload-target; empty means start-replication on the first run and
 	// resume-processing after.
-	StartReplicationType string `json:"startReplicationType,omitempty"`
+	StartReplicationType store.StartType `json:"startReplicationType,omitempty"`
 }
 
 // Result says what the function did.
@@ -38,7 +38,7 @@ type Result struct {
 	Action               string `json:"action"`
 	ReplicationConfigArn string `json:"replicationConfigArn,omitempty"`
 	// Status is the replication's status after the action.
-	Status string `json:"status,omitempty"`
+	Status store.Status `json:"status,omitempty"`
 	// Skipped says why nothing was done: a schedule that finds the
 	// replication already started (or stopped) is not an error, or
 	// EventBridge would retry it.
@@ -47,7 +47,7 @@ type Result struct {
 
 // Replications is what the function needs of the API (api.Handler).
 type Replications interface {
-	StartReplication(ctx context.Context, arn, startType string) (*store.ReplicationRecord, error)
+	StartReplication(ctx context.Context, arn string, startType store.StartType) (*store.ReplicationRecord, error)
 	StopReplication(ctx context.Context, arn string) (*store.ReplicationRecord, error)
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/sluicedb/sluice/capacity"
+	"github.com/sluicedb/sluice/infra/launch"
 	"github.com/sluicedb/sluice/infra/store"
 )
 
@@ -188,7 +188,7 @@ func (c Config) withDefaults() Config {
 
 // FromEnv is the launcher SLUICE_LAUNCHER=ecs asks for: its settings from
 // SLUICE_ECS_* (ConfigFromEnv), AWS's from the SDK's usual sources.
-func FromEnv(ctx context.Context, st *store.Store, reports chan<- capacity.Report, log *slog.Logger) (*Launcher, error) {
+func FromEnv(ctx context.Context, st *store.Store, reports chan<- launch.Report, log *slog.Logger) (*Launcher, error) {
 	cfg, err := ConfigFromEnv()
 	if err != nil {
 		return nil, err

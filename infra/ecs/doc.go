@@ -1,6 +1,6 @@
 // Package ecs launches replicators as Amazon ECS tasks (RunTask, StopTask,
 // DescribeTasks): what `sluice serve` uses with SLUICE_LAUNCHER=ecs, when one
-// machine is not enough. It implements capacity.Launcher.
+// machine is not enough. It is one of the launchers capacity/control drives.
 //
 // A task document holds passwords, and anyone allowed ecs:DescribeTasks reads
 // a task's overrides, so the document never enters an ECS call: Launch seals

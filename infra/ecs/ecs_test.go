@@ -25,7 +25,7 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/sluicedb/sluice/capacity"
+	"github.com/sluicedb/sluice/infra/launch"
 	"github.com/sluicedb/sluice/infra/mototest"
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
@@ -207,9 +207,9 @@ func testConfig() Config {
 }
 
 // launcher returns a launcher whose watchers end with the test.
-func (e harness) launcher(t *testing.T, cfg Config) (*Launcher, chan capacity.Report) {
+func (e harness) launcher(t *testing.T, cfg Config) (*Launcher, chan launch.Report) {
 	t.Helper()
-	reports := make(chan capacity.Report, 64)
+	reports := make(chan launch.Report, 64)
 	l, err := New(e.api, e.st, cfg, reports, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +225,17 @@ func replicationID(t *testing.T) string {
 }
 
 // waitReport returns the first report that ok accepts.
-func waitReport(t *testing.T, reports <-chan capacity.Report, what string, ok func(capacity.Report) bool) capacity.Report {
+// running is l.Running(id), failing the test on an error.
+func running(t *testing.T, l *Launcher, id string) bool {
+	t.Helper()
+	ok, err := l.Running(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func waitReport(t *testing.T, reports <-chan launch.Report, what string, ok func(launch.Report) bool) launch.Report {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -253,7 +263,7 @@ func (e harness) describe(t *testing.T, arn string) types.Task {
 
 func (e harness) recordedTask(t *testing.T, id string) string {
 	t.Helper()
-	arn, err := e.st.Redis().Get(context.Background(), e.st.Key(kindTask, id)).Result()
+	arn, err := e.st.ReplicatorTask(context.Background(), id)
 	if err != nil {
 		return ""
 	}
@@ -283,12 +293,12 @@ func TestLaunchStop(t *testing.T) {
 	}
 
 	doc := taskDoc(id)
-	if err := l.Launch(ctx, id, doc, capacity.Plan{Units: 2, MemoryLimitMiB: 4096}); err != nil {
+	if err := l.Launch(ctx, id, doc, launch.Size{Units: 2, MemoryLimitMiB: 4096}); err != nil {
 		t.Fatal(err)
 	}
 	arn := e.recordedTask(t, id)
-	if arn == "" || !l.Running(id) {
-		t.Fatalf("after Launch: recorded task %q, Running %v", arn, l.Running(id))
+	if arn == "" || !running(t, l, id) {
+		t.Fatalf("after Launch: recorded task %q, Running %v", arn, running(t, l, id))
 	}
 
 	got := e.describe(t, arn)
@@ -350,28 +360,28 @@ func TestLaunchStop(t *testing.T) {
 	if err := e.st.PutReplicatorStats(ctx, id, b, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	r := waitReport(t, reports, "with statistics", func(r capacity.Report) bool {
-		if r.Stats != nil && r.Stats.Phase == "stale" {
+	r := waitReport(t, reports, "with statistics", func(r launch.Report) bool {
+		if bytes.Equal(r.Stats, stale) {
 			t.Fatal("an earlier replicator's statistics were reported")
 		}
 		return r.Stats != nil
 	})
-	if r.ID != id || r.Exited || r.Stats.Checkpoint != "checkpoint:test" || len(r.Stats.Tables) != 1 || r.Stats.Tables[0].Inserts != 7 {
-		t.Errorf("report = %+v, stats %+v", r, r.Stats)
+	if r.ID != id || r.Exited || !bytes.Equal(r.Stats, b) {
+		t.Errorf("report = %+v, stats %s; want %s", r, r.Stats, b)
 	}
 
 	if err := l.Stop(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	r = waitReport(t, reports, "of the end", func(r capacity.Report) bool { return r.Exited })
-	if r.ID != id || r.ExitErr != "" || r.Killed || r.Stats == nil || r.Stats.Phase != "cdc" {
+	r = waitReport(t, reports, "of the end", func(r launch.Report) bool { return r.Exited })
+	if r.ID != id || r.ExitErr != "" || r.Killed || !bytes.Equal(r.Stats, b) {
 		t.Errorf("last report = %+v; want a clean end with the last statistics", r)
 	}
 	got = e.describe(t, arn)
 	if aws.ToString(got.LastStatus) != "STOPPED" || aws.ToString(got.StoppedReason) != "stopped by Sluice: StopReplication" {
 		t.Errorf("task after Stop: %s, %q", aws.ToString(got.LastStatus), aws.ToString(got.StoppedReason))
 	}
-	if l.Running(id) || e.recordedTask(t, id) != "" {
+	if running(t, l, id) || e.recordedTask(t, id) != "" {
 		t.Error("the stopped task is still running or recorded")
 	}
 	// Stopping what does not run is not an error.
@@ -391,7 +401,7 @@ func TestFargateSize(t *testing.T) {
 	cfg.Subnets, cfg.SecurityGroups = []string{"subnet-0a1b2c3d"}, []string{"sg-0a1b2c3d"}
 	l, _ := e.launcher(t, cfg)
 	id := replicationID(t)
-	if err := l.Launch(ctx, id, taskDoc(id), capacity.Plan{Units: 128, MemoryLimitMiB: 128 * capacity.UnitMiB}); err != nil {
+	if err := l.Launch(ctx, id, taskDoc(id), launch.Size{Units: 128, MemoryLimitMiB: 128 * launch.UnitMiB}); err != nil {
 		t.Fatal(err)
 	}
 	got := e.describe(t, e.recordedTask(t, id))
@@ -416,7 +426,7 @@ func TestExitMessage(t *testing.T) {
 	ctx := context.Background()
 	l, reports := e.launcher(t, testConfig())
 	id := replicationID(t)
-	if err := l.Launch(ctx, id, taskDoc(id), capacity.Fixed(1, 1)); err != nil {
+	if err := l.Launch(ctx, id, taskDoc(id), launch.Size{Units: 1, MemoryLimitMiB: launch.UnitMiB}); err != nil {
 		t.Fatal(err)
 	}
 	const msg = `replication slot "sluice_orders" does not exist: it was dropped; start the replication again with start-replication`
@@ -427,11 +437,11 @@ func TestExitMessage(t *testing.T) {
 	if _, err := e.api.StopTask(ctx, &awsecs.StopTaskInput{Cluster: aws.String(testCluster), Task: aws.String(arn), Reason: aws.String("Essential container in task exited")}); err != nil {
 		t.Fatal(err)
 	}
-	r := waitReport(t, reports, "of the end", func(r capacity.Report) bool { return r.Exited })
+	r := waitReport(t, reports, "of the end", func(r launch.Report) bool { return r.Exited })
 	if r.ID != id || r.ExitErr != msg || r.Killed {
 		t.Errorf("last report = %+v; want ExitErr %q", r, msg)
 	}
-	if l.Running(id) {
+	if running(t, l, id) {
 		t.Error("still running")
 	}
 }
@@ -453,7 +463,7 @@ func TestLaunchFails(t *testing.T) {
 			cfg.TaskDefinition = tt.taskDef
 			l, reports := e.launcher(t, cfg)
 			id := replicationID(t)
-			err := l.Launch(ctx, id, taskDoc(id), capacity.Fixed(1, 1))
+			err := l.Launch(ctx, id, taskDoc(id), launch.Size{Units: 1, MemoryLimitMiB: launch.UnitMiB})
 			if err == nil || !strings.Contains(err.Error(), tt.errHas) || !strings.Contains(err.Error(), tt.taskDef) {
 				t.Fatalf("Launch = %v; want an error naming the task definition and saying %q", err, tt.errHas)
 			}
@@ -463,7 +473,7 @@ func TestLaunchFails(t *testing.T) {
 			if _, err := e.st.TakeHandoff(ctx, id); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("a failed launch left its task document behind (%v)", err)
 			}
-			if l.Running(id) || e.recordedTask(t, id) != "" {
+			if running(t, l, id) || e.recordedTask(t, id) != "" {
 				t.Error("a failed launch is running or recorded")
 			}
 			select {
@@ -482,7 +492,7 @@ func TestAnotherServer(t *testing.T) {
 	ctx := context.Background()
 	first, _ := e.launcher(t, testConfig())
 	id := replicationID(t)
-	if err := first.Launch(ctx, id, taskDoc(id), capacity.Fixed(1, 1)); err != nil {
+	if err := first.Launch(ctx, id, taskDoc(id), launch.Size{Units: 1, MemoryLimitMiB: launch.UnitMiB}); err != nil {
 		t.Fatal(err)
 	}
 	old := e.recordedTask(t, id)
@@ -492,18 +502,18 @@ func TestAnotherServer(t *testing.T) {
 	}
 
 	second, reports := e.launcher(t, testConfig())
-	if !second.Running(id) {
+	if !running(t, second, id) {
 		t.Fatal("the second server does not see the task")
 	}
 	b, _ := json.Marshal(runtime.Snapshot{Phase: "cdc"})
 	if err := e.st.PutReplicatorStats(ctx, id, b, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	waitReport(t, reports, "from the adopted task", func(r capacity.Report) bool { return r.ID == id && r.Stats != nil && !r.Exited })
+	waitReport(t, reports, "from the adopted task", func(r launch.Report) bool { return r.ID == id && r.Stats != nil && !r.Exited })
 	second.Shutdown(ctx)
 
 	third, reports := e.launcher(t, testConfig())
-	if err := third.Launch(ctx, id, taskDoc(id), capacity.Fixed(1, 1)); err != nil {
+	if err := third.Launch(ctx, id, taskDoc(id), launch.Size{Units: 1, MemoryLimitMiB: launch.UnitMiB}); err != nil {
 		t.Fatal(err)
 	}
 	got := e.describe(t, old)
@@ -516,7 +526,7 @@ func TestAnotherServer(t *testing.T) {
 	if err := third.Stop(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	waitReport(t, reports, "of the end", func(r capacity.Report) bool { return r.Exited && r.ExitErr == "" })
+	waitReport(t, reports, "of the end", func(r launch.Report) bool { return r.Exited && r.ExitErr == "" })
 }
 
 // TestVanishedTask: a recorded task ECS does not know (it ended long ago)
@@ -527,14 +537,14 @@ func TestVanishedTask(t *testing.T) {
 	l, reports := e.launcher(t, testConfig())
 	id := replicationID(t)
 	gone := "arn:aws:ecs:us-east-1:123456789012:task/" + testCluster + "/00000000000000000000000000000000"
-	if err := e.st.Redis().Set(ctx, e.st.Key(kindTask, id), gone, 0).Err(); err != nil {
+	if err := e.st.PutReplicatorTask(ctx, id, gone); err != nil {
 		t.Fatal(err)
 	}
-	if !l.Running(id) {
+	if !running(t, l, id) {
 		t.Fatal("a recorded task is not running")
 	}
 	start := time.Now()
-	r := waitReport(t, reports, "of the end", func(r capacity.Report) bool { return r.Exited })
+	r := waitReport(t, reports, "of the end", func(r launch.Report) bool { return r.Exited })
 	if !strings.Contains(r.ExitErr, "ECS no longer knows the replicator task "+gone) {
 		t.Errorf("ExitErr = %q", r.ExitErr)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/sluicedb/sluice/capacity"
+	"github.com/sluicedb/sluice/infra/launch"
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
 )
@@ -27,15 +27,16 @@ import (
 const (
 	startedBy      = "sluice"             // RunTask's startedBy: ListTasks -startedBy sluice finds them all
 	tagReplication = "sluice:replication" // task tag: the replication ARN
-	kindTask       = "ecstask"            // Redis: replication ARN → its task's ARN
 	// handoffTTL bounds how long a sealed task document waits in Redis
 	// for its replicator, which may first wait for a host and pull its
 	// image.
-	handoffTTL   = 15 * time.Minute
-	redisTimeout = 5 * time.Second // for Running, which has no context
-	stopReason   = "stopped by Sluice: StopReplication"
-	replacedWhy  = "stopped by Sluice: replaced by a new replicator"
-	unrecordWhy  = "stopped by Sluice: its launch could not be recorded"
+	handoffTTL = 15 * time.Minute
+	// cleanupTimeout bounds the Redis call that cleans up after a failed
+	// launch, which runs even when the launch's own context has ended.
+	cleanupTimeout = 5 * time.Second
+	stopReason     = "stopped by Sluice: StopReplication"
+	replacedWhy    = "stopped by Sluice: replaced by a new replicator"
+	unrecordWhy    = "stopped by Sluice: its launch could not be recorded"
 )
 
 // Launcher runs replicators as ECS tasks.
@@ -43,7 +44,7 @@ type Launcher struct {
 	api     *awsecs.Client
 	st      *store.Store
 	cfg     Config
-	reports chan<- capacity.Report
+	reports chan<- launch.Report
 	log     *slog.Logger
 
 	// locks holds a *sync.Mutex per replication, so that one Launch, Stop
@@ -54,8 +55,6 @@ type Launcher struct {
 	mu    sync.Mutex
 	tasks map[string]*task // replication ARN → the task being watched
 }
-
-var _ capacity.Launcher = (*Launcher)(nil)
 
 // task is a replicator task being watched.
 type task struct {
@@ -74,7 +73,7 @@ type task struct {
 // hands their task documents over through st, and sends reports on
 // reports. The server builds client with config.LoadDefaultConfig and
 // awsecs.NewFromConfig; cfg comes from ConfigFromEnv.
-func New(client *awsecs.Client, st *store.Store, cfg Config, reports chan<- capacity.Report, log *slog.Logger) (*Launcher, error) {
+func New(client *awsecs.Client, st *store.Store, cfg Config, reports chan<- launch.Report, log *slog.Logger) (*Launcher, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -85,12 +84,12 @@ func New(client *awsecs.Client, st *store.Store, cfg Config, reports chan<- capa
 	return &Launcher{api: client, st: st, cfg: cfg, reports: reports, log: log, tasks: map[string]*task{}}, nil
 }
 
-// Launch implements capacity.Launcher. The task document is sealed with a
+// Launch starts replication id's replicator as an ECS task. The task document is sealed with a
 // key made for this launch and left in Redis for 15 minutes; the task gets
 // only the key. A task the replication already has is stopped first: its
 // lease lapsed, or an earlier server ran it, and the new replicator takes
 // over from it.
-func (l *Launcher) Launch(ctx context.Context, id string, doc []byte, plan capacity.Plan) error {
+func (l *Launcher) Launch(ctx context.Context, id string, doc []byte, plan launch.Size) error {
 	defer l.lock(id)()
 	if err := l.replace(ctx, id); err != nil {
 		return err
@@ -116,7 +115,7 @@ func (l *Launcher) Launch(ctx context.Context, id string, doc []byte, plan capac
 		l.dropHandoff(ctx, id)
 		return err
 	}
-	if err := l.st.Redis().Set(ctx, l.taskKey(id), arn, 0).Err(); err != nil {
+	if err := l.st.PutReplicatorTask(ctx, id, arn); err != nil {
 		// Unrecorded, a later server could neither find nor stop it.
 		ctx := context.WithoutCancel(ctx)
 		if serr := l.stopTask(ctx, arn, unrecordWhy); serr != nil {
@@ -150,7 +149,7 @@ func seal(doc []byte, id string) (key, sealed string, err error) {
 // dropHandoff removes the task document of a launch that failed, so no
 // later task takes it.
 func (l *Launcher) dropHandoff(ctx context.Context, id string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), redisTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	if _, err := l.st.TakeHandoff(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		l.log.Warn("could not remove the task document of a failed launch; it expires by itself", "replication", id, "expires_in", handoffTTL, "error", err)
@@ -163,10 +162,10 @@ type size struct{ cpu, memMiB, limitMiB int }
 // size sizes a task for plan: the plan's memory, on the smallest Fargate
 // size that holds it. GOMEMLIMIT leaves a tenth of it to what the Go
 // runtime does not count (stacks, cgo, the page cache of spilled buffers).
-func (l *Launcher) size(id string, plan capacity.Plan) size {
+func (l *Launcher) size(id string, plan launch.Size) size {
 	want := plan.MemoryLimitMiB
 	if want <= 0 {
-		want = capacity.UnitMiB
+		want = launch.UnitMiB
 	}
 	cpu, mem, capped := taskSize(want)
 	if l.cfg.LaunchType != types.LaunchTypeFargate {
@@ -293,7 +292,7 @@ func (l *Launcher) replace(ctx context.Context, id string) error {
 	return nil
 }
 
-// Stop implements capacity.Launcher: StopTask, which has ECS send the
+// Stop asks replication id's replicator to stop gracefully: StopTask, which has ECS send the
 // replicator SIGTERM, its graceful stop. The watcher reports the end. A task
 // an earlier server launched is watched from now on.
 func (l *Launcher) Stop(ctx context.Context, id string) error {
@@ -331,26 +330,24 @@ func notFound(err error) bool {
 	return errors.As(err, &ae) && ae.ErrorCode() == "InvalidParameterException" && strings.Contains(ae.ErrorMessage(), "not found")
 }
 
-// Running implements capacity.Launcher. A task an earlier server launched
-// counts, and is watched from now on: its reports arrive as if this server
-// had launched it (the last at once if it ended meanwhile).
-func (l *Launcher) Running(id string) bool {
+// Running says whether replication id has a replicator task. A task an
+// earlier server launched counts, and is watched from now on: its reports
+// arrive as if this server had launched it (the last at once if it ended
+// meanwhile).
+func (l *Launcher) Running(ctx context.Context, id string) (bool, error) {
 	defer l.lock(id)()
 	if l.watched(id) != nil {
-		return true
+		return true, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
-	defer cancel()
 	arn, err := l.recorded(ctx, id)
 	if err != nil {
-		l.log.Warn("could not look up the replication's task in Redis", "replication", id, "error", err)
-		return false
+		return false, fmt.Errorf("look up the replication's task in Redis: %w", err)
 	}
 	if arn == "" {
-		return false
+		return false, nil
 	}
 	l.adopt(id, arn)
-	return true
+	return true, nil
 }
 
 // Shutdown stops watching the tasks and waits for the watchers to return,
@@ -395,26 +392,13 @@ func (l *Launcher) adopt(id, arn string) *task {
 	return l.watch(context.Background(), id, arn, nil)
 }
 
-func (l *Launcher) taskKey(id string) string { return l.st.Key(kindTask, id) }
-
 // recorded returns the task ARN recorded for replication id, "" if none.
 func (l *Launcher) recorded(ctx context.Context, id string) (string, error) {
-	arn, err := l.st.Redis().Get(ctx, l.taskKey(id)).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", nil
-	}
-	return arn, err
+	return l.st.ReplicatorTask(ctx, id)
 }
-
-// forgetTask deletes the record if it is still of that task. KEYS: record.
-// ARGV: task ARN.
-var forgetTask = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`)
 
 // forget deletes replication id's record of task arn, leaving a record of a
 // newer task alone.
 func (l *Launcher) forget(ctx context.Context, id, arn string) error {
-	return forgetTask.Run(ctx, l.st.Redis(), []string{l.taskKey(id)}, arn).Err()
+	return l.st.ForgetReplicatorTask(ctx, id, arn)
 }

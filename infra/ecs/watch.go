@@ -12,8 +12,7 @@ import (
 	awsecs "github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/sluicedb/sluice/capacity"
-	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/infra/launch"
 )
 
 // missingPolls is how many describes in a row must miss a task before it
@@ -73,7 +72,7 @@ func (l *Launcher) poll(ctx context.Context, id string, t *task) {
 			}
 		}
 		if s := l.stats(ctx, id, t); s != nil && l.watched(id) == t {
-			l.send(ctx, capacity.Report{ID: id, Stats: s})
+			l.send(ctx, launch.Report{ID: id, Stats: s})
 		}
 	}
 }
@@ -99,7 +98,7 @@ func (l *Launcher) describe(ctx context.Context, arn string) (*types.Task, error
 
 // stats returns the replicator's last statistics, nil when there are none
 // yet (or only an earlier replicator's).
-func (l *Launcher) stats(ctx context.Context, id string, t *task) *runtime.Snapshot {
+func (l *Launcher) stats(ctx context.Context, id string, t *task) json.RawMessage {
 	b, err := l.st.ReplicatorStats(ctx, id)
 	if err != nil || b == nil {
 		return nil
@@ -110,11 +109,10 @@ func (l *Launcher) stats(ctx context.Context, id string, t *task) *runtime.Snaps
 		}
 		t.stale = nil
 	}
-	var s runtime.Snapshot
-	if json.Unmarshal(b, &s) != nil {
+	if !json.Valid(b) {
 		return nil
 	}
-	return &s
+	return b
 }
 
 // finish reports the end of the task, unless it was replaced meanwhile, and
@@ -123,7 +121,7 @@ func (l *Launcher) finish(ctx context.Context, id string, t *task, et *types.Tas
 	if l.watched(id) != t {
 		return // replaced: the exit message and the record are the new task's
 	}
-	r := capacity.Report{ID: id, Stats: l.stats(ctx, id, t), Exited: true}
+	r := launch.Report{ID: id, Stats: l.stats(ctx, id, t), Exited: true}
 	r.ExitErr, r.Killed = ended(t.arn, et, l.cfg.Container, t.stopping.Load())
 	msg, err := l.st.ReplicatorExit(ctx, id)
 	if err != nil {
@@ -191,7 +189,7 @@ func ended(arn string, et *types.Task, container string, stopping bool) (exitErr
 	}
 }
 
-func (l *Launcher) send(ctx context.Context, r capacity.Report) {
+func (l *Launcher) send(ctx context.Context, r launch.Report) {
 	select {
 	case l.reports <- r:
 	case <-ctx.Done():

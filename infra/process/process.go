@@ -1,7 +1,8 @@
 // Package process launches replicators as child processes of `sluice
 // serve`: the task goes in on standard input (so passwords never touch the
 // disk), statistics come back through a stats file read every second, and a
-// graceful stop is SIGTERM. It implements capacity.Launcher.
+// graceful stop is SIGTERM. It is one of the launchers capacity/control
+// drives.
 package process
 
 import (
@@ -20,15 +21,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sluicedb/sluice/capacity"
-	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/infra/launch"
 )
 
 // Launcher runs replicators as local processes.
 type Launcher struct {
 	bin     string // the sluice-replicator binary
 	dir     string // stats and log files
-	reports chan<- capacity.Report
+	reports chan<- launch.Report
 	log     *slog.Logger
 	// Env is added to every replicator's environment: the control plane's
 	// Redis and lease TTL, so the replicator holds its lease.
@@ -39,8 +39,6 @@ type Launcher struct {
 	seq   int // numbers the launches, for their stats files
 }
 
-var _ capacity.Launcher = (*Launcher)(nil)
-
 type proc struct {
 	cmd   *exec.Cmd
 	stats string
@@ -49,7 +47,7 @@ type proc struct {
 
 // New returns a launcher that runs bin, keeps its files in dir, and sends
 // reports on reports.
-func New(bin, dir string, reports chan<- capacity.Report, log *slog.Logger) (*Launcher, error) {
+func New(bin, dir string, reports chan<- launch.Report, log *slog.Logger) (*Launcher, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("the replicator binary %s is missing (build it with `make build`, or set SLUICE_REPLICATOR_BIN): %w", bin, err)
 	}
@@ -64,8 +62,9 @@ func fileName(id string) string {
 	return strings.NewReplacer(":", "_", "/", "_").Replace(id)
 }
 
-// Launch implements capacity.Launcher.
-func (l *Launcher) Launch(ctx context.Context, id string, task []byte, plan capacity.Plan) error {
+// Launch starts replication id's replicator with the task document on its
+// standard input. An id that has a replicator gets a new one.
+func (l *Launcher) Launch(ctx context.Context, id string, task []byte, size launch.Size) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if old := l.procs[id]; old != nil {
@@ -87,7 +86,7 @@ func (l *Launcher) Launch(ctx context.Context, id string, task []byte, plan capa
 	cmd.Stdin = bytes.NewReader(task)
 	cmd.Stdout = logf
 	cmd.Stderr = io.MultiWriter(logf, tail)
-	cmd.Env = append(append(childEnv(), l.Env...), fmt.Sprintf("GOMEMLIMIT=%dMiB", plan.MemoryLimitMiB), "SLUICE_REPLICATION_ARN="+id, fmt.Sprintf("SLUICE_CAPACITY_UNITS=%d", plan.Units))
+	cmd.Env = append(append(childEnv(), l.Env...), fmt.Sprintf("GOMEMLIMIT=%dMiB", size.MemoryLimitMiB), "SLUICE_REPLICATION_ARN="+id, fmt.Sprintf("SLUICE_CAPACITY_UNITS=%d", size.Units))
 	// A replicator must not outlive the server that watches it: nobody
 	// would stop it or see it fail.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -97,7 +96,7 @@ func (l *Launcher) Launch(ctx context.Context, id string, task []byte, plan capa
 	}
 	p := &proc{cmd: cmd, stats: stats, done: make(chan struct{})}
 	l.procs[id] = p
-	l.log.Info("replicator started", "replication", id, "pid", cmd.Process.Pid, "units", plan.Units)
+	l.log.Info("replicator started", "replication", id, "pid", cmd.Process.Pid, "units", size.Units)
 	go l.watch(id, p, logf, tail)
 	return nil
 }
@@ -112,11 +111,11 @@ func (l *Launcher) watch(id string, p *proc, logf *os.File, tail *lastLines) {
 		select {
 		case <-tick.C:
 			if s := readStats(p.stats); s != nil && l.current(id, p) {
-				l.reports <- capacity.Report{ID: id, Stats: s}
+				l.reports <- launch.Report{ID: id, Stats: s}
 			}
 		case err := <-exited:
 			logf.Close()
-			r := capacity.Report{ID: id, Stats: readStats(p.stats), Exited: true}
+			r := launch.Report{ID: id, Stats: readStats(p.stats), Exited: true}
 			_ = os.Remove(p.stats)
 			if err != nil {
 				r.ExitErr = tail.last()
@@ -136,7 +135,10 @@ func (l *Launcher) watch(id string, p *proc, logf *os.File, tail *lastLines) {
 				delete(l.procs, id)
 			}
 			l.mu.Unlock()
-			close(p.done)
+			// done closes after the last report is sent, so that a
+			// Shutdown that waited for it knows the report is on its
+			// way to the control loop.
+			defer close(p.done)
 			if !current {
 				l.log.Info("a replaced replicator ended", "replication", id, "pid", p.cmd.Process.Pid, "error", r.ExitErr)
 				return
@@ -170,19 +172,18 @@ func (l *Launcher) current(id string, p *proc) bool {
 	return l.procs[id] == p
 }
 
-func readStats(path string) *runtime.Snapshot {
+// readStats returns the replicator's statistics document, nil when there is
+// none yet or it is being rewritten.
+func readStats(path string) json.RawMessage {
 	b, err := os.ReadFile(path)
-	if err != nil {
+	if err != nil || !json.Valid(b) {
 		return nil
 	}
-	var s runtime.Snapshot
-	if json.Unmarshal(b, &s) != nil {
-		return nil
-	}
-	return &s
+	return b
 }
 
-// Stop implements capacity.Launcher.
+// Stop asks replication id's replicator to stop gracefully (SIGTERM); its
+// last report says how it ended. An id without one is not an error.
 func (l *Launcher) Stop(ctx context.Context, id string) error {
 	l.mu.Lock()
 	p := l.procs[id]
@@ -196,11 +197,11 @@ func (l *Launcher) Stop(ctx context.Context, id string) error {
 	return nil
 }
 
-// Running implements capacity.Launcher.
-func (l *Launcher) Running(id string) bool {
+// Running says whether replication id has a replicator.
+func (l *Launcher) Running(_ context.Context, id string) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.procs[id] != nil
+	return l.procs[id] != nil, nil
 }
 
 // Shutdown stops every replicator gracefully and waits for them, up to ctx.

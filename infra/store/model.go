@@ -121,6 +121,14 @@ type Config struct {
 	ReplicationConfigUpdateTime *Time `json:",omitempty"`
 }
 
+// UnitRange is the config's Min/MaxCapacityUnits, zero where unset.
+func (c *Config) UnitRange() (minU, maxU int) {
+	if cc := c.ComputeConfig; cc != nil {
+		return cc.MinCapacityUnits, cc.MaxCapacityUnits
+	}
+	return 0, 0
+}
+
 // ProvisionData is the capacity a replication holds.
 type ProvisionData struct {
 	ProvisionState                   string `json:",omitempty"`
@@ -154,12 +162,12 @@ type Replication struct {
 	SourceEndpointArn           string
 	TargetEndpointArn           string
 	ReplicationType             string
-	Status                      string
+	Status                      Status
 	ProvisionData               *ProvisionData    `json:",omitempty"`
 	StopReason                  string            `json:",omitempty"`
 	FailureMessages             []string          `json:",omitempty"`
 	ReplicationStats            *ReplicationStats `json:",omitempty"`
-	StartReplicationType        string            `json:",omitempty"`
+	StartReplicationType        StartType         `json:",omitempty"`
 	CdcStartTime                *Time             `json:",omitempty"`
 	CdcStartPosition            string            `json:",omitempty"`
 	CdcStopPosition             string            `json:",omitempty"`
@@ -217,20 +225,35 @@ type TableStatistics struct {
 	ValidationStateDetails string `json:",omitempty"`
 }
 
-// Replication statuses (the lifecycle contract).
+// Status is a replication's status, spelled as AWS returns it (the
+// lifecycle contract in DESIGN.md). Which event moves which status is
+// capacity/lifecycle's; the store only keeps it.
+type Status string
+
+// Replication statuses.
 const (
-	StatusCreated             = "created"
-	StatusInitializing        = "initializing"
-	StatusPreparingMetadata   = "preparing-metadata-resources"
-	StatusTestingConnection   = "testing-connection"
-	StatusFetchingMetadata    = "fetching-metadata"
-	StatusCalculatingCap      = "calculating-capacity"
-	StatusProvisioningCap     = "provisioning-capacity"
-	StatusReplicationStarting = "replication-starting"
-	StatusRunning             = "running"
-	StatusStopping            = "stopping"
-	StatusStopped             = "stopped"
-	StatusFailed              = "failed"
+	StatusCreated             Status = "created"
+	StatusInitializing        Status = "initializing"
+	StatusPreparingMetadata   Status = "preparing_metadata_resources"
+	StatusTestingConnection   Status = "testing_connection"
+	StatusFetchingMetadata    Status = "fetching_metadata"
+	StatusCalculatingCap      Status = "calculating_capacity"
+	StatusProvisioningCap     Status = "provisioning_capacity"
+	StatusReplicationStarting Status = "replication_starting"
+	StatusRunning             Status = "running"
+	StatusStopping            Status = "stopping"
+	StatusStopped             Status = "stopped"
+	StatusFailed              Status = "failed"
+)
+
+// StartType is StartReplication's StartReplicationType.
+type StartType string
+
+// Start types, as DMS names them.
+const (
+	StartFirst  StartType = "start-replication" // the first run only
+	StartResume StartType = "resume-processing" // from the checkpoint; not for full-load
+	StartReload StartType = "reload-target"     // the whole target again
 )
 
 // Provision states.

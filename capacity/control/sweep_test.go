@@ -1,4 +1,4 @@
-package runner
+package control
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedb/sluice/capacity/lifecycle"
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/infra/store/storetest"
 )
@@ -49,11 +50,11 @@ func TestSweepOnce(t *testing.T) {
 	if err := st.CreateConfig(ctx, cfg, rep, nil); err != nil {
 		t.Fatal(err)
 	}
-	r := &Runner{Store: st, DeprovisionAfter: time.Millisecond}
+	r := New(Config{Store: st, DeprovisionAfter: time.Millisecond})
 	if _, err := st.UpdateReplication(ctx, "arn:cfg", func(rep *store.ReplicationRecord) error {
 		rep.ProvisionData = &store.ProvisionData{ProvisionState: store.Provisioned, ProvisionedCapacityUnits: 2}
-		r.ended(rep, StopNormal, "")
-		return nil
+		rep.Status = store.StatusStopping
+		return r.end(rep, lifecycle.StopNormal, "")
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestSweepOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := &Runner{Store: st, Log: slog.New(countingHandler{slog.DiscardHandler, "capacity released", &released})}
+			s := New(Config{Store: st, Log: slog.New(countingHandler{slog.DiscardHandler, "capacity released", &released})})
 			if err := s.Sweep(ctx); err != nil {
 				t.Error(err)
 			}

@@ -1,0 +1,200 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/mysqlconn"
+	"github.com/sluicedb/sluice/runtime/mysqlsource"
+)
+
+// Engine is what Sluice knows of one family of database engines, said
+// once: the DMS engine names it answers to and how the control plane
+// reaches it before a replicator runs (connection tests, the analysis).
+// Which source and target it builds is Build's (task.go).
+type Engine struct {
+	// Family is "postgres" or "mysql" (MySQL, MariaDB, Aurora MySQL: one
+	// protocol, one binlog).
+	Family string
+	// Names are the DMS EngineName values, each with its display name.
+	Names map[string]string
+	// ping connects as the replicator will and pings.
+	ping func(ctx context.Context, e *Endpoint, timeout time.Duration) error
+	// logOffset opens a reader of the source's write-ahead log (WAL, binlog)
+	// position in bytes; file changes when a binlog rotates, so offsets of
+	// different files are not subtracted.
+	logOffset func(ctx context.Context, e *Endpoint) (read func() (file string, off int64, err error), closeFn func(), err error)
+	// tableBytes is the size on disk of tables, or ok false when the
+	// catalog's estimate (runtime.Table.Pages) is the best there is.
+	tableBytes func(ctx context.Context, e *Endpoint, tables []*runtime.Table) (n int64, ok bool, err error)
+}
+
+// Engines are the engine families Sluice replicates, PostgreSQL first.
+var Engines = []*Engine{postgresEngine, mysqlEngine}
+
+var postgresEngine = &Engine{
+	Family: "postgres",
+	Names:  map[string]string{"postgres": "PostgreSQL", "aurora-postgresql": "Amazon Aurora PostgreSQL"},
+	ping: func(ctx context.Context, e *Endpoint, timeout time.Duration) error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, e.ConnString())
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		return conn.Ping(ctx)
+	},
+	logOffset: func(ctx context.Context, e *Endpoint) (func() (string, int64, error), func(), error) {
+		conn, err := pgx.Connect(ctx, e.ConnString())
+		if err != nil {
+			return nil, nil, err
+		}
+		read := func() (string, int64, error) {
+			var lsn int64
+			err := conn.QueryRow(ctx, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint").Scan(&lsn)
+			return "", lsn, err
+		}
+		return read, func() { conn.Close(context.WithoutCancel(ctx)) }, nil
+	},
+	tableBytes: func(ctx context.Context, e *Endpoint, tables []*runtime.Table) (int64, bool, error) {
+		// relpages stays 0 until a table is vacuumed or analyzed: ask for
+		// the size on disk, TOAST included.
+		conn, err := pgx.Connect(ctx, e.ConnString())
+		if err != nil {
+			return 0, false, err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		schemas, names := make([]string, len(tables)), make([]string, len(tables))
+		for i, t := range tables {
+			schemas[i], names[i] = t.SourceSchema, t.SourceName
+		}
+		var n int64
+		err = conn.QueryRow(ctx, `SELECT coalesce(sum(pg_table_size(c.oid)), 0)::bigint
+			FROM unnest($1::text[], $2::text[]) AS t(s, n)
+			JOIN pg_namespace ns ON ns.nspname = t.s JOIN pg_class c ON c.relnamespace = ns.oid AND c.relname = t.n`, schemas, names).Scan(&n)
+		return n, err == nil, err
+	},
+}
+
+var mysqlEngine = &Engine{
+	Family: "mysql",
+	Names:  map[string]string{"mysql": "MySQL", "mariadb": "MariaDB", "aurora": "Amazon Aurora MySQL"},
+	ping: func(ctx context.Context, e *Endpoint, timeout time.Duration) error {
+		conn, err := mysqlconn.Connect(ctx, e.MySQLServer(), timeout)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		return conn.Ping()
+	},
+	logOffset: func(ctx context.Context, e *Endpoint) (func() (string, int64, error), func(), error) {
+		conn, err := mysqlconn.Connect(ctx, e.MySQLServer(), 10*time.Second)
+		if err != nil {
+			return nil, nil, err
+		}
+		read := func() (string, int64, error) {
+			p, err := mysqlsource.BinlogPosition(conn)
+			return p.File, int64(p.Pos), err
+		}
+		return read, func() { conn.Close() }, nil
+	},
+	tableBytes: func(context.Context, *Endpoint, []*runtime.Table) (int64, bool, error) {
+		// information_schema's data_length is what Pages holds already.
+		return 0, false, nil
+	},
+}
+
+// EngineOf returns the family of a DMS engine name.
+func EngineOf(name string) (*Engine, error) {
+	for _, e := range Engines {
+		if _, ok := e.Names[name]; ok {
+			return e, nil
+		}
+	}
+	return nil, fmt.Errorf("engine %q is not one Sluice replicates: use one of %v", name, EngineNames())
+}
+
+// EngineNames lists every DMS engine name Sluice takes, sorted.
+func EngineNames() []string {
+	var out []string
+	for _, e := range Engines {
+		for n := range e.Names {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Ping connects to the endpoint as the replicator will and pings it,
+// within timeout.
+func (e *Endpoint) Ping(ctx context.Context, timeout time.Duration) error {
+	eng, err := EngineOf(e.EngineName)
+	if err != nil {
+		return err
+	}
+	return eng.ping(ctx, e, timeout)
+}
+
+// ChangeRate is how many bytes of WAL or binlog the source writes a
+// second, from its position read sample apart.
+func (e *Endpoint) ChangeRate(ctx context.Context, sample time.Duration) (float64, error) {
+	eng, err := EngineOf(e.EngineName)
+	if err != nil {
+		return 0, err
+	}
+	read, closeFn, err := eng.logOffset(ctx, e)
+	if err != nil {
+		return 0, err
+	}
+	defer closeFn()
+	f1, a, err := read()
+	if err != nil {
+		return 0, err
+	}
+	began := time.Now()
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(sample):
+	}
+	f2, b, err := read()
+	if err != nil {
+		return 0, err
+	}
+	if f2 != f1 {
+		// A rotation in the window: count the new file's offset only, an
+		// underestimate.
+		a = 0
+	}
+	return float64(max(b-a, 0)) / time.Since(began).Seconds(), nil
+}
+
+// TableBytes is the size of the tables on the endpoint: on disk where the
+// engine can say, else from the catalog's page estimate.
+func (e *Endpoint) TableBytes(ctx context.Context, tables []*runtime.Table) (int64, error) {
+	eng, err := EngineOf(e.EngineName)
+	if err != nil {
+		return 0, err
+	}
+	if len(tables) == 0 {
+		return 0, nil
+	}
+	n, ok, err := eng.tableBytes(ctx, e, tables)
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		return n, nil
+	}
+	for _, t := range tables {
+		n += max(t.Pages, 0) * 8192
+	}
+	return n, nil
+}
