@@ -21,11 +21,7 @@ import (
 func main() { lambdahttp.Start("sluice-analyze", setup) }
 
 func setup(ctx context.Context, log *slog.Logger) (func(context.Context, analyze.Request) (*control.Analysis, error), error) {
-	cfg, err := config.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st, err := cfg.OpenStore(ctx)
+	cfg, st, err := config.Open(ctx)
 	if err != nil {
 		return nil, err
 	}

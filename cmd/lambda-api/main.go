@@ -24,11 +24,7 @@ func main() { lambdahttp.Start("sluice-api", setup) }
 func setup(ctx context.Context, log *slog.Logger) (func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), error) {
 	// A deployment passes the keys as Secrets Manager ARNs (template.yaml):
 	// config.Load reads them.
-	cfg, err := config.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st, err := cfg.OpenStore(ctx)
+	cfg, st, err := config.Open(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -24,11 +24,7 @@ import (
 func main() { lambdahttp.Start("sluice-schedule", setup) }
 
 func setup(ctx context.Context, log *slog.Logger) (func(context.Context, json.RawMessage) (schedule.Result, error), error) {
-	cfg, err := config.Load(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st, err := cfg.OpenStore(ctx)
+	cfg, st, err := config.Open(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -157,33 +157,15 @@ func deref(s *string) string {
 }
 
 func (h *Handler) describeConfigs(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		Filters    []Filter
-		MaxRecords *int
-		Marker     string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	match, err := filters(in.Filters, "replication-config-arn", "replication-config-id")
-	if err != nil {
-		return nil, err
-	}
-	all, err := h.Store.Configs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []*store.Config
-	for _, c := range all {
-		if match("replication-config-arn", c.ReplicationConfigArn) && match("replication-config-id", c.ReplicationConfigIdentifier) {
-			out = append(out, c)
-		}
-	}
-	out, next, err := page(out, func(c *store.Config) string { return c.ReplicationConfigArn }, in.Marker, in.MaxRecords)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"ReplicationConfigs": nonNil(out), "Marker": omit(next)}, nil
+	return describe(body, listing[*store.Config]{
+		key:  "ReplicationConfigs",
+		list: func() ([]*store.Config, error) { return h.Store.Configs(ctx) },
+		arn:  func(c *store.Config) string { return c.ReplicationConfigArn },
+		filters: []filter[*store.Config]{
+			{"replication-config-arn", func(c *store.Config) string { return c.ReplicationConfigArn }},
+			{"replication-config-id", func(c *store.Config) string { return c.ReplicationConfigIdentifier }},
+		},
+	})
 }
 
 func (h *Handler) modifyConfig(ctx context.Context, body []byte) (any, error) {

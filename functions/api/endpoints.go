@@ -153,37 +153,26 @@ func (h *Handler) applyEndpoint(in *endpointInput, rec *store.EndpointRecord) er
 }
 
 func (h *Handler) describeEndpoints(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		Filters    []Filter
-		MaxRecords *int
-		Marker     string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	match, err := filters(in.Filters, "endpoint-arn", "endpoint-type", "endpoint-id", "engine-name")
-	if err != nil {
-		return nil, err
-	}
-	all, err := h.Store.Endpoints(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var eps []store.Endpoint
-	for _, r := range all {
-		if match("endpoint-arn", r.EndpointArn) && match("endpoint-type", r.EndpointType) &&
-			match("endpoint-id", r.EndpointIdentifier) && match("engine-name", r.EngineName) {
-			eps = append(eps, r.Endpoint)
-		}
-	}
-	if len(in.Filters) > 0 && len(eps) == 0 {
-		return nil, notFound("no endpoint matches the filters")
-	}
-	eps, next, err := page(eps, func(e store.Endpoint) string { return e.EndpointArn }, in.Marker, in.MaxRecords)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"Endpoints": nonNil(eps), "Marker": omit(next)}, nil
+	return describe(body, listing[store.Endpoint]{
+		key: "Endpoints",
+		list: func() ([]store.Endpoint, error) {
+			all, err := h.Store.Endpoints(ctx)
+			eps := make([]store.Endpoint, len(all))
+			for i, r := range all {
+				eps[i] = r.Endpoint
+			}
+			return eps, err
+		},
+		arn: func(e store.Endpoint) string { return e.EndpointArn },
+		filters: []filter[store.Endpoint]{
+			{"endpoint-arn", func(e store.Endpoint) string { return e.EndpointArn }},
+			{"endpoint-type", func(e store.Endpoint) string { return e.EndpointType }},
+			{"endpoint-id", func(e store.Endpoint) string { return e.EndpointIdentifier }},
+			{"engine-name", func(e store.Endpoint) string { return e.EngineName }},
+		},
+		// DMS answers a filter that matches no endpoint with a fault.
+		none: "no endpoint matches the filters",
+	})
 }
 
 func (h *Handler) modifyEndpoint(ctx context.Context, body []byte) (any, error) {

@@ -158,33 +158,22 @@ func (h *Handler) stop(ctx context.Context, arn string) (*store.ReplicationRecor
 }
 
 func (h *Handler) describeReplications(ctx context.Context, body []byte) (any, error) {
-	var in struct {
-		Filters    []Filter
-		MaxRecords *int
-		Marker     string
-	}
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	match, err := filters(in.Filters, "replication-config-arn", "replication-config-id")
-	if err != nil {
-		return nil, err
-	}
-	all, err := h.Store.Replications(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []store.Replication
-	for _, r := range all {
-		if match("replication-config-arn", r.ReplicationConfigArn) && match("replication-config-id", r.ReplicationConfigIdentifier) {
-			out = append(out, r.Replication)
-		}
-	}
-	out, next, err := page(out, func(r store.Replication) string { return r.ReplicationConfigArn }, in.Marker, in.MaxRecords)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"Replications": nonNil(out), "Marker": omit(next)}, nil
+	return describe(body, listing[store.Replication]{
+		key: "Replications",
+		list: func() ([]store.Replication, error) {
+			all, err := h.Store.Replications(ctx)
+			out := make([]store.Replication, len(all))
+			for i, r := range all {
+				out[i] = r.Replication
+			}
+			return out, err
+		},
+		arn: func(r store.Replication) string { return r.ReplicationConfigArn },
+		filters: []filter[store.Replication]{
+			{"replication-config-arn", func(r store.Replication) string { return r.ReplicationConfigArn }},
+			{"replication-config-id", func(r store.Replication) string { return r.ReplicationConfigIdentifier }},
+		},
+	})
 }
 
 func (h *Handler) describeTableStats(ctx context.Context, body []byte) (any, error) {

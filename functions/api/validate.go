@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -144,3 +145,62 @@ func filters(fs []Filter, allowed ...string) (func(name, value string) bool, err
 }
 
 var slotRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
+// listing is what a Describe* operation lists: the items, under the
+// response member key, each found by its ARN for the Marker, with the
+// members its filters match by name.
+type listing[T any] struct {
+	key     string
+	list    func() ([]T, error)
+	arn     func(T) string
+	filters []filter[T]
+	// none, when set, is the fault's message for filters that match
+	// nothing.
+	none string
+}
+
+// filter is one filter name a Describe* operation takes and the member it
+// matches.
+type filter[T any] struct {
+	name string
+	get  func(T) string
+}
+
+// describe answers a Describe* operation: the items that match every
+// filter of the request, one page of them.
+func describe[T any](body []byte, l listing[T]) (any, error) {
+	var in struct {
+		Filters    []Filter
+		MaxRecords *int
+		Marker     string
+	}
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	names := make([]string, len(l.filters))
+	for i, f := range l.filters {
+		names[i] = f.name
+	}
+	match, err := filters(in.Filters, names...)
+	if err != nil {
+		return nil, err
+	}
+	all, err := l.list()
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, it := range all {
+		if !slices.ContainsFunc(l.filters, func(f filter[T]) bool { return !match(f.name, f.get(it)) }) {
+			out = append(out, it)
+		}
+	}
+	if l.none != "" && len(in.Filters) > 0 && len(out) == 0 {
+		return nil, notFound("%s", l.none)
+	}
+	out, next, err := page(out, l.arn, in.Marker, in.MaxRecords)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{l.key: nonNil(out), "Marker": omit(next)}, nil
+}

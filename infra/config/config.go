@@ -187,3 +187,13 @@ func (c *Config) OpenStore(ctx context.Context) (*store.Store, error) {
 	}
 	return st, nil
 }
+
+// Open is Load and OpenStore, as every function starts.
+func Open(ctx context.Context) (*Config, *store.Store, error) {
+	c, err := Load(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := c.OpenStore(ctx)
+	return c, st, err
+}
