@@ -20,6 +20,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 
+	"github.com/sluicedb/sluice/infra/lease"
 	"github.com/sluicedb/sluice/infra/telemetry"
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/task"
@@ -55,19 +56,19 @@ func run(taskFile, statsFile string, log *slog.Logger) (err error) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	ctl, err := controlFromEnv(ctx, log)
+	ctl, err := lease.FromEnv(ctx, log)
 	if err != nil {
 		return err
 	}
 	if ctl != nil {
-		defer func() { ctl.release(err) }()
+		defer func() { ctl.Release(err) }()
 	}
 	var doc []byte
 	switch taskFile {
 	case "-":
 		doc, err = io.ReadAll(os.Stdin)
 	case "redis":
-		doc, err = ctl.takeTask(ctx)
+		doc, err = ctl.TakeTask(ctx)
 	default:
 		doc, err = os.ReadFile(taskFile)
 	}
@@ -85,14 +86,14 @@ func run(taskFile, statsFile string, log *slog.Logger) (err error) {
 	defer telemetry.ShutdownAfterStop(shutdownTelemetry)
 	runCtx := ctx
 	if ctl != nil {
-		if err := ctl.acquire(ctx); err != nil {
+		if err := ctl.Acquire(ctx); err != nil {
 			return err
 		}
-		t.Fence = ctl.token
+		t.Fence = ctl.Token()
 		var cancel context.CancelCauseFunc
 		runCtx, cancel = context.WithCancelCause(ctx)
 		defer cancel(nil)
-		go ctl.hold(runCtx, cancel)
+		go ctl.Hold(runCtx, cancel)
 	}
 	stats := runtime.NewStats()
 	// The launcher says how many capacity units this replicator stands for.
@@ -107,51 +108,21 @@ func run(taskFile, statsFile string, log *slog.Logger) (err error) {
 	}
 	runCtx = runtime.WithTraceTarget(runCtx, telemetry.DB(t.TargetEndpoint.EngineName, t.TargetEndpoint.DatabaseName))
 	if statsFile != "" || ctl != nil {
-		done := make(chan struct{})
 		cpu := newCPUMeter()
-		publish := func() {
+		stop := lease.Publish(statsFile, ctl, func() ([]byte, error) {
 			stats.SetCPU(cpu.cores())
-			b, err := json.MarshalIndent(stats.Snapshot(), "", "  ")
-			if err != nil {
-				return
-			}
-			if statsFile != "" {
-				writeFile(statsFile, b)
-			}
-			if ctl != nil {
-				ctl.putStats(b)
-			}
-		}
-		defer func() { close(done); publish() }()
-		go func() {
-			tick := time.NewTicker(time.Second)
-			defer tick.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-tick.C:
-					publish()
-				}
-			}
-		}()
+			return json.MarshalIndent(stats.Snapshot(), "", "  ")
+		})
+		defer stop()
 	}
 	err = task.Run(runCtx, t, stats, log)
-	if cause := context.Cause(runCtx); errors.Is(cause, errLeaseLost) {
+	if cause := context.Cause(runCtx); errors.Is(cause, lease.ErrLost) {
 		if err != nil {
 			return fmt.Errorf("%w (%v)", cause, err)
 		}
 		return cause
 	}
 	return err
-}
-
-// writeFile replaces the stats file atomically, so readers never see half.
-func writeFile(path string, b []byte) {
-	tmp := path + ".tmp"
-	if os.WriteFile(tmp, b, 0o644) == nil {
-		_ = os.Rename(tmp, path)
-	}
 }
 
 // cpuMeter measures the cores the process used since it last asked, for

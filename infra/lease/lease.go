@@ -1,4 +1,10 @@
-package main
+// Package lease is a replicator's link to the control plane when one
+// launched it: the sealed task document it takes once, the lease it holds
+// while it runs (its fencing token goes with every target commit), the
+// statistics it publishes for launchers that cannot read its stats file
+// (ECS), and why it ended. All of it is in the control plane's Redis; a
+// standalone replicator has no link.
+package lease
 
 import (
 	"context"
@@ -17,14 +23,13 @@ import (
 // A replicator launched by the control plane (SLUICE_REDIS_URL and
 // SLUICE_REPLICATION_ARN set) holds its replication's lease while it runs:
 // it takes it before touching anything, renews it every third of
-// SLUICE_LEASE_TTL, and stops when it loses it. The lease's fencing token
-// goes with every target commit (task.Task.Fence).
+// SLUICE_LEASE_TTL, and stops when it loses it.
 
-// errLeaseLost is the cause of a run stopped because the lease was lost.
-var errLeaseLost = errors.New("lost the replication's lease: another replicator takes over, so this one stops")
+// ErrLost is the cause of a run stopped because the lease was lost.
+var ErrLost = errors.New("lost the replication's lease: another replicator takes over, so this one stops")
 
-// control is the replicator's link to the control plane.
-type control struct {
+// Link is the replicator's link to the control plane.
+type Link struct {
 	st     *store.Store
 	arn    string
 	ttl    time.Duration
@@ -33,9 +38,10 @@ type control struct {
 	log    *slog.Logger
 }
 
-// controlFromEnv connects to the control plane's Redis, or returns nil
-// when the replicator runs standalone.
-func controlFromEnv(ctx context.Context, log *slog.Logger) (*control, error) {
+// FromEnv connects to the control plane's Redis, or returns nil when the
+// replicator runs standalone. The variables are the launchers' contract
+// with the replicator (infra/process, infra/ecs).
+func FromEnv(ctx context.Context, log *slog.Logger) (*Link, error) {
 	url, arn := os.Getenv("SLUICE_REDIS_URL"), os.Getenv("SLUICE_REPLICATION_ARN")
 	if url == "" && arn == "" {
 		return nil, nil
@@ -58,12 +64,12 @@ func controlFromEnv(ctx context.Context, log *slog.Logger) (*control, error) {
 	host, _ := os.Hostname()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	return &control{st: st, arn: arn, ttl: ttl, holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)), log: log}, nil
+	return &Link{st: st, arn: arn, ttl: ttl, holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)), log: log}, nil
 }
 
-// takeTask reads the sealed task document a launcher left in Redis, with
+// TakeTask reads the sealed task document a launcher left in Redis, with
 // the one-time key in SLUICE_TASK_KEY.
-func (c *control) takeTask(ctx context.Context) ([]byte, error) {
+func (c *Link) TakeTask(ctx context.Context) ([]byte, error) {
 	if c == nil {
 		return nil, errors.New("-task redis needs SLUICE_REDIS_URL and SLUICE_REPLICATION_ARN")
 	}
@@ -82,9 +88,9 @@ func (c *control) takeTask(ctx context.Context) ([]byte, error) {
 	return []byte(doc), nil
 }
 
-// acquire takes the lease, waiting while a predecessor still holds it
+// Acquire takes the lease, waiting while a predecessor still holds it
 // (one stopping gracefully releases it; a dead one's lapses within the TTL).
-func (c *control) acquire(ctx context.Context) error {
+func (c *Link) Acquire(ctx context.Context) error {
 	deadline := time.Now().Add(2*c.ttl + 5*time.Second)
 	for {
 		tok, err := c.st.AcquireLease(ctx, c.arn, c.holder, c.ttl)
@@ -104,10 +110,10 @@ func (c *control) acquire(ctx context.Context) error {
 	}
 }
 
-// hold renews the lease until ctx ends, and cancels the run with
-// errLeaseLost when the lease is gone or could not be renewed before it
+// Hold renews the lease until ctx ends, and cancels the run with
+// ErrLost when the lease is gone or could not be renewed before it
 // lapsed.
-func (c *control) hold(ctx context.Context, cancel context.CancelCauseFunc) {
+func (c *Link) Hold(ctx context.Context, cancel context.CancelCauseFunc) {
 	tick := time.NewTicker(c.ttl / 3)
 	defer tick.Stop()
 	renewed := time.Now()
@@ -123,13 +129,13 @@ func (c *control) hold(ctx context.Context, cancel context.CancelCauseFunc) {
 			renewed = time.Now()
 		case errors.Is(err, store.ErrLeaseLost):
 			c.log.Error("lease lost", "replication", c.arn, "fencing_token", c.token)
-			cancel(errLeaseLost)
+			cancel(ErrLost)
 			return
 		case ctx.Err() != nil:
 			return
 		case time.Since(renewed) >= c.ttl:
 			c.log.Error("lease not renewed in time", "replication", c.arn, "error", err)
-			cancel(errLeaseLost)
+			cancel(ErrLost)
 			return
 		default:
 			c.log.Warn("lease renewal failed; trying again", "replication", c.arn, "error", err)
@@ -137,8 +143,8 @@ func (c *control) hold(ctx context.Context, cancel context.CancelCauseFunc) {
 	}
 }
 
-// release hands the lease back and records why the run ended.
-func (c *control) release(runErr error) {
+// Release hands the lease back and records why the run ended.
+func (c *Link) Release(runErr error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if runErr != nil {
@@ -150,10 +156,60 @@ func (c *control) release(runErr error) {
 	_ = c.st.Close()
 }
 
-// putStats publishes the statistics for launchers that cannot read the
+// PutStats publishes the statistics for launchers that cannot read the
 // stats file (ECS).
-func (c *control) putStats(doc []byte) {
+func (c *Link) PutStats(doc []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = c.st.PutReplicatorStats(ctx, c.arn, doc, 3*c.ttl)
+}
+
+// Token is the lease's fencing token, once Acquire took it.
+func (c *Link) Token() int64 { return c.token }
+
+// Publish writes the statistics document doc makes every second, to
+// statsFile (the local launcher reads it) and to the link (the ECS
+// launcher reads Redis), until the returned stop is called, which writes
+// it once more: the last report carries the final counts. Either may be
+// absent.
+func Publish(statsFile string, link *Link, doc func() ([]byte, error)) (stop func()) {
+	publish := func() {
+		b, err := doc()
+		if err != nil {
+			return
+		}
+		if statsFile != "" {
+			writeFile(statsFile, b)
+		}
+		if link != nil {
+			link.PutStats(b)
+		}
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				publish()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		publish()
+	}
+}
+
+// writeFile replaces the stats file atomically, so readers never see half.
+func writeFile(path string, b []byte) {
+	tmp := path + ".tmp"
+	if os.WriteFile(tmp, b, 0o644) == nil {
+		_ = os.Rename(tmp, path)
+	}
 }
