@@ -6,6 +6,7 @@ import (
 
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/task"
 )
 
 // endpointInput holds the members of CreateEndpoint and ModifyEndpoint.
@@ -28,17 +29,11 @@ type endpointInput struct {
 	Tags                      []store.Tag
 }
 
-// engines are the engines Sluice replicates, with their display names.
-var engines = map[string]string{
-	"postgres":          "PostgreSQL",
-	"aurora-postgresql": "Amazon Aurora PostgreSQL",
-	"mysql":             "MySQL",
-	"mariadb":           "MariaDB",
-	"aurora":            "Amazon Aurora MySQL",
-}
-
 // mysqlEngine says whether an engine speaks the MySQL protocol.
-func mysqlEngine(name string) bool { return name == "mysql" || name == "mariadb" || name == "aurora" }
+func mysqlEngine(name string) bool {
+	e, err := task.EngineOf(name)
+	return err == nil && e.Family == task.FamilyMySQL
+}
 
 func (h *Handler) createEndpoint(ctx context.Context, body []byte) (any, error) {
 	var in endpointInput
@@ -79,14 +74,15 @@ func (h *Handler) applyEndpoint(in *endpointInput, rec *store.EndpointRecord) er
 	if in.EngineName != "" {
 		rec.EngineName = in.EngineName
 	}
-	display, ok := engines[rec.EngineName]
-	switch {
-	case rec.EngineName == "":
-		return invalid("EngineName is required: postgres, aurora-postgresql, mysql, mariadb or aurora")
-	case !ok:
-		return invalid("EngineName %q is not supported: use postgres, aurora-postgresql, mysql, mariadb or aurora", clip(rec.EngineName))
+	names := strings.Join(task.EngineNames(), ", ")
+	if rec.EngineName == "" {
+		return invalid("EngineName is required: one of %s", names)
 	}
-	rec.EngineDisplayName = display
+	engine, err := task.EngineOf(rec.EngineName)
+	if err != nil {
+		return invalid("EngineName %q is not supported: use one of %s", clip(rec.EngineName), names)
+	}
+	rec.EngineDisplayName = engine.Names[rec.EngineName]
 	set := func(dst *string, v string) {
 		if v != "" {
 			*dst = v

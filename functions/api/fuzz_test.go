@@ -28,6 +28,7 @@ import (
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/mapping"
+	"github.com/sluicedb/sluice/runtime/task"
 )
 
 // The fuzz tests run against Redis database 10, which no other test uses.
@@ -463,7 +464,7 @@ func (s *fuzzServer) consistent(ctx context.Context) error {
 		if e.EndpointType != "SOURCE" && e.EndpointType != "TARGET" {
 			return fmt.Errorf("endpoint %s has type %q", e.EndpointArn, e.EndpointType)
 		}
-		if _, ok := engines[e.EngineName]; !ok {
+		if _, err := task.EngineOf(e.EngineName); err != nil {
 			return fmt.Errorf("endpoint %s has engine %q", e.EndpointArn, e.EngineName)
 		}
 		if got, _ := rdb.Get(ctx, s.st.Key("epid", e.EndpointIdentifier)).Result(); got != e.EndpointArn {

@@ -18,8 +18,8 @@ import (
 // reaches it before a replicator runs (connection tests, the analysis).
 // Which source and target it builds is Build's (task.go).
 type Engine struct {
-	// Family is "postgres" or "mysql" (MySQL, MariaDB, Aurora MySQL: one
-	// protocol, one binlog).
+	// Family is FamilyPostgres or FamilyMySQL (MySQL, MariaDB, Aurora
+	// MySQL: one protocol, one binlog).
 	Family string
 	// Names are the DMS EngineName values, each with its display name.
 	Names map[string]string
@@ -34,11 +34,17 @@ type Engine struct {
 	tableBytes func(ctx context.Context, e *Endpoint, tables []*runtime.Table) (n int64, ok bool, err error)
 }
 
+// The engine families.
+const (
+	FamilyPostgres = "postgres"
+	FamilyMySQL    = "mysql"
+)
+
 // Engines are the engine families Sluice replicates, PostgreSQL first.
 var Engines = []*Engine{postgresEngine, mysqlEngine}
 
 var postgresEngine = &Engine{
-	Family: "postgres",
+	Family: FamilyPostgres,
 	Names:  map[string]string{"postgres": "PostgreSQL", "aurora-postgresql": "Amazon Aurora PostgreSQL"},
 	ping: func(ctx context.Context, e *Endpoint, timeout time.Duration) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -83,7 +89,7 @@ var postgresEngine = &Engine{
 }
 
 var mysqlEngine = &Engine{
-	Family: "mysql",
+	Family: FamilyMySQL,
 	Names:  map[string]string{"mysql": "MySQL", "mariadb": "MariaDB", "aurora": "Amazon Aurora MySQL"},
 	ping: func(ctx context.Context, e *Endpoint, timeout time.Duration) error {
 		conn, err := mysqlconn.Connect(ctx, e.MySQLServer(), timeout)
