@@ -3,6 +3,7 @@
 package test
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,15 @@ import (
 var replicatorBin, sluiceBin string
 
 func TestMain(m *testing.M) {
+	// Every test here needs the services, moto_server or binaries built
+	// from ./cmd, and a few reach them directly rather than through
+	// testenv or storetest (TestTelemetryAPI opens Redis, TestLambdaInitError
+	// builds cmd/lambda-api), so -short skips the package before the build.
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("skipped in -short mode: these end-to-end suites need PostgreSQL, MariaDB, Redis, moto_server and binaries built from ./cmd (make test runs them)")
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "sluice-test-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -34,9 +34,13 @@ var moto struct {
 // at it for the rest of the test: endpoint, region us-east-1 and static
 // credentials, with the developer's ~/.aws out of the way. A missing
 // moto_server fails the test rather than skipping it, so a machine without
-// it cannot pass silently.
+// it cannot pass silently; in -short mode the test is skipped before
+// moto_server is looked for.
 func Start(tb testing.TB) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs moto_server to stand in for AWS; skipped in -short mode")
+	}
 	moto.once.Do(func() { moto.url, moto.err = runMoto() })
 	if moto.err != nil {
 		tb.Fatal(moto.err)

@@ -23,6 +23,7 @@ var (
 // closes when it ends.
 func MySQLConnect(t testing.TB, db string) *client.Conn {
 	t.Helper()
+	skipShort(t, "MariaDB at "+MySQLHost+":"+MySQLPort)
 	conn, err := client.Connect(MySQLHost+":"+MySQLPort, MySQLUser, os.Getenv("SLUICE_TEST_MYSQL_PASSWORD"), db)
 	if err != nil {
 		t.Fatalf("connect to MariaDB at %s:%s (run `make services` as root to set it up): %v", MySQLHost, MySQLPort, err)

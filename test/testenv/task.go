@@ -52,6 +52,7 @@ type Running struct {
 // before Stop; Stop is also called when the test ends.
 func Start(t testing.TB, tk *task.Task) *Running {
 	t.Helper()
+	skipShort(t, "the task's source and target databases")
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Running{Stats: runtime.NewStats(), cancel: cancel, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))

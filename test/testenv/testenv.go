@@ -1,6 +1,8 @@
 // Package testenv gives tests real, throwaway databases on the local
 // services that test/services configures: a fresh PostgreSQL database per
-// test, dropped (with its replication slots) when the test ends.
+// test, dropped (with its replication slots) when the test ends. In -short
+// mode every helper that would reach a service skips the test instead, so
+// that `go test -short` needs none.
 package testenv
 
 import (
@@ -32,6 +34,15 @@ func env(k, def string) string {
 }
 
 var seq atomic.Int64
+
+// skipShort skips the test in -short mode, which promises a run without
+// services: each helper that reaches one calls it before anything else.
+func skipShort(t testing.TB, service string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s; skipped in -short mode", service)
+	}
+}
 
 // PGURL returns the connection URL of database db.
 func PGURL(db string) string {
@@ -86,6 +97,7 @@ func DropPGDatabase(t testing.TB, name string) {
 // Connect opens a session on db, closed when the test ends.
 func Connect(t testing.TB, db string) *pgx.Conn {
 	t.Helper()
+	skipShort(t, "PostgreSQL at "+PGHost+":"+PGPort)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, PGURL(db))
@@ -109,6 +121,7 @@ func Exec(t testing.TB, db string, sql string, args ...any) {
 // by their text form, so two tables compare as row sets (duplicates count).
 func TableDigest(t testing.TB, db, table string) (int64, string) {
 	t.Helper()
+	skipShort(t, "PostgreSQL at "+PGHost+":"+PGPort)
 	conn, err := pgx.Connect(context.Background(), PGURL(db))
 	if err != nil {
 		t.Fatalf("connect to %s: %v", db, err)
