@@ -66,7 +66,8 @@ lint:
 	@command -v cfn-lint >/dev/null || { echo "cfn-lint not found: it checks template.yaml (it comes with the machine image; pip install cfn-lint)"; exit 1; }
 	cfn-lint template.yaml
 	@command -v shellcheck >/dev/null || { echo "shellcheck not found: it checks the shell scripts (make tools installs it, as root)"; exit 1; }
-	shellcheck test/services test/bench/run .ci/run localstack/init/ready.d/*.sh
+	shellcheck test/services test/bench/run test/layering .ci/run localstack/init/ready.d/*.sh
+	bash test/layering
 
 # The linters that are not Go modules, from Debian (as root); cfn-lint comes
 # with the machine image, or pip install cfn-lint.
