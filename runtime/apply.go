@@ -22,6 +22,7 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 		spanOpts: []trace.SpanStartOption{trace.WithAttributes(dbAttributes(ctx, nil)...)},
 		counts:   tally{},
 	}
+	l.acker, _ = r.Source.(Acker)
 	return l.run(ctx)
 }
 
@@ -34,6 +35,7 @@ type applyLoop struct {
 	r      *Replicator
 	buf    *buffer
 	target Applier
+	acker  Acker         // nil when the source releases nothing
 	window time.Duration // how long a target transaction waits for more source transactions
 	limit  int64         // bytes of changes past which it commits
 	tracer trace.Tracer
@@ -81,12 +83,17 @@ func (l *applyLoop) run(ctx context.Context) (err error) {
 		}
 	}()
 	// While the stream is idle, commits become durable without new ones;
-	// the tick passes that on to the source.
-	tick := time.NewTicker(durableCheck)
-	defer tick.Stop()
+	// the tick passes that on to the source. A source that is no Acker
+	// needs no tick.
+	var tick <-chan time.Time
+	if l.acker != nil {
+		t := time.NewTicker(durableCheck)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
-		case <-tick.C:
+		case <-tick:
 			if err := l.ack(ctx); err != nil {
 				return err
 			}
@@ -205,14 +212,18 @@ func (l *applyLoop) commit(ctx context.Context) error {
 }
 
 // ack passes the last position the target can no longer lose to the
-// source, which may then release what it keeps for the stream.
+// source, which may then release what it keeps for the stream. A source
+// that is no Acker has nothing to release: the target is not asked.
 func (l *applyLoop) ack(ctx context.Context) error {
+	if l.acker == nil {
+		return nil
+	}
 	pos, err := l.target.Durable(ctx)
 	if err != nil {
 		return fmt.Errorf("ask the target what is durable: %w", err)
 	}
 	if pos != nil {
-		l.r.Source.Ack(pos)
+		l.acker.Ack(pos)
 	}
 	return nil
 }

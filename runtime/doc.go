@@ -6,5 +6,6 @@
 // with the position it reached. The target's stored position is the truth the
 // replicator resumes from, so a replicator killed at any point loses nothing and
 // applies nothing twice. Engine packages (pgsource, pgtarget, ...) implement the
-// Source and Target interfaces declared here; this package never imports them.
+// Source and Target interfaces declared here, and the small optional ones
+// (Acker, Checker) that only some engines need; this package never imports them.
 package runtime

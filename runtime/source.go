@@ -48,7 +48,9 @@ type PrepareOptions struct {
 	FromTime time.Time
 }
 
-// Source is a database that Sluice reads.
+// Source is a database that Sluice reads: what the replicator asks of every
+// source. What only some sources do, or only some callers need, is in small
+// interfaces of its own (Acker, Checker), which the user asserts for.
 type Source interface {
 	// Tables lists the tables that selected accepts, with columns, keys,
 	// constraints, indexes, sequences and the user types they use. Target
@@ -91,21 +93,28 @@ type Source interface {
 	// again at a transaction boundary at or before it.
 	Stream(ctx context.Context, from Position, tables []*Table, emit Emitter) error
 
+	// SequenceValues returns the current value of each sequence the tables own.
+	SequenceValues(ctx context.Context, tables []*Table) ([]SequenceValue, error)
+
+	// Close releases connections. The change capture (a PostgreSQL slot
+	// and publication) is kept so the replication can resume.
+	Close(ctx context.Context) error
+}
+
+// Acker is a source that holds on to the changes it streamed until they
+// are acknowledged: a PostgreSQL slot keeps the WAL from its confirmed
+// position on. The replicator acknowledges a source that is one; the binlog
+// keeps no reader's position, so a MySQL source is not.
+type Acker interface {
 	// Ack tells the source that every transaction up to and including pos is
 	// durably applied, so it may release them. Safe to call concurrently with
 	// Stream; positions passed only increase.
 	Ack(pos Position)
+}
 
-	// SequenceValues returns the current value of each sequence the tables own.
-	SequenceValues(ctx context.Context, tables []*Table) ([]SequenceValue, error)
-
-	// Close releases connections; capture resources are kept so the
-	// replication can resume. Drop removes them.
-	Close(ctx context.Context) error
-
-	// Drop removes the capture resources (slot and publication).
-	Drop(ctx context.Context) error
-
+// Checker is a source that can say, before a replication starts, whether its
+// change stream would run: the pre-migration check asks it.
+type Checker interface {
 	// Check lists what would stop a change stream from this source (the
 	// server's settings, the user's privileges, free resources), each
 	// with its fix; none when all is well. It changes nothing.

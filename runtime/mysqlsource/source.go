@@ -67,7 +67,10 @@ type Source struct {
 	snap     bool
 }
 
-var _ runtime.Source = (*Source)(nil)
+var (
+	_ runtime.Source  = (*Source)(nil)
+	_ runtime.Checker = (*Source)(nil)
+)
 
 // New returns a source; it connects when first used.
 func New(cfg Config) *Source {
@@ -298,7 +301,7 @@ func checkCapture(conn *client.Conn) error {
 	return nil
 }
 
-// Check implements runtime.Source.
+// Check implements runtime.Checker.
 func (s *Source) Check(ctx context.Context) []string {
 	conn, err := s.connect(ctx)
 	if err != nil {
@@ -747,12 +750,5 @@ func (s *Source) SequenceValues(ctx context.Context, tables []*runtime.Table) ([
 	return out, nil
 }
 
-// Ack implements runtime.Source. The binlog keeps no reader's position:
-// nothing to release.
-func (s *Source) Ack(runtime.Position) {}
-
 // Close implements runtime.Source.
 func (s *Source) Close(ctx context.Context) error { return s.EndSnapshot(ctx) }
-
-// Drop implements runtime.Source: a binlog reader leaves nothing behind.
-func (s *Source) Drop(context.Context) error { return nil }

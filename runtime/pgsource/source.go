@@ -58,7 +58,11 @@ type Source struct {
 	acked atomic.Uint64 // highest LSN the target has durably applied
 }
 
-var _ runtime.Source = (*Source)(nil)
+var (
+	_ runtime.Source  = (*Source)(nil)
+	_ runtime.Acker   = (*Source)(nil)
+	_ runtime.Checker = (*Source)(nil)
+)
 
 // New returns a source; it connects when first used.
 func New(cfg Config) *Source {
@@ -241,7 +245,7 @@ func (s *Source) exportPlainSnapshot(ctx context.Context) error {
 	return nil
 }
 
-// Check implements runtime.Source.
+// Check implements runtime.Checker.
 func (s *Source) Check(ctx context.Context) []string {
 	conn, err := s.connect(ctx)
 	if err != nil {
@@ -507,7 +511,9 @@ func (s *Source) SequenceValues(ctx context.Context, tables []*runtime.Table) ([
 	return out, nil
 }
 
-// Ack implements runtime.Source.
+// Ack implements runtime.Acker: the stream reports the highest acknowledged
+// position to the slot as flushed, and the server may then recycle the WAL
+// before it.
 func (s *Source) Ack(pos runtime.Position) {
 	l := uint64(pos.(runtime.LSN))
 	for {
@@ -521,7 +527,8 @@ func (s *Source) Ack(pos runtime.Position) {
 // Close implements runtime.Source.
 func (s *Source) Close(ctx context.Context) error { return s.EndSnapshot(ctx) }
 
-// Drop implements runtime.Source.
+// Drop removes the capture resources, the slot and the publications, which
+// Close keeps so that the replication can resume.
 func (s *Source) Drop(ctx context.Context) error {
 	conn, err := s.connect(ctx)
 	if err != nil {

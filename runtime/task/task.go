@@ -80,8 +80,15 @@ type MySQLSettings struct {
 	ServerId uint32 //nolint:revive // DMS's member name
 }
 
+// taskSource is what a task asks of its source: the replicator's part, and the
+// pre-migration check.
+type taskSource interface {
+	runtime.Source
+	runtime.Checker
+}
+
 // source returns the task's source, not yet connected.
-func (t *Task) source(settings runtime.Settings, rules *mapping.Rules, log *slog.Logger) runtime.Source {
+func (t *Task) source(settings runtime.Settings, rules *mapping.Rules, log *slog.Logger) taskSource {
 	e := t.SourceEndpoint
 	if e.IsMySQL() {
 		id := serverID(t.ReplicationConfigIdentifier)
@@ -156,7 +163,7 @@ func (t *Task) Size(bufferMiB, subTasks int) error {
 }
 
 // CheckSource lists what would stop the task's change stream on its source
-// (see runtime.Source.Check); a full-load task has nothing to check.
+// (see runtime.Checker); a full-load task has nothing to check.
 func CheckSource(ctx context.Context, t *Task, log *slog.Logger) []string {
 	if t.ReplicationType == runtime.FullLoad {
 		return nil
