@@ -62,7 +62,7 @@ func (r *runs) resize(arn string, plan capacity.Plan) bool {
 		return false
 	}
 	if r.restarting == nil {
-		r.restarting, r.resizes = map[string]bool{}, map[string]capacity.Plan{}
+		r.restarting = map[string]bool{}
 	}
 	if r.resizes == nil {
 		r.resizes = map[string]capacity.Plan{}
