@@ -18,7 +18,7 @@ import (
 // fullLoad copies the tables in a snapshot that is consistent with the
 // returned change-stream position.
 func (r *Replicator) fullLoad(ctx context.Context, tables []*Table, types []UserType) (_ Position, err error) {
-	r.Stats.setPhase("full-load")
+	r.Stats.setPhase(PhaseFullLoad)
 	ctx, span := otel.Tracer(traceScope).Start(ctx, spanFullLoad, trace.WithAttributes(dbAttributes(ctx, nil)...))
 	defer func() { endSpan(span, err) }()
 	start, err := r.Source.Prepare(ctx, tables, PrepareOptions{Snapshot: true, Capture: r.Type != FullLoad})

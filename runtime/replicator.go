@@ -16,10 +16,6 @@ const (
 	FullLoadAndCDC = "full-load-and-cdc"
 )
 
-// PhaseStoppedAtCommitTime is the statistics phase of a replicator that
-// ended at its CdcStopPosition commit_time.
-const PhaseStoppedAtCommitTime = "stopped-at-commit-time"
-
 // Replicator runs one replication: an optional full load, then the change
 // stream, until its context ends.
 type Replicator struct {
@@ -136,7 +132,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 			return nil
 		}
 	}
-	r.Stats.setPhase("cdc")
+	r.Stats.setPhase(PhaseCDC)
 	return r.streamRetrying(ctx, tables, from)
 }
 

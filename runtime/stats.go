@@ -106,7 +106,7 @@ type TableSnapshot struct {
 
 // Snapshot is a copy of a replication's statistics.
 type Snapshot struct {
-	Phase      string
+	Phase      Phase
 	Checkpoint string
 	// Lag is how far the target is behind the source: zero when caught up,
 	// else the age of the last applied source commit.
@@ -128,7 +128,7 @@ var _ StatsReader = (*Stats)(nil)
 // Snapshot implements StatsReader.
 func (s *Stats) Snapshot() Snapshot {
 	var out Snapshot
-	out.Phase, _ = s.phase.Load().(string)
+	out.Phase, _ = s.phase.Load().(Phase)
 	out.Checkpoint, _ = s.applied.Load().(string)
 	out.BufferBytes, out.BufferLimit = s.BufferBytes.Load(), s.BufferLimit.Load()
 	out.CPU = float64(s.cpuMilli.Load()) / 1000
@@ -164,7 +164,7 @@ func (s *Stats) Snapshot() Snapshot {
 	return out
 }
 
-func (s *Stats) setPhase(p string) { s.phase.Store(p) }
+func (s *Stats) setPhase(p Phase) { s.phase.Store(p) }
 
 func (s *Stats) recordApplied(pos Position, commit time.Time, caughtUp bool) {
 	s.applied.Store(Checkpoint(pos))

@@ -8,16 +8,24 @@ import (
 	"time"
 )
 
-// Replication phases, stored with the position on the target.
+// Phase is where a replication is: stored with the position on the
+// target, and reported in its statistics.
+type Phase string
+
+// The phases. The first three are stored on the target; the last is a
+// statistics phase only.
 const (
-	PhaseFullLoad = "full-load" // started; not finished: a restart reloads
-	PhaseCDC      = "cdc"       // full load done (or none); the position is where changes resume
-	PhaseDone     = "done"      // full-load only replication finished
+	PhaseFullLoad Phase = "full-load" // started; not finished: a restart reloads
+	PhaseCDC      Phase = "cdc"       // full load done (or none); the position is where changes resume
+	PhaseDone     Phase = "done"      // full-load only replication finished
+	// PhaseStoppedAtCommitTime is a replicator that ended at its
+	// CdcStopPosition commit_time.
+	PhaseStoppedAtCommitTime Phase = "stopped-at-commit-time"
 )
 
 // State is what the target stores about a replication, in its control table.
 type State struct {
-	Phase    string
+	Phase    Phase
 	Position Position // nil when none yet
 	// Reload is the last reload of single tables, nil if none.
 	Reload *Reload

@@ -29,10 +29,11 @@ type endpointInput struct {
 	Tags                      []store.Tag
 }
 
-// mysqlEngine says whether an engine speaks the MySQL protocol.
-func mysqlEngine(name string) bool {
+// engineSays answers a question about the engine named; an unknown name
+// answers false (the API refuses those names before it asks).
+func engineSays(name string, q func(*task.Engine) bool) bool {
 	e, err := task.EngineOf(name)
-	return err == nil && e.Family == task.FamilyMySQL
+	return err == nil && q(e)
 }
 
 func (h *Handler) createEndpoint(ctx context.Context, body []byte) (any, error) {
@@ -121,7 +122,7 @@ func (h *Handler) applyEndpoint(in *endpointInput, rec *store.EndpointRecord) er
 	secret := rec.SecretID()
 	if secret == "" {
 		for _, m := range []struct{ name, v string }{{"ServerName", rec.ServerName}, {"DatabaseName", rec.DatabaseName}, {"Username", rec.Username}} {
-			if m.v == "" && (m.name != "DatabaseName" || !mysqlEngine(rec.EngineName)) {
+			if m.v == "" && (m.name != "DatabaseName" || engineSays(rec.EngineName, func(e *task.Engine) bool { return e.NeedsDatabase })) {
 				return invalid("%s is required unless PostgreSQLSettings.SecretsManagerSecretId names a secret that holds the connection", m.name)
 			}
 		}

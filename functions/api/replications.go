@@ -10,6 +10,7 @@ import (
 	"github.com/sluicedb/sluice/capacity/lifecycle"
 	"github.com/sluicedb/sluice/infra/store"
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/task"
 )
 
 type startInput struct {
@@ -65,7 +66,7 @@ func (h *Handler) start(ctx context.Context, in startInput) (*store.ReplicationR
 		if err != nil {
 			return nil, err
 		}
-		if !mysqlEngine(src.EngineName) {
+		if !engineSays(src.EngineName, func(e *task.Engine) bool { return e.StartsAtTime }) {
 			// No position can be found from a time in PostgreSQL's WAL:
 			// DMS refuses it the same way.
 			return nil, invalid("CdcStartTime is not supported for a PostgreSQL source: give CdcStartPosition as an LSN (16/B374D848) or a checkpoint")

@@ -150,7 +150,8 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 	if r.RowNumber() == 0 {
 		return st, nil
 	}
-	st.Phase, _ = r.GetString(0, 0)
+	phase, _ := r.GetString(0, 0)
+	st.Phase = runtime.Phase(phase)
 	if cp, _ := r.GetString(0, 1); cp != "" {
 		if st.Position, err = runtime.ParsePosition(cp); err != nil {
 			return st, fmt.Errorf("stored checkpoint: %w", err)
@@ -166,11 +167,11 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 }
 
 // upsertState is the statement that stores a state row.
-func (t *Target) upsertState(b *strings.Builder, task, phase string, pos runtime.Position, reload *runtime.Reload, keepReload bool) error {
+func (t *Target) upsertState(b *strings.Builder, task string, phase runtime.Phase, pos runtime.Position, reload *runtime.Reload, keepReload bool) error {
 	b.WriteString("INSERT INTO " + t.stateTable() + " (task_name, phase, checkpoint, updated_at, fence, reload) VALUES (")
 	mysqlconn.WriteLiteral(b, task)
 	b.WriteString(", ")
-	mysqlconn.WriteLiteral(b, phase)
+	mysqlconn.WriteLiteral(b, string(phase))
 	b.WriteString(", ")
 	if pos != nil {
 		mysqlconn.WriteLiteral(b, runtime.Checkpoint(pos))

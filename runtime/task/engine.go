@@ -3,26 +3,42 @@ package task
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/mapping"
 	"github.com/sluicedb/sluice/runtime/mysqlconn"
 	"github.com/sluicedb/sluice/runtime/mysqlsource"
+	"github.com/sluicedb/sluice/runtime/mysqltarget"
+	"github.com/sluicedb/sluice/runtime/pgsource"
+	"github.com/sluicedb/sluice/runtime/pgtarget"
 )
 
 // Engine is what Sluice knows of one family of database engines, said
 // once: the DMS engine names it answers to and how the control plane
-// reaches it before a replicator runs (connection tests, the analysis).
-// Which source and target it builds is Build's (task.go).
+// reaches it before a replicator runs (connection tests, the analysis),
+// and which source and target it builds.
 type Engine struct {
 	// Family is FamilyPostgres or FamilyMySQL (MySQL, MariaDB, Aurora
 	// MySQL: one protocol, one binlog).
 	Family string
 	// Names are the DMS EngineName values, each with its display name.
 	Names map[string]string
+	// NeedsDatabase says an endpoint must name its DatabaseName; MySQL's
+	// table mappings name the databases as schemas instead.
+	NeedsDatabase bool
+	// StartsAtTime says a change stream can start from a time
+	// (CdcStartTime): a binlog can be searched by time, a WAL cannot.
+	StartsAtTime bool
+	// source builds the task's source, not yet connected.
+	source func(t *Task, settings runtime.Settings, rules *mapping.Rules, log *slog.Logger) taskSource
+	// target builds the task's target on e.
+	target func(ctx context.Context, e *Endpoint, c targetConfig) (runtime.Target, error)
 	// ping connects as the replicator will and pings.
 	ping func(ctx context.Context, e *Endpoint, timeout time.Duration) error
 	// logOffset opens a reader of the source's write-ahead log (WAL, binlog)
@@ -44,8 +60,28 @@ const (
 var Engines = []*Engine{postgresEngine, mysqlEngine}
 
 var postgresEngine = &Engine{
-	Family: FamilyPostgres,
-	Names:  map[string]string{"postgres": "PostgreSQL", "aurora-postgresql": "Amazon Aurora PostgreSQL"},
+	Family:        FamilyPostgres,
+	Names:         map[string]string{"postgres": "PostgreSQL", "aurora-postgresql": "Amazon Aurora PostgreSQL"},
+	NeedsDatabase: true,
+	source: func(t *Task, settings runtime.Settings, _ *mapping.Rules, _ *slog.Logger) taskSource {
+		e := t.SourceEndpoint
+		slot := "sluice_" + sanitize(t.ReplicationConfigIdentifier)
+		if ps := e.PostgreSQLSettings; ps != nil && ps.SlotName != "" {
+			slot = ps.SlotName
+		}
+		return pgsource.New(pgsource.Config{
+			ConnString: e.ConnString(), User: e.Username,
+			Slot: slot, Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
+			SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
+			TakeOver:               t.Fence > 0,
+		})
+	},
+	target: func(ctx context.Context, e *Endpoint, c targetConfig) (runtime.Target, error) {
+		return pgtarget.New(ctx, pgtarget.Config{
+			ConnString: e.ConnString(), ControlSchema: c.controlSchema,
+			Workers: c.workers, Fence: c.fence, Task: c.task,
+		})
+	},
 	ping: func(ctx context.Context, e *Endpoint, timeout time.Duration) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
@@ -89,8 +125,27 @@ var postgresEngine = &Engine{
 }
 
 var mysqlEngine = &Engine{
-	Family: FamilyMySQL,
-	Names:  map[string]string{"mysql": "MySQL", "mariadb": "MariaDB", "aurora": "Amazon Aurora MySQL"},
+	Family:       FamilyMySQL,
+	Names:        map[string]string{"mysql": "MySQL", "mariadb": "MariaDB", "aurora": "Amazon Aurora MySQL"},
+	StartsAtTime: true,
+	source: func(t *Task, settings runtime.Settings, rules *mapping.Rules, log *slog.Logger) taskSource {
+		e := t.SourceEndpoint
+		id := serverID(t.ReplicationConfigIdentifier)
+		if ms := e.MySQLSettings; ms != nil && ms.ServerId != 0 {
+			id = ms.ServerId
+		}
+		return mysqlsource.New(mysqlsource.Config{
+			Server:   e.MySQLServer(),
+			ServerID: id, ZeroDateAsNull: settings.SluiceSettings.ZeroDateAsNull, Log: log,
+			Selected: rules.Selected,
+		})
+	},
+	target: func(_ context.Context, e *Endpoint, c targetConfig) (runtime.Target, error) {
+		return mysqltarget.New(mysqltarget.Config{
+			Server: e.MySQLServer(), ControlSchema: c.controlSchema,
+			Fence: c.fence, Task: c.task,
+		}), nil
+	},
 	ping: func(ctx context.Context, e *Endpoint, timeout time.Duration) error {
 		conn, err := mysqlconn.Connect(ctx, e.MySQLServer(), timeout)
 		if err != nil {
@@ -116,14 +171,27 @@ var mysqlEngine = &Engine{
 	},
 }
 
+// targetConfig is what a target is built from besides its endpoint.
+type targetConfig struct {
+	controlSchema string
+	// workers is the full load's parallel sessions (PostgreSQL; MySQL
+	// opens one per table being loaded).
+	workers int
+	fence   int64
+	task    string
+}
+
 // EngineOf returns the family of a DMS engine name.
 func EngineOf(name string) (*Engine, error) {
+	if name == "" {
+		return nil, fmt.Errorf("EngineName is missing: use one of %s", strings.Join(EngineNames(), ", "))
+	}
 	for _, e := range Engines {
 		if _, ok := e.Names[name]; ok {
 			return e, nil
 		}
 	}
-	return nil, fmt.Errorf("engine %q is not one Sluice replicates: use one of %v", name, EngineNames())
+	return nil, fmt.Errorf("EngineName %q is not one Sluice replicates: use one of %s", name, strings.Join(EngineNames(), ", "))
 }
 
 // EngineNames lists every DMS engine name Sluice takes, sorted.

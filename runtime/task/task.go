@@ -17,10 +17,6 @@ import (
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/mapping"
 	"github.com/sluicedb/sluice/runtime/mysqlconn"
-	"github.com/sluicedb/sluice/runtime/mysqlsource"
-	"github.com/sluicedb/sluice/runtime/mysqltarget"
-	"github.com/sluicedb/sluice/runtime/pgsource"
-	"github.com/sluicedb/sluice/runtime/pgtarget"
 )
 
 // ErrInvalid marks a task description that cannot run as written.
@@ -87,29 +83,26 @@ type taskSource interface {
 	runtime.Checker
 }
 
-// source returns the task's source, not yet connected.
-func (t *Task) source(settings runtime.Settings, rules *mapping.Rules, log *slog.Logger) taskSource {
-	e := t.SourceEndpoint
-	if e.IsMySQL() {
-		id := serverID(t.ReplicationConfigIdentifier)
-		if ms := e.MySQLSettings; ms != nil && ms.ServerId != 0 {
-			id = ms.ServerId
-		}
-		return mysqlsource.New(mysqlsource.Config{
-			Server:   e.MySQLServer(),
-			ServerID: id, ZeroDateAsNull: settings.SluiceSettings.ZeroDateAsNull, Log: log,
-			Selected: rules.Selected,
-		})
+// source returns the task's source, not yet connected. The endpoint's
+// engine was checked by validate or by the API that stored it.
+func (t *Task) source(settings runtime.Settings, rules *mapping.Rules, log *slog.Logger) (taskSource, error) {
+	eng, err := EngineOf(t.SourceEndpoint.EngineName)
+	if err != nil {
+		return nil, fmt.Errorf("%w: SourceEndpoint: %v", ErrInvalid, err)
 	}
-	slot := "sluice_" + sanitize(t.ReplicationConfigIdentifier)
-	if ps := e.PostgreSQLSettings; ps != nil && ps.SlotName != "" {
-		slot = ps.SlotName
+	return eng.source(t, settings, rules, log), nil
+}
+
+// target returns the task's target.
+func (t *Task) target(ctx context.Context, settings runtime.Settings) (runtime.Target, error) {
+	eng, err := EngineOf(t.TargetEndpoint.EngineName)
+	if err != nil {
+		return nil, fmt.Errorf("%w: TargetEndpoint: %v", ErrInvalid, err)
 	}
-	return pgsource.New(pgsource.Config{
-		ConnString: e.ConnString(), User: e.Username,
-		Slot: slot, Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
-		SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
-		TakeOver:               t.Fence > 0,
+	return eng.target(ctx, &t.TargetEndpoint, targetConfig{
+		controlSchema: settings.ControlTablesSettings.ControlSchema,
+		workers:       settings.FullLoadSettings.MaxFullLoadSubTasks,
+		fence:         t.Fence, task: t.ReplicationConfigIdentifier,
 	})
 }
 
@@ -124,7 +117,10 @@ func SourceTables(ctx context.Context, t *Task, log *slog.Logger) ([]*runtime.Ta
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	src := t.source(settings, rules, log)
+	src, err := t.source(settings, rules, log)
+	if err != nil {
+		return nil, err
+	}
 	defer src.Close(context.WithoutCancel(ctx))
 	tables, _, err := src.Tables(ctx, rules.Selected)
 	return tables, err
@@ -176,7 +172,10 @@ func CheckSource(ctx context.Context, t *Task, log *slog.Logger) []string {
 	if err != nil {
 		return []string{err.Error()}
 	}
-	src := t.source(settings, rules, log)
+	src, err := t.source(settings, rules, log)
+	if err != nil {
+		return []string{err.Error()}
+	}
 	defer src.Close(context.WithoutCancel(ctx))
 	return src.Check(ctx)
 }
@@ -191,16 +190,13 @@ func CheckTarget(ctx context.Context, t *Task, log *slog.Logger) []string {
 		return []string{err.Error()}
 	}
 	e := t.TargetEndpoint
-	schema := settings.ControlTablesSettings.ControlSchema
-	var tgt runtime.Target
-	if e.IsMySQL() {
-		tgt = mysqltarget.New(mysqltarget.Config{Server: e.MySQLServer(), ControlSchema: schema})
-	} else {
-		pt, err := pgtarget.New(ctx, pgtarget.Config{ConnString: e.ConnString(), ControlSchema: schema, Workers: 1})
-		if err != nil {
-			return []string{err.Error()}
-		}
-		tgt = pt
+	// The check's target is no replicator's: no fence, one session.
+	check := *t
+	check.Fence = 0
+	settings.FullLoadSettings.MaxFullLoadSubTasks = 1
+	tgt, err := check.target(ctx, settings)
+	if err != nil {
+		return []string{err.Error()}
 	}
 	defer tgt.Close(context.WithoutCancel(ctx))
 	if _, err := tgt.State(ctx, t.ReplicationConfigIdentifier); err != nil {
@@ -213,15 +209,6 @@ func CheckTarget(ctx context.Context, t *Task, log *slog.Logger) []string {
 // password: never log it.
 func (e *Endpoint) MySQLServer() mysqlconn.Server {
 	return mysqlconn.Server{Host: e.ServerName, Port: e.Port, User: e.Username, Password: e.Password}
-}
-
-// IsMySQL says whether the endpoint speaks the MySQL protocol.
-func (e *Endpoint) IsMySQL() bool {
-	switch e.EngineName {
-	case "mysql", "mariadb", "aurora":
-		return true
-	}
-	return false
 }
 
 // serverID derives a binlog replica id from the replication's identifier,
@@ -320,25 +307,14 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 			return nil, nil, fmt.Errorf("%w: %s: %v", ErrInvalid, e.name, err)
 		}
 	}
-	src := t.source(settings, rules, log)
-	var tgt runtime.Target
-	if e := t.TargetEndpoint; e.IsMySQL() {
-		tgt = mysqltarget.New(mysqltarget.Config{
-			Server:        e.MySQLServer(),
-			ControlSchema: settings.ControlTablesSettings.ControlSchema,
-			Fence:         t.Fence, Task: t.ReplicationConfigIdentifier,
-		})
-	} else {
-		pt, err := pgtarget.New(ctx, pgtarget.Config{
-			ConnString:    e.ConnString(),
-			ControlSchema: settings.ControlTablesSettings.ControlSchema,
-			Workers:       settings.FullLoadSettings.MaxFullLoadSubTasks,
-			Fence:         t.Fence, Task: t.ReplicationConfigIdentifier,
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		tgt = pt
+	src, err := t.source(settings, rules, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	tgt, err := t.target(ctx, settings)
+	if err != nil {
+		_ = src.Close(context.WithoutCancel(ctx))
+		return nil, nil, err
 	}
 	rep := &runtime.Replicator{
 		Task: t.ReplicationConfigIdentifier, Type: t.ReplicationType,
@@ -357,14 +333,11 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 }
 
 func (e *Endpoint) validate() error {
-	switch e.EngineName {
-	case "postgres", "aurora-postgresql", "mysql", "mariadb", "aurora":
-	case "":
-		return errors.New("EngineName is missing: use postgres, mysql or mariadb")
-	default:
-		return fmt.Errorf("EngineName %q is not supported yet: use postgres, aurora-postgresql, mysql, mariadb or aurora", e.EngineName)
+	eng, err := EngineOf(e.EngineName)
+	if err != nil {
+		return err
 	}
-	if e.ServerName == "" || e.Username == "" || (e.DatabaseName == "" && !e.IsMySQL()) {
+	if e.ServerName == "" || e.Username == "" || (e.DatabaseName == "" && eng.NeedsDatabase) {
 		return errors.New("ServerName, DatabaseName and Username are required (DatabaseName not for MySQL and MariaDB, whose table mappings name the databases as schemas)")
 	}
 	if e.Port < 0 || e.Port > 65535 {
