@@ -257,7 +257,7 @@ func contains(list []string, s string) bool {
 }
 
 // waitPhase waits until the replication reports phase (full-load, cdc).
-func waitPhase(t *testing.T, r *testenv.Running, phase string, timeout time.Duration) {
+func waitPhase(t *testing.T, r *testenv.Running, phase runtime.Phase, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for r.Stats.Snapshot().Phase != phase {
