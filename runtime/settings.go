@@ -16,7 +16,18 @@ type Settings struct {
 	// ChangeProcessingDdlHandlingPolicy says which source DDL is applied
 	// to the target; each member defaults to true, as in DMS.
 	ChangeProcessingDdlHandlingPolicy DdlHandlingPolicy
-	SluiceSettings                    SluiceSettings
+	// ValidationSettings is read so that a document asking for data
+	// validation is refused, not run without it (see validate).
+	ValidationSettings ValidationSettings
+	SluiceSettings     SluiceSettings
+}
+
+// ValidationSettings is DMS's section of that name. Sluice does not
+// validate data yet: its other members only tune a validation, so with
+// both of these false (DMS's defaults) the section means what DMS does.
+type ValidationSettings struct {
+	EnableValidation bool
+	ValidationOnly   bool
 }
 
 // DdlHandlingPolicy is DMS's section of that name.
@@ -125,6 +136,9 @@ func ParseSettings(doc []byte) (Settings, error) {
 }
 
 func (s *Settings) validate() error {
+	if v := s.ValidationSettings; v.EnableValidation || v.ValidationOnly {
+		return fmt.Errorf("ValidationSettings.EnableValidation and ValidationOnly must be false: Sluice does not validate data yet, and a replication that asked for it must not run as if it had. Remove them or set them to false")
+	}
 	switch s.FullLoadSettings.TargetTablePrepMode {
 	case PrepDropAndCreate, PrepTruncateBeforeLoad, PrepDoNothing:
 	case "":

@@ -29,6 +29,11 @@ func TestParseSettings(t *testing.T) {
 		{`{"FullLoadSettings":{"TargetTablePrepMode":"DROP"}}`, nil, "TargetTablePrepMode"},
 		{`{"FullLoadSettings":{"MaxFullLoadSubTasks":50}}`, nil, "1 to 49"},
 		{`{"ChangeProcessingTuning":{"MemoryLimitTotal":-1}}`, nil, "negative"},
+		// DMS's default ValidationSettings (validation off) mean what Sluice
+		// does; asking for validation is refused, never ignored.
+		{`{"ValidationSettings":{"EnableValidation":false,"ThreadCount":5,"ValidationMode":"ROW_LEVEL"}}`, func(s Settings) bool { return !s.ValidationSettings.EnableValidation }, ""},
+		{`{"ValidationSettings":{"EnableValidation":true}}`, nil, "does not validate data yet"},
+		{`{"ValidationSettings":{"ValidationOnly":true}}`, nil, "ValidationOnly"},
 		{`{"FullLoadSettings":`, nil, "not valid JSON"},
 		{`{"FullLoadSettings":{"MaxFullLoadSubTasks":"eight"}}`, nil, "not valid JSON"},
 	}
