@@ -54,6 +54,10 @@ type applyLoop struct {
 	// skip holds the reloaded tables whose copy already holds the current
 	// source transaction, nil if none.
 	skip map[*Table]bool
+	// began is the position of the current source transaction's OpBegin;
+	// reached is a source's progress that waits for the open target
+	// transaction to commit before it is true of the target.
+	began, reached Position
 	// Changes are counted when their target transaction commits: a group
 	// rolled back at a stop is sent again by the source and must not count
 	// twice.
@@ -119,6 +123,8 @@ func (l *applyLoop) applyRun(ctx context.Context, run []*Change) error {
 			err = l.begin(ctx, c)
 		case OpCommit:
 			err = l.end(ctx, c, i == len(run)-1)
+		case OpProgress:
+			err = l.progress(ctx, c)
 		default:
 			err = l.change(ctx, c)
 		}
@@ -149,6 +155,26 @@ func (l *applyLoop) begin(ctx context.Context, c *Change) error {
 		_, l.span = l.tracer.Start(ctx, spanCommit, l.spanOpts...)
 	}
 	l.skip = l.r.skipped(c)
+	l.began = c.Position
+	return nil
+}
+
+// progress passes on a source's word that every transaction before c's
+// position has been emitted: it is true of the target once what is held
+// is committed. What is held is committed now if nothing else waits: end
+// left it open because this change was already in the buffer.
+func (l *applyLoop) progress(ctx context.Context, c *Change) error {
+	if l.inTxn || c.Position == nil {
+		return nil
+	}
+	if l.pending == nil {
+		l.r.Stats.recordReached(c.Position)
+		return nil
+	}
+	l.reached = c.Position
+	if len(l.buf.ch) == 0 {
+		return l.commit(ctx)
+	}
 	return nil
 }
 
@@ -180,6 +206,7 @@ func (l *applyLoop) change(ctx context.Context, c *Change) error {
 	if err := l.target.Apply(ctx, c); err != nil {
 		return err
 	}
+	l.r.Touched.record(c, l.began)
 	l.held += int64(c.Size)
 	l.counts.add(c)
 	l.changes++
@@ -200,6 +227,10 @@ func (l *applyLoop) commit(ctx context.Context) error {
 	}
 	l.counts.flush(l.r.Stats)
 	l.r.Stats.recordApplied(pos, at, len(l.buf.ch) == 0)
+	if l.reached != nil {
+		l.r.Stats.recordReached(l.reached)
+		l.reached = nil
+	}
 	l.pending, l.held = nil, 0
 	if l.span != nil {
 		if l.span.IsRecording() {

@@ -40,7 +40,7 @@ func (b *buffer) Emit(ctx context.Context, c *Change) error {
 	}
 	b.used.Add(n)
 	b.run = append(b.run, c)
-	if c.Op != OpCommit && c.Op != OpTruncate && len(b.run) < maxRun {
+	if c.Op != OpCommit && c.Op != OpTruncate && c.Op != OpProgress && len(b.run) < maxRun {
 		return nil
 	}
 	select {

@@ -16,6 +16,11 @@ const (
 	OpCommit
 	// OpDDL changes a table's definition; Change.DDL says how.
 	OpDDL
+	// OpProgress says, between transactions, that every transaction whose
+	// commit is before Position has been emitted: a source that knows it
+	// while idle sends one, so validation can tell the stream has passed a
+	// snapshot's position even when no transaction comes after it.
+	OpProgress
 )
 
 func (o Op) String() string {
@@ -34,6 +39,8 @@ func (o Op) String() string {
 		return "commit"
 	case OpDDL:
 		return "ddl"
+	case OpProgress:
+		return "progress"
 	}
 	return "unknown"
 }

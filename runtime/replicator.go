@@ -45,6 +45,15 @@ type Replicator struct {
 	ReloadToken  string
 	Stats        *Stats
 	Log          *slog.Logger
+	// Validation, when set, compares the target with the source after the
+	// full load and while the change stream runs (EnableValidation);
+	// Touched records the rows the stream writes, for it.
+	Validation Validation
+	Touched    *Touched
+	// ValidateTables are tables, by source name, to validate again
+	// without touching them (ReloadReplicationTables validate-only);
+	// they are validated first.
+	ValidateTables []string
 
 	// floors are the positions of the reloaded tables' copies: the stream
 	// skips their transactions committed before them.
@@ -70,6 +79,11 @@ func (r *Replicator) Run(ctx context.Context) error {
 	tables, types, err := r.tables(ctx)
 	if err != nil {
 		return err
+	}
+	if r.Settings.ValidationSettings.ValidationOnly {
+		// Nothing is written: the tables are compared as they are.
+		r.Log.Info("validation only: comparing the tables, writing nothing", "task", r.Task)
+		return r.validateOnce(ctx, tables)
 	}
 	st, err := r.Target.State(ctx, r.Task)
 	if err != nil {
@@ -129,11 +143,69 @@ func (r *Replicator) Run(ctx context.Context) error {
 			return err
 		}
 		if r.Type == FullLoad {
-			return nil
+			return r.validateOnce(ctx, tables)
 		}
 	}
 	r.Stats.setPhase(PhaseCDC)
+	defer r.validateBeside(ctx, tables)()
 	return r.streamRetrying(ctx, tables, from)
+}
+
+// validated orders the tables to validate: the ones a validate-only
+// request names first, then, with EnableValidation, the rest.
+func (r *Replicator) validated(tables []*Table) []*Table {
+	named := map[string]bool{}
+	for _, n := range r.ValidateTables {
+		named[n] = true
+	}
+	var first, rest []*Table
+	for _, t := range tables {
+		switch {
+		case named[t.QualifiedSource()]:
+			first = append(first, t)
+		case r.Settings.ValidationSettings.EnableValidation || r.Settings.ValidationSettings.ValidationOnly:
+			rest = append(rest, t)
+		}
+	}
+	return append(first, rest...)
+}
+
+// validateOnce validates the tables when no change stream follows (a
+// full load alone, ValidationOnly).
+func (r *Replicator) validateOnce(ctx context.Context, tables []*Table) error {
+	if r.Validation == nil {
+		return nil
+	}
+	if err := r.Validation.Tables(ctx, r.validated(tables)); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// validateBeside runs validation beside the change stream: the tables
+// whole, then the rows the stream writes. Its failures are the tables'
+// (their ValidationState), never the replication's. The returned
+// function stops it and waits for it.
+func (r *Replicator) validateBeside(ctx context.Context, tables []*Table) (stop func()) {
+	if r.Validation == nil {
+		return func() {}
+	}
+	vctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := r.Validation.Tables(vctx, r.validated(tables)); err != nil && vctx.Err() == nil {
+			r.Log.Warn("validation stopped", "task", r.Task, "error", err)
+			return
+		}
+		if r.Settings.ValidationSettings.EnableValidation {
+			_ = r.Validation.Follow(vctx, tables)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // tables lists the selected tables and gives them their target names.

@@ -3,6 +3,8 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -16,18 +18,66 @@ type Settings struct {
 	// ChangeProcessingDdlHandlingPolicy says which source DDL is applied
 	// to the target; each member defaults to true, as in DMS.
 	ChangeProcessingDdlHandlingPolicy DdlHandlingPolicy
-	// ValidationSettings is read so that a document asking for data
-	// validation is refused, not run without it (see validate).
+	// ValidationSettings says whether and how the target is compared
+	// with the source (runtime/validate).
 	ValidationSettings ValidationSettings
 	SluiceSettings     SluiceSettings
 }
 
-// ValidationSettings is DMS's section of that name. Sluice does not
-// validate data yet: its other members only tune a validation, so with
-// both of these false (DMS's defaults) the section means what DMS does.
+// ValidationSettings is DMS's section of that name. Every member DMS
+// documents that Sluice honours is here; a document naming any other is
+// refused (see ParseSettings), never run as if it had not asked.
 type ValidationSettings struct {
+	// EnableValidation compares every table after its full load, then
+	// every row the change stream writes.
 	EnableValidation bool
-	ValidationOnly   bool
+	// ValidationMode is GROUP_LEVEL (checksums of key ranges, split
+	// until the differing rows are found; the default) or ROW_LEVEL
+	// (every row of every range compared one by one).
+	ValidationMode string
+	// ThreadCount is how many key ranges are compared at once.
+	ThreadCount int
+	// PartitionSize is how many rows each key range holds.
+	PartitionSize int
+	// FailureMaxCount is how many failed rows, in all tables, end the
+	// validation of the replication; TableFailureMaxCount of one table.
+	FailureMaxCount      int
+	TableFailureMaxCount int
+	// ValidationOnly compares the tables and writes nothing to them.
+	ValidationOnly bool
+	// ValidationQueryCdcDelaySeconds is how long a row the change
+	// stream wrote waits before it is compared.
+	ValidationQueryCdcDelaySeconds int
+	// RecordFailureDelayInMinutes and RecordFailureDelayLimitInMinutes
+	// delay the report of a failed row: it is compared again until the
+	// delay has passed, and reported only if it still differs.
+	RecordFailureDelayInMinutes      int
+	RecordFailureDelayLimitInMinutes int
+	// RecordSuspendDelayInMinutes is how long a row may keep changing
+	// under the comparison before it is suspended instead of compared.
+	RecordSuspendDelayInMinutes int
+	// SkipLobColumns leaves text, binary and JSON columns out.
+	SkipLobColumns bool
+	// HandleCollationDiff orders text keys by their bytes on both sides.
+	// Sluice always does where the two databases' orders may differ, so
+	// both values are honoured.
+	HandleCollationDiff bool
+}
+
+// Validation modes (ValidationSettings.ValidationMode).
+const (
+	ValidateGroupLevel = "GROUP_LEVEL"
+	ValidateRowLevel   = "ROW_LEVEL"
+)
+
+// validationMembers are the members of ValidationSettings a document may
+// name: the fields above.
+var validationMembers = map[string]bool{
+	"EnableValidation": true, "ValidationMode": true, "ThreadCount": true, "PartitionSize": true,
+	"FailureMaxCount": true, "TableFailureMaxCount": true, "ValidationOnly": true,
+	"ValidationQueryCdcDelaySeconds": true, "RecordFailureDelayInMinutes": true,
+	"RecordFailureDelayLimitInMinutes": true, "RecordSuspendDelayInMinutes": true,
+	"SkipLobColumns": true, "HandleCollationDiff": true,
 }
 
 // DdlHandlingPolicy is DMS's section of that name.
@@ -131,13 +181,16 @@ func ParseSettings(doc []byte) (Settings, error) {
 		if err := json.Unmarshal(doc, &s); err != nil {
 			return s, fmt.Errorf("ReplicationSettings is not valid JSON of the DMS task-settings shape: %w", err)
 		}
+		if err := checkValidationMembers(doc); err != nil {
+			return s, err
+		}
 	}
 	return s, s.validate()
 }
 
 func (s *Settings) validate() error {
-	if v := s.ValidationSettings; v.EnableValidation || v.ValidationOnly {
-		return fmt.Errorf("ValidationSettings.EnableValidation and ValidationOnly must be false: Sluice does not validate data yet, and a replication that asked for it must not run as if it had. Remove them or set them to false")
+	if err := s.ValidationSettings.validate(); err != nil {
+		return err
 	}
 	switch s.FullLoadSettings.TargetTablePrepMode {
 	case PrepDropAndCreate, PrepTruncateBeforeLoad, PrepDoNothing:
@@ -190,4 +243,91 @@ func (s Settings) batchWindow() time.Duration {
 		return transactionalWindow
 	}
 	return time.Duration(s.ChangeProcessingTuning.BatchApplyTimeoutMax) * time.Second
+}
+
+// checkValidationMembers refuses a ValidationSettings member Sluice does
+// not honour (ValidationPartialLobSize, MaxKeyColumnSize, a misspelling),
+// by name.
+func checkValidationMembers(doc []byte) error {
+	var top struct{ ValidationSettings map[string]json.RawMessage }
+	if err := json.Unmarshal(doc, &top); err != nil {
+		return nil // the typed decode has already said what is wrong
+	}
+	var unknown []string
+	for k := range top.ValidationSettings {
+		if !validationMembers[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	return fmt.Errorf("ValidationSettings.%s is not honoured by Sluice: remove it (Sluice honours %s)", strings.Join(unknown, ", ValidationSettings."), strings.Join(sortedKeys(validationMembers), ", "))
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// validate checks the section and fills DMS's defaults.
+func (v *ValidationSettings) validate() error {
+	switch v.ValidationMode {
+	case "":
+		v.ValidationMode = ValidateGroupLevel
+	case ValidateGroupLevel, ValidateRowLevel:
+	default:
+		return fmt.Errorf("ValidationSettings.ValidationMode %q is not valid: use GROUP_LEVEL or ROW_LEVEL", v.ValidationMode)
+	}
+	for _, n := range []struct {
+		name     string
+		v        *int
+		def, max int
+	}{
+		{"ThreadCount", &v.ThreadCount, 5, 64},
+		{"PartitionSize", &v.PartitionSize, 10000, 1000000},
+		{"FailureMaxCount", &v.FailureMaxCount, 10000, 1 << 30},
+		{"TableFailureMaxCount", &v.TableFailureMaxCount, 1000, 1 << 30},
+		{"ValidationQueryCdcDelaySeconds", &v.ValidationQueryCdcDelaySeconds, 0, 86400},
+		{"RecordFailureDelayInMinutes", &v.RecordFailureDelayInMinutes, 0, 1440},
+		{"RecordFailureDelayLimitInMinutes", &v.RecordFailureDelayLimitInMinutes, 0, 1440},
+		{"RecordSuspendDelayInMinutes", &v.RecordSuspendDelayInMinutes, 30, 1440},
+	} {
+		if *n.v < 0 || *n.v > n.max {
+			return fmt.Errorf("ValidationSettings.%s %d is out of range: use 0 to %d", n.name, *n.v, n.max)
+		}
+		if *n.v == 0 && n.def > 0 {
+			*n.v = n.def
+		}
+	}
+	if v.PartitionSize < 2 {
+		return fmt.Errorf("ValidationSettings.PartitionSize %d is too small: use at least 2", v.PartitionSize)
+	}
+	return nil
+}
+
+// FailureDelay is how long a row that differs is compared again before it
+// is reported: the larger of RecordFailureDelayInMinutes and
+// RecordFailureDelayLimitInMinutes, at least the CDC delay.
+func (v ValidationSettings) FailureDelay() time.Duration {
+	d := time.Duration(max(v.RecordFailureDelayInMinutes, v.RecordFailureDelayLimitInMinutes)) * time.Minute
+	return max(d, v.CDCDelay())
+}
+
+// CDCDelay is ValidationQueryCdcDelaySeconds.
+func (v ValidationSettings) CDCDelay() time.Duration {
+	return time.Duration(v.ValidationQueryCdcDelaySeconds) * time.Second
+}
+
+// CheckType refuses settings that a replication of type typ cannot honour.
+func (s Settings) CheckType(typ string) error {
+	if s.ValidationSettings.ValidationOnly && typ != FullLoad {
+		return fmt.Errorf("ValidationSettings.ValidationOnly compares the tables as they are and writes nothing, which a %s replication cannot do: use ReplicationType full-load with it", typ)
+	}
+	return nil
 }

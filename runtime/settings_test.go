@@ -29,11 +29,25 @@ func TestParseSettings(t *testing.T) {
 		{`{"FullLoadSettings":{"TargetTablePrepMode":"DROP"}}`, nil, "TargetTablePrepMode"},
 		{`{"FullLoadSettings":{"MaxFullLoadSubTasks":50}}`, nil, "1 to 49"},
 		{`{"ChangeProcessingTuning":{"MemoryLimitTotal":-1}}`, nil, "negative"},
-		// DMS's default ValidationSettings (validation off) mean what Sluice
-		// does; asking for validation is refused, never ignored.
-		{`{"ValidationSettings":{"EnableValidation":false,"ThreadCount":5,"ValidationMode":"ROW_LEVEL"}}`, func(s Settings) bool { return !s.ValidationSettings.EnableValidation }, ""},
-		{`{"ValidationSettings":{"EnableValidation":true}}`, nil, "does not validate data yet"},
-		{`{"ValidationSettings":{"ValidationOnly":true}}`, nil, "ValidationOnly"},
+		// ValidationSettings: DMS's defaults filled in, members Sluice does
+		// not honour refused by name.
+		{`{"ValidationSettings":{"EnableValidation":true}}`, func(s Settings) bool {
+			v := s.ValidationSettings
+			return v.EnableValidation && v.ThreadCount == 5 && v.PartitionSize == 10000 && v.ValidationMode == ValidateGroupLevel &&
+				v.FailureMaxCount == 10000 && v.TableFailureMaxCount == 1000 && v.RecordSuspendDelayInMinutes == 30
+		}, ""},
+		{`{"ValidationSettings":{"EnableValidation":true,"ValidationMode":"ROW_LEVEL","ThreadCount":2,"PartitionSize":500}}`, func(s Settings) bool {
+			v := s.ValidationSettings
+			return v.ValidationMode == ValidateRowLevel && v.ThreadCount == 2 && v.PartitionSize == 500
+		}, ""},
+		{`{"ValidationSettings":{"EnableValidation":true,"ValidationQueryCdcDelaySeconds":3,"RecordFailureDelayInMinutes":1}}`, func(s Settings) bool {
+			v := s.ValidationSettings
+			return v.CDCDelay() == 3*time.Second && v.FailureDelay() == time.Minute
+		}, ""},
+		{`{"ValidationSettings":{"EnableValidation":true,"ValidationPartialLobSize":0}}`, nil, "ValidationSettings.ValidationPartialLobSize is not honoured"},
+		{`{"ValidationSettings":{"EnableValidation":true,"ValidationMode":"FAST"}}`, nil, "GROUP_LEVEL or ROW_LEVEL"},
+		{`{"ValidationSettings":{"ThreadCount":-1}}`, nil, "ThreadCount -1 is out of range"},
+		{`{"ValidationSettings":{"PartitionSize":1}}`, nil, "at least 2"},
 		{`{"FullLoadSettings":`, nil, "not valid JSON"},
 		{`{"FullLoadSettings":{"MaxFullLoadSubTasks":"eight"}}`, nil, "not valid JSON"},
 	}

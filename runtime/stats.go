@@ -32,6 +32,19 @@ type TableStats struct {
 	warnings      atomic.Value // []string
 	LoadStarted   atomic.Int64 // unix nanos
 	LoadFinished  atomic.Int64 // unix nanos
+	validation    atomic.Pointer[ValidationStats]
+}
+
+// SetValidation replaces the table's validation statistics.
+func (t *TableStats) SetValidation(v ValidationStats) { t.validation.Store(&v) }
+
+// Validation returns the table's validation statistics; State is empty
+// when validation is off.
+func (t *TableStats) Validation() ValidationStats {
+	if v := t.validation.Load(); v != nil {
+		return *v
+	}
+	return ValidationStats{}
 }
 
 // State returns the table state.
@@ -55,7 +68,10 @@ type Stats struct {
 	lastCommit atomic.Int64
 	caughtUp   atomic.Bool
 	applied    atomic.Value // string: checkpoint of the last applied position
-	phase      atomic.Value // string
+	// reached is the position before which every source transaction is
+	// applied (posBox): the last commit's, or a source's idle progress.
+	reached atomic.Value
+	phase   atomic.Value // string
 	// BufferBytes and BufferLimit are the change buffer's use and budget;
 	// cpuMilli is the cores the process used lately, in thousandths (set
 	// by whoever measures the process).
@@ -102,6 +118,7 @@ type TableSnapshot struct {
 	TableState                              string
 	FullLoadStartTime, FullLoadEndTime      time.Time
 	Warnings                                []string
+	Validation                              ValidationStats
 }
 
 // Snapshot is a copy of a replication's statistics.
@@ -145,6 +162,7 @@ func (s *Stats) Snapshot() Snapshot {
 			EstimatedRows: t.EstimatedRows.Load(),
 		}
 		ts.Warnings, _ = t.warnings.Load().([]string)
+		ts.Validation = t.Validation()
 		if v := t.LoadStarted.Load(); v != 0 {
 			ts.FullLoadStartTime = time.Unix(0, v)
 		}
@@ -166,7 +184,24 @@ func (s *Stats) Snapshot() Snapshot {
 
 func (s *Stats) setPhase(p Phase) { s.phase.Store(p) }
 
+// posBox holds a Position in an atomic.Value, which needs one concrete type.
+type posBox struct{ p Position }
+
+// Reached returns the position before which every source transaction has
+// been applied to the target, nil before the first.
+func (s *Stats) Reached() Position {
+	b, _ := s.reached.Load().(posBox)
+	return b.p
+}
+
+func (s *Stats) recordReached(p Position) {
+	if cur := s.Reached(); cur == nil || cur.Kind() != p.Kind() || p.Compare(cur) > 0 {
+		s.reached.Store(posBox{p})
+	}
+}
+
 func (s *Stats) recordApplied(pos Position, commit time.Time, caughtUp bool) {
+	s.recordReached(pos)
 	s.applied.Store(Checkpoint(pos))
 	s.lastCommit.Store(commit.UnixNano())
 	s.caughtUp.Store(caughtUp)

@@ -60,14 +60,18 @@ func checkType(t string) error {
 
 // checkDocuments parses the table mappings and settings the way the
 // replicator will, so a config that is accepted can run.
-func checkDocuments(mappings, settings string) error {
+func checkDocuments(typ, mappings, settings string) error {
 	if mappings == "" {
 		return invalid("TableMappings is required: a JSON document with at least one selection rule")
 	}
 	if _, err := mapping.Parse([]byte(mappings)); err != nil {
 		return invalid("TableMappings: %v", err)
 	}
-	if _, err := runtime.ParseSettings([]byte(settings)); err != nil {
+	set, err := runtime.ParseSettings([]byte(settings))
+	if err == nil {
+		err = set.CheckType(typ)
+	}
+	if err != nil {
 		return invalid("ReplicationSettings: %v", err)
 	}
 	return nil
@@ -108,7 +112,7 @@ func (h *Handler) createConfig(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	mappings, settings := deref(in.TableMappings), deref(in.ReplicationSettings)
-	if err := checkDocuments(mappings, settings); err != nil {
+	if err := checkDocuments(in.ReplicationType, mappings, settings); err != nil {
 		return nil, err
 	}
 	if err := h.checkEndpoints(ctx, in.SourceEndpointArn, in.TargetEndpointArn); err != nil {
@@ -230,7 +234,7 @@ func (h *Handler) modifyConfig(ctx context.Context, body []byte) (any, error) {
 			cfg.SupplementalSettings = *in.SupplementalSettings
 		}
 		cfg.SourceEndpointArn, cfg.TargetEndpointArn = src, tgt
-		if err := checkDocuments(cfg.TableMappings, cfg.ReplicationSettings); err != nil {
+		if err := checkDocuments(cfg.ReplicationType, cfg.TableMappings, cfg.ReplicationSettings); err != nil {
 			return err
 		}
 		cfg.ReplicationConfigUpdateTime = store.At(h.now())

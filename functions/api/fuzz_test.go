@@ -477,7 +477,7 @@ func (s *fuzzServer) consistent(ctx context.Context) error {
 		if err := identifier("ReplicationConfigIdentifier", c.ReplicationConfigIdentifier); err != nil {
 			return fmt.Errorf("config %s: %w", c.ReplicationConfigArn, err)
 		}
-		if err := errors.Join(checkType(c.ReplicationType), checkCompute(c.ComputeConfig), checkDocuments(c.TableMappings, c.ReplicationSettings)); err != nil {
+		if err := errors.Join(checkType(c.ReplicationType), checkCompute(c.ComputeConfig), checkDocuments(c.ReplicationType, c.TableMappings, c.ReplicationSettings)); err != nil {
 			return fmt.Errorf("config %s was stored but cannot run: %w", c.ReplicationConfigIdentifier, err)
 		}
 		if got, _ := rdb.Get(ctx, s.st.Key("cfgid", c.ReplicationConfigIdentifier)).Result(); got != c.ReplicationConfigArn {
@@ -807,7 +807,7 @@ func fuzzDocuments(t *testing.T, s string, doc []byte) {
 		{string(doc), "", "TableMappings", len(doc) > 0 && err == nil},
 		{fxMappings, string(doc), "ReplicationSettings", serr == nil},
 	} {
-		err := checkDocuments(c.mappings, c.settings)
+		err := checkDocuments(runtime.FullLoad, c.mappings, c.settings)
 		var f *fault
 		switch {
 		case (err == nil) != c.ok:

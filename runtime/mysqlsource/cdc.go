@@ -91,6 +91,9 @@ func (s *Source) syncer() *replication.BinlogSyncer {
 		ServerID: s.cfg.ServerID, Flavor: s.flavor,
 		Host: srv.Host, Port: uint16(srv.PortNumber()), User: srv.User, Password: srv.Password,
 		TimestampStringLocation: time.UTC,
+		// An idle binlog sends a heartbeat each second, whose position
+		// tells the applier (OpProgress) how far the stream has come.
+		HeartbeatPeriod: time.Second,
 		// go-mysql logs every reconnect at info; the replicator logs what
 		// matters itself.
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -172,6 +175,14 @@ func (st *stream) event(ctx context.Context, ev *replication.BinlogEvent) error 
 		}
 	case *replication.RowsEvent:
 		return st.rows(ctx, e)
+	case *replication.HeartbeatEvent, *replication.MariadbBinlogCheckPointEvent, *replication.MariadbGTIDListEvent:
+		file := st.file
+		if hb, ok := e.(*replication.HeartbeatEvent); ok && hb.Filename != "" {
+			file = hb.Filename
+		}
+		if !st.inTxn && h.LogPos > 0 && file != "" {
+			return st.emit.Emit(ctx, &runtime.Change{Op: runtime.OpProgress, Position: runtime.BinlogPos{File: file, Pos: h.LogPos}})
+		}
 	}
 	return nil
 }

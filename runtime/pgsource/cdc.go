@@ -81,7 +81,10 @@ func (st *stream) run(ctx context.Context) error {
 	}
 	for {
 		if time.Now().After(next) {
-			if err := st.status(ctx, false); err != nil {
+			// Between transactions the server is asked for a keepalive,
+			// whose WAL end tells the applier (OpProgress) how far the
+			// stream has come while nothing is written.
+			if err := st.status(ctx, !st.inTxn); err != nil {
 				return err
 			}
 			next = time.Now().Add(statusInterval)
@@ -127,6 +130,9 @@ func (st *stream) copyData(ctx context.Context, data []byte) error {
 		if !st.inTxn && uint64(ka.ServerWALEnd) > st.idleUntil {
 			// Everything the server decoded up to here has been sent.
 			st.idleUntil = uint64(ka.ServerWALEnd)
+			if err := st.emit.Emit(ctx, &runtime.Change{Op: runtime.OpProgress, Position: runtime.LSN(ka.ServerWALEnd)}); err != nil {
+				return err
+			}
 		}
 		if ka.ReplyRequested {
 			return st.status(ctx, false)

@@ -17,6 +17,7 @@ import (
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/mapping"
 	"github.com/sluicedb/sluice/runtime/mysqlconn"
+	"github.com/sluicedb/sluice/runtime/validate"
 )
 
 // ErrInvalid marks a task description that cannot run as written.
@@ -48,6 +49,9 @@ type Task struct {
 	// names the request so that a resume does not repeat it.
 	ReloadTables []string `json:",omitempty"`
 	ReloadToken  string   `json:",omitempty"`
+	// ValidateTables (source names) are validated again, untouched
+	// (ReloadReplicationTables validate-only).
+	ValidateTables []string `json:",omitempty"`
 	// Fence is the fencing token of the lease the replicator took for
 	// this replication (0 when it runs standalone, without a lease). It
 	// is the replicator's own, never part of the document.
@@ -271,6 +275,9 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 		return nil, nil, fmt.Errorf("%w: TableMappings: %v", ErrInvalid, err)
 	}
 	settings, err := runtime.ParseSettings(document(t.ReplicationSettings))
+	if err == nil {
+		err = settings.CheckType(t.ReplicationType)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
@@ -323,6 +330,12 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 		Reload:           t.StartReplicationType == "reload-target",
 		StopAtCommitTime: stopAt,
 		ReloadTables:     t.ReloadTables, ReloadToken: t.ReloadToken,
+		ValidateTables: t.ValidateTables,
+	}
+	if err := t.validation(rep, settings); err != nil {
+		_ = src.Close(context.WithoutCancel(ctx))
+		_ = tgt.Close(context.WithoutCancel(ctx))
+		return nil, nil, err
 	}
 	cleanup := func() {
 		bg := context.WithoutCancel(ctx)
@@ -379,4 +392,32 @@ func sanitize(id string) string {
 		s = s[:50]
 	}
 	return s
+}
+
+// validation gives rep its validator when the settings or a validate-only
+// request ask for one.
+func (t *Task) validation(rep *runtime.Replicator, settings runtime.Settings) error {
+	v := settings.ValidationSettings
+	if !v.EnableValidation && !v.ValidationOnly && len(t.ValidateTables) == 0 {
+		return nil
+	}
+	src, ok1 := rep.Source.(runtime.SnapshotReader)
+	tgt, ok2 := rep.Target.(runtime.SnapshotReader)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("%w: data validation is not available between %s and %s", ErrInvalid, t.SourceEndpoint.EngineName, t.TargetEndpoint.EngineName)
+	}
+	rec, _ := rep.Target.(runtime.FailureRecorder)
+	if rep.Stats == nil {
+		rep.Stats = runtime.NewStats()
+	}
+	streaming := t.ReplicationType != runtime.FullLoad && !v.ValidationOnly
+	if streaming {
+		rep.Touched = runtime.NewTouched()
+	}
+	rep.Validation = &validate.Validator{
+		Task: t.ReplicationConfigIdentifier, Source: src, Target: tgt, Recorder: rec,
+		Settings: v, ZeroDateAsNull: settings.SluiceSettings.ZeroDateAsNull,
+		Stats: rep.Stats, Streaming: streaming, Touched: rep.Touched, Log: rep.Log,
+	}
+	return nil
 }

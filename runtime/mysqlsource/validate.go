@@ -1,0 +1,94 @@
+package mysqlsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/mysqlconn"
+)
+
+var _ runtime.SnapshotReader = (*Source)(nil)
+
+// Dialect implements runtime.SnapshotReader.
+func (s *Source) Dialect() string { return runtime.DialectMySQL }
+
+// ReadSnapshots implements runtime.SnapshotReader. Each session has its
+// own consistent snapshot. MariaDB says exactly where in the binlog each
+// one is (binlog_snapshot_file and _position); MySQL says it only under
+// the moment's global read lock.
+func (s *Source) ReadSnapshots(ctx context.Context, _ string, n int) ([]runtime.ReadSession, error) {
+	out := make([]runtime.ReadSession, 0, n)
+	fail := func(err error) ([]runtime.ReadSession, error) {
+		for _, r := range out {
+			_ = r.Close(ctx)
+		}
+		return nil, err
+	}
+	for range n {
+		conn, err := s.connect(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		snap := &mysqlconn.Snapshot{Conn: conn}
+		if snap.Pos, err = s.validationSnapshot(snap); err != nil {
+			conn.Close()
+			return fail(fmt.Errorf("source snapshot: %w", err))
+		}
+		out = append(out, snap)
+	}
+	return out, nil
+}
+
+func (s *Source) validationSnapshot(snap *mysqlconn.Snapshot) (runtime.Position, error) {
+	conn := snap.Conn
+	if s.flavor != mysql.MariaDBFlavor {
+		if _, err := conn.Execute("FLUSH TABLES WITH READ LOCK"); err != nil {
+			var me *mysql.MyError
+			if errors.As(err, &me) && (me.Code == 1227 || me.Code == 1045) {
+				// Without the position, a snapshot says nothing about the
+				// rows the stream was writing: validation waits them out.
+				return nil, mysqlconn.BeginSnapshot(conn)
+			}
+			return nil, err
+		}
+		err := mysqlconn.BeginSnapshot(conn)
+		var pos runtime.BinlogPos
+		if err == nil {
+			pos, err = masterStatus(conn)
+		}
+		if _, uerr := conn.Execute("UNLOCK TABLES"); err == nil && uerr != nil {
+			err = uerr
+		}
+		return pos, err
+	}
+	if err := mysqlconn.BeginSnapshot(conn); err != nil {
+		return nil, err
+	}
+	r, err := conn.Execute("SHOW STATUS WHERE Variable_name IN ('binlog_snapshot_file', 'binlog_snapshot_position')")
+	if err != nil {
+		return nil, fmt.Errorf("read the snapshot's binlog position: %w", err)
+	}
+	var pos runtime.BinlogPos
+	for i := range r.RowNumber() {
+		name, _ := r.GetString(i, 0)
+		val, _ := r.GetString(i, 1)
+		if strings.EqualFold(name, "binlog_snapshot_file") {
+			pos.File = val
+		} else {
+			p, _ := strconv.ParseUint(val, 10, 32)
+			pos.Pos = uint32(p)
+		}
+	}
+	if pos.File == "" {
+		// No binlog: no change stream either; the snapshot has no
+		// position to compare.
+		return nil, nil
+	}
+	return pos, nil
+}

@@ -1,0 +1,106 @@
+package pgsource
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/pgsnap"
+)
+
+var _ runtime.SnapshotReader = (*Source)(nil)
+
+// Dialect implements runtime.SnapshotReader.
+func (s *Source) Dialect() string { return runtime.DialectPostgres }
+
+// snapshots numbers the temporary slots of validation snapshots, which may
+// be open side by side.
+var snapshots atomic.Int64
+
+// ReadSnapshots implements runtime.SnapshotReader. The sessions share one
+// snapshot, exported by a temporary logical slot made for it, so its
+// position compares with the commit positions of the replication's own
+// slot. PostgreSQL drops the slot when its session ends, as soon as every
+// session has imported the snapshot. On a server that does not log
+// logically (a full load alone), a plain exported snapshot serves, with no
+// position.
+func (s *Source) ReadSnapshots(ctx context.Context, _ string, n int) ([]runtime.ReadSession, error) {
+	name, pos, done, err := s.validationSnapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	out := make([]runtime.ReadSession, 0, n)
+	for range n {
+		conn, err := s.connect(ctx)
+		if err != nil {
+			pgsnap.CloseAll(ctx, out)
+			return nil, err
+		}
+		sess, err := pgsnap.Begin(ctx, conn, name)
+		if err != nil {
+			conn.Close(ctx)
+			pgsnap.CloseAll(ctx, out)
+			return nil, fmt.Errorf("source snapshot: %w", err)
+		}
+		sess.Pos = pos
+		out = append(out, sess)
+	}
+	return out, nil
+}
+
+// validationSnapshot exports a snapshot and returns its name, its
+// position (nil if it has none) and what ends the export.
+func (s *Source) validationSnapshot(ctx context.Context) (string, runtime.Position, func(), error) {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	var level string
+	err = conn.QueryRow(ctx, "SHOW wal_level").Scan(&level)
+	if err == nil && level != "logical" {
+		// No change stream can run here: a plain snapshot, held open by
+		// this session until the others have imported it.
+		var name string
+		if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+			conn.Close(ctx)
+			return "", nil, nil, err
+		}
+		if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&name); err != nil {
+			conn.Close(ctx)
+			return "", nil, nil, fmt.Errorf("export a snapshot of the source: %w", err)
+		}
+		return name, nil, func() { conn.Close(context.WithoutCancel(ctx)) }, nil
+	}
+	conn.Close(ctx)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("read the source's wal_level: %w", err)
+	}
+	repl, err := s.connectReplication(ctx, false)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	slot := s.cfg.Slot
+	if slot == "" {
+		slot = "sluice"
+	}
+	if len(slot) > 48 {
+		slot = slot[:48]
+	}
+	slot = fmt.Sprintf("%s_val%d", slot, snapshots.Add(1))
+	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, slot, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "EXPORT_SNAPSHOT"})
+	if err != nil {
+		repl.Close(ctx)
+		return "", nil, nil, classify(fmt.Errorf("create the temporary slot %s for a validation snapshot: %w", slot, err), slot)
+	}
+	at, err := runtime.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		repl.Close(ctx)
+		return "", nil, nil, err
+	}
+	return res.SnapshotName, at, func() { repl.Close(context.WithoutCancel(ctx)) }, nil
+}

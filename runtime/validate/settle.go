@@ -1,0 +1,242 @@
+package validate
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluicedb/sluice/runtime"
+)
+
+// settle decides what becomes of the rows that differed: a row no
+// transaction between its two snapshots wrote, once the stream has applied
+// up to the later one, is a failure (after RecordFailureDelay*); a row one
+// wrote is compared again; a row that keeps changing past
+// RecordSuspendDelayInMinutes is suspended. Without a stream (once), every
+// row is compared once more after the delays and reported if it still
+// differs.
+func (v *Validator) settle(ctx context.Context, runs []*tableRun, once bool) error {
+	reached := v.Stats.Reached()
+	failDelay := v.Settings.FailureDelay()
+	suspend := time.Duration(v.Settings.RecordSuspendDelayInMinutes) * time.Minute
+	again := map[*tableRun][]*candidate{}
+	for _, tr := range runs {
+		v.mu.Lock()
+		pend := tr.pending
+		tr.pending = nil
+		v.mu.Unlock()
+		var keep, fails []*candidate
+		for _, c := range pend {
+			now := time.Now()
+			switch {
+			case !v.Streaming:
+				again[tr] = append(again[tr], c)
+			case c.lo == nil:
+				// Snapshots without positions say nothing of the rows
+				// the stream was writing: the row is compared again
+				// until it agrees or is suspended.
+				if now.Sub(c.first) > suspend {
+					tr.suspended++
+				} else {
+					again[tr] = append(again[tr], c)
+				}
+			case reached == nil || reached.Kind() != c.hi.Kind() || reached.Compare(c.hi) < 0:
+				// The stream has not yet applied what the later snapshot
+				// holds: the row cannot be judged yet.
+				if now.Sub(c.first) > suspend {
+					tr.suspended++
+				} else {
+					keep = append(keep, c)
+				}
+			case v.touched(tr, c):
+				if now.Sub(c.first) > suspend {
+					tr.suspended++
+				} else {
+					again[tr] = append(again[tr], c)
+				}
+			case now.Sub(c.first) < failDelay:
+				again[tr] = append(again[tr], c)
+			default:
+				fails = append(fails, c)
+			}
+		}
+		v.mu.Lock()
+		tr.pending = append(tr.pending, keep...)
+		v.mu.Unlock()
+		if err := v.fail(ctx, tr, fails); err != nil {
+			return err
+		}
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	if once {
+		d := max(v.Settings.CDCDelay(), failDelay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+	found, err := v.compareAgain(ctx, again)
+	if err != nil {
+		// Not compared: they wait for the next round.
+		for tr, cs := range again {
+			v.mu.Lock()
+			tr.pending = append(tr.pending, cs...)
+			v.mu.Unlock()
+		}
+		return err
+	}
+	for tr, cs := range found {
+		if once {
+			if err := v.fail(ctx, tr, cs); err != nil {
+				return err
+			}
+			continue
+		}
+		v.mu.Lock()
+		tr.pending = mergeCandidates(tr.pending, cs)
+		v.mu.Unlock()
+	}
+	return nil
+}
+
+// touched says whether a transaction between c's snapshots wrote its row
+// (for a table whose keys the record cannot name, any of its rows).
+func (v *Validator) touched(tr *tableRun, c *candidate) bool {
+	if v.Touched == nil {
+		return false
+	}
+	if tr.p.keyless() || !tr.p.tracked {
+		keys, whole := v.Touched.Changed(tr.p.name, c.lo)
+		return whole || len(keys) > 0
+	}
+	return v.Touched.Since(tr.p.name, c.m.keyString(), c.lo)
+}
+
+// compareAgain compares the rows of again at new snapshots and returns
+// those that still differ, keeping when each was first found.
+func (v *Validator) compareAgain(ctx context.Context, again map[*tableRun][]*candidate) (map[*tableRun][]*candidate, error) {
+	out := map[*tableRun][]*candidate{}
+	var keyed []*tableRun
+	for tr, cs := range again {
+		if tr.p.keyless() {
+			// A keyless table's rows have no key to fetch them by: it
+			// is compared whole again.
+			found, err := v.pass(ctx, tr)
+			if err != nil {
+				return nil, err
+			}
+			out[tr] = mergeCandidates(cs, found)[:len(found)]
+			continue
+		}
+		keyed = append(keyed, tr)
+	}
+	if len(keyed) == 0 {
+		return out, nil
+	}
+	src, tgt, err := v.sessions(ctx, 1, false)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(ctx, src)
+	defer closeAll(ctx, tgt)
+	lo, hi := v.window(src[0], tgt[0])
+	for _, tr := range keyed {
+		cs := again[tr]
+		keys := make([]bound, len(cs))
+		first := map[string]time.Time{}
+		for i, c := range cs {
+			keys[i] = c.m.key
+			first[c.m.keyString()] = c.first
+		}
+		pr := &pair{src: &reader{p: tr.p, src: true, s: src[0]}, tgt: &reader{p: tr.p, s: tgt[0]}}
+		if err := pr.keys(ctx, keys); err != nil {
+			return nil, err
+		}
+		for _, m := range pr.found {
+			out[tr] = append(out[tr], &candidate{m: m, lo: lo, hi: hi, first: first[m.keyString()]})
+		}
+		v.mu.Lock()
+		tr.fetched += pr.src.fetched + pr.tgt.fetched
+		v.mu.Unlock()
+	}
+	return out, nil
+}
+
+// fail reports rows as failures: in the statistics, and in the target's
+// awsdms_validation_failures_v1. Past TableFailureMaxCount the table's
+// validation stops; past FailureMaxCount the replication's.
+func (v *Validator) fail(ctx context.Context, tr *tableRun, cs []*candidate) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	now := time.Now().UTC()
+	fs := make([]runtime.ValidationFailure, len(cs))
+	for i, c := range cs {
+		fs[i] = runtime.ValidationFailure{
+			TableOwner: tr.t.SourceSchema, TableName: tr.t.SourceName, Time: now,
+			KeyType: "Row", Key: keyJSON(c.m.key), FailureType: c.m.typ, Details: c.m.details,
+		}
+	}
+	for _, c := range cs {
+		v.log().Warn("validation failure", "table", tr.p.name, "key", keyJSON(c.m.key), "type", c.m.typ)
+	}
+	v.mu.Lock()
+	tr.failed += int64(len(cs))
+	v.failed += int64(len(cs))
+	if tr.failed >= int64(v.Settings.TableFailureMaxCount) && tr.halted == "" {
+		tr.halted = fmt.Sprintf("validation of the table stopped after %d failed rows (TableFailureMaxCount %d)", tr.failed, v.Settings.TableFailureMaxCount)
+	}
+	if v.failed >= int64(v.Settings.FailureMaxCount) && v.halted == "" {
+		v.halted = fmt.Sprintf("validation stopped after %d failed rows in all tables (FailureMaxCount %d)", v.failed, v.Settings.FailureMaxCount)
+	}
+	v.mu.Unlock()
+	if v.Recorder == nil {
+		return nil
+	}
+	if err := v.Recorder.RecordValidationFailures(ctx, v.Task, nil, fs); err != nil {
+		return fmt.Errorf("record validation failures of %s: %w", tr.p.name, err)
+	}
+	return nil
+}
+
+// report puts tr's validation in the table's statistics.
+func (v *Validator) report(tr *tableRun) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s := runtime.ValidationStats{
+		Pending: int64(len(tr.pending)), Failed: tr.failed, Suspended: tr.suspended,
+		LastValidated: tr.last, ComparedRows: tr.compared, RowsFetched: tr.fetched,
+	}
+	var details []string
+	switch {
+	case tr.err != nil:
+		s.State = runtime.ValidationError
+		details = append(details, tr.err.Error())
+	case tr.failed > 0:
+		s.State = runtime.ValidationMismatched
+	case tr.suspended > 0:
+		s.State = runtime.ValidationSuspended
+	case tr.running || len(tr.pending) > 0 || tr.whole:
+		s.State = runtime.ValidationPending
+	default:
+		s.State = runtime.ValidationValidated
+	}
+	if tr.p != nil && tr.p.keyless() && tr.err == nil {
+		details = append(details, "no key: compared as a multiset of rows")
+	}
+	if tr.p != nil && len(tr.p.skipped) > 0 {
+		details = append(details, "not compared (SkipLobColumns): "+strings.Join(tr.p.skipped, ", "))
+	}
+	if tr.halted != "" {
+		details = append(details, tr.halted)
+	}
+	if v.halted != "" {
+		details = append(details, v.halted)
+	}
+	s.Details = strings.Join(details, "; ")
+	v.Stats.Table(tr.t.SourceSchema, tr.t.SourceName).SetValidation(s)
+}

@@ -1,0 +1,484 @@
+package validate
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicedb/sluice/runtime"
+)
+
+// Validator compares a replication's target with its source. It
+// implements runtime.Validation.
+type Validator struct {
+	Task           string
+	Source, Target runtime.SnapshotReader
+	// Recorder keeps the failures on the target; nil keeps them in the
+	// statistics only.
+	Recorder       runtime.FailureRecorder
+	Settings       runtime.ValidationSettings
+	ZeroDateAsNull bool
+	Stats          *runtime.Stats
+	// Streaming says a change stream applies the source's changes while
+	// validation runs, recording what it writes in Touched. Without one
+	// the target stands still and a row that differs is compared once
+	// more, after the delays, before it is reported.
+	Streaming bool
+	Touched   *runtime.Touched
+	Log       *slog.Logger
+
+	mu     sync.Mutex
+	tables map[string]*tableRun
+	failed int64  // failures of every table, for FailureMaxCount
+	halted string // why validation stopped for the whole replication
+}
+
+var _ runtime.Validation = (*Validator)(nil)
+
+// tableRun is the validation of one table.
+type tableRun struct {
+	t *runtime.Table
+	p *plan
+	// err is why the table cannot be validated (its ValidationState is
+	// Error); halted is why its validation stopped.
+	err    error
+	halted string
+	// pending are rows that differed and wait to be compared again.
+	pending                              []*candidate
+	failed, suspended, compared, fetched int64
+	// since is the position from which the rows the stream writes are not
+	// yet validated; whole asks for the whole table to be compared again.
+	since   runtime.Position
+	whole   bool
+	running bool
+	last    time.Time
+}
+
+// candidate is a row that differed between two snapshots.
+type candidate struct {
+	m mismatch
+	// lo and hi are the snapshots' positions, lower first; nil when they
+	// say nothing (no stream: the target stands still; or a snapshot
+	// without a position).
+	lo, hi runtime.Position
+	first  time.Time // when the row was first found different
+}
+
+func (v *Validator) log() *slog.Logger {
+	if v.Log == nil {
+		return slog.Default()
+	}
+	return v.Log
+}
+
+func (v *Validator) run(t *runtime.Table) *tableRun {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.tables == nil {
+		v.tables = map[string]*tableRun{}
+	}
+	name := t.QualifiedSource()
+	tr := v.tables[name]
+	if tr == nil {
+		tr = &tableRun{}
+		v.tables[name] = tr
+	}
+	tr.t = t
+	return tr
+}
+
+// Tables implements runtime.Validation: each table is compared whole, one
+// after the other, its key ranges ThreadCount at a time.
+func (v *Validator) Tables(ctx context.Context, tables []*runtime.Table) error {
+	for _, t := range tables {
+		tr := v.run(t)
+		v.mu.Lock()
+		tr.err, tr.halted, tr.pending = nil, "", nil
+		tr.failed, tr.suspended, tr.compared, tr.fetched = 0, 0, 0, 0
+		tr.running = true
+		v.mu.Unlock()
+		v.report(tr)
+		if v.Recorder != nil {
+			if err := v.Recorder.RecordValidationFailures(ctx, v.Task, []string{t.QualifiedSource()}, nil); err != nil {
+				v.log().Warn("could not clear the table's earlier validation failures", "table", t.QualifiedSource(), "error", err)
+			}
+		}
+		err := v.whole(ctx, tr)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			v.log().Warn("table not validated", "table", t.QualifiedSource(), "error", err)
+		}
+		if !v.Streaming {
+			// No stream follows: what differs is compared once more,
+			// after the delays, and then reported.
+			if err := v.settle(ctx, []*tableRun{tr}, true); err != nil && ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		v.mu.Lock()
+		tr.running = false
+		v.mu.Unlock()
+		v.report(tr)
+	}
+	return nil
+}
+
+// whole compares all of tr's table, with retries, and queues what
+// differs.
+func (v *Validator) whole(ctx context.Context, tr *tableRun) error {
+	if v.halted != "" {
+		return nil
+	}
+	if tr.p == nil || tr.p.t != tr.t {
+		p, err := newPlan(tr.t, v.Source.Dialect(), v.Target.Dialect(), v.Settings, v.ZeroDateAsNull)
+		if err != nil {
+			v.mu.Lock()
+			tr.err = err
+			v.mu.Unlock()
+			return err
+		}
+		tr.p = p
+	}
+	since := v.Stats.Reached()
+	var found []*candidate
+	var err error
+	wait := 2 * time.Second
+	for try := 1; ; try++ {
+		found, err = v.pass(ctx, tr)
+		if err == nil || ctx.Err() != nil || try == 3 {
+			break
+		}
+		v.log().Warn("table validation failed; trying again", "table", tr.p.name, "error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err != nil {
+		tr.err = fmt.Errorf("could not compare the table: %w", err)
+		return tr.err
+	}
+	tr.since, tr.whole, tr.last = since, false, time.Now()
+	tr.pending = mergeCandidates(tr.pending, found)
+	return nil
+}
+
+// mergeCandidates adds found to pending, keeping for a row found again
+// when it was first found.
+func mergeCandidates(pending, found []*candidate) []*candidate {
+	first := map[string]time.Time{}
+	for _, c := range pending {
+		first[c.m.keyString()] = c.first
+	}
+	out := pending[:0]
+	seen := map[string]bool{}
+	for _, c := range found {
+		k := c.m.keyString()
+		if f, ok := first[k]; ok && f.Before(c.first) {
+			c.first = f
+		}
+		seen[k] = true
+		out = append(out, c)
+	}
+	for _, c := range pending {
+		if !seen[c.m.keyString()] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// sessions opens n pairs of snapshots, and one more source session if
+// extra is set.
+func (v *Validator) sessions(ctx context.Context, n int, extra bool) (src, tgt []runtime.ReadSession, err error) {
+	m := n
+	if extra {
+		m++
+	}
+	if src, err = v.Source.ReadSnapshots(ctx, v.Task, m); err != nil {
+		return nil, nil, fmt.Errorf("open snapshots of the source: %w", err)
+	}
+	if tgt, err = v.Target.ReadSnapshots(ctx, v.Task, n); err != nil {
+		closeAll(ctx, src)
+		return nil, nil, fmt.Errorf("open snapshots of the target: %w", err)
+	}
+	return src, tgt, nil
+}
+
+func closeAll(ctx context.Context, ss []runtime.ReadSession) {
+	for _, s := range ss {
+		_ = s.Close(context.WithoutCancel(ctx))
+	}
+}
+
+// window is what a pair of snapshots says about the rows that differ
+// between them: lo and hi are their positions, lower first; nil when they
+// say nothing.
+func (v *Validator) window(src, tgt runtime.ReadSession) (lo, hi runtime.Position) {
+	p, a := src.Position(), tgt.Position()
+	if !v.Streaming || p == nil || a == nil || p.Kind() != a.Kind() {
+		return nil, nil
+	}
+	if p.Compare(a) < 0 {
+		return p, a
+	}
+	return a, p
+}
+
+// pass compares the whole table once.
+func (v *Validator) pass(ctx context.Context, tr *tableRun) ([]*candidate, error) {
+	p := tr.p
+	threads := v.Settings.ThreadCount
+	if p.keyless() {
+		threads = 1
+	}
+	srcS, tgtS, err := v.sessions(ctx, threads, !p.keyless())
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(ctx, srcS)
+	defer closeAll(ctx, tgtS)
+	now := time.Now()
+	if p.keyless() {
+		src, tgt := &reader{p: p, src: true, s: srcS[0]}, &reader{p: p, s: tgtS[0]}
+		found, n, err := multiset(ctx, src, tgt)
+		if err != nil {
+			return nil, err
+		}
+		lo, hi := v.window(srcS[0], tgtS[0])
+		v.mu.Lock()
+		tr.compared += n
+		tr.fetched += src.fetched + tgt.fetched
+		v.mu.Unlock()
+		out := make([]*candidate, len(found))
+		for i, m := range found {
+			out[i] = &candidate{m: m, lo: lo, hi: hi, first: now}
+		}
+		return out, nil
+	}
+	type span struct{ lo, hi bound }
+	ranges := make(chan span, threads)
+	g, gctx := errgroup.WithContext(ctx)
+	walker := &reader{p: p, src: true, s: srcS[threads]}
+	g.Go(func() error {
+		defer close(ranges)
+		var last bound
+		for {
+			next, err := walker.keyAt(gctx, walker.where(last, nil), int64(v.Settings.PartitionSize))
+			if err != nil {
+				return fmt.Errorf("source: split into ranges: %w", err)
+			}
+			select {
+			case ranges <- span{last, next}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if next == nil {
+				return nil
+			}
+			last = next
+		}
+	})
+	var mu sync.Mutex
+	var out []*candidate
+	for i := 0; i < threads; i++ {
+		w := &pair{
+			src: &reader{p: p, src: true, s: srcS[i]}, tgt: &reader{p: p, s: tgtS[i]},
+			leaf: leafRows, split: v.Settings.ValidationMode != runtime.ValidateRowLevel,
+		}
+		lo, hi := v.window(srcS[i], tgtS[i])
+		g.Go(func() error {
+			for r := range ranges {
+				if err := w.compare(gctx, r.lo, r.hi, 0); err != nil {
+					return err
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, m := range w.found {
+				out = append(out, &candidate{m: m, lo: lo, hi: hi, first: now})
+			}
+			v.mu.Lock()
+			tr.compared += w.compared
+			tr.fetched += w.src.fetched + w.tgt.fetched
+			v.mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Follow implements runtime.Validation: every ValidationQueryCdcDelaySeconds
+// (at least every second), the rows the stream wrote since the last round
+// are compared, and the rows that differed are looked at again.
+func (v *Validator) Follow(ctx context.Context, tables []*runtime.Table) error {
+	for _, t := range tables {
+		tr := v.run(t)
+		if tr.since == nil && tr.p == nil && tr.err == nil {
+			tr.whole = true
+		}
+	}
+	tick := max(v.Settings.CDCDelay(), time.Second)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(tick):
+		}
+		if err := v.round(ctx); err != nil && ctx.Err() != nil {
+			return nil
+		} else if err != nil {
+			v.log().Warn("validation round failed; the next one tries again", "error", err)
+		}
+	}
+}
+
+// round is one round of Follow.
+func (v *Validator) round(ctx context.Context) error {
+	v.mu.Lock()
+	var runs []*tableRun
+	for _, tr := range v.tables {
+		if tr.err == nil && tr.halted == "" && !tr.running {
+			runs = append(runs, tr)
+		}
+	}
+	halted := v.halted != ""
+	v.mu.Unlock()
+	if halted {
+		return nil
+	}
+	// The rows written since each table's last round, collected now and
+	// compared after the CDC delay, once the stream has applied them.
+	reached := v.Stats.Reached()
+	type work struct {
+		tr   *tableRun
+		keys []bound
+	}
+	var todo []work
+	for _, tr := range runs {
+		if tr.whole || tr.p == nil {
+			if err := v.whole(ctx, tr); err != nil {
+				v.report(tr)
+				continue
+			}
+			continue
+		}
+		if tr.since == nil || reached == nil || tr.since.Kind() != reached.Kind() {
+			tr.since = reached
+			continue
+		}
+		keys, whole := v.Touched.Changed(tr.p.name, tr.since)
+		tr.since = reached
+		if whole || (!tr.p.tracked && len(keys) > 0) {
+			tr.whole = true
+			continue
+		}
+		if len(keys) > 0 {
+			w := work{tr: tr}
+			for _, k := range keys {
+				w.keys = append(w.keys, splitKey(k, len(tr.p.key)))
+			}
+			todo = append(todo, w)
+		}
+	}
+	if d := v.Settings.CDCDelay(); d > 0 && len(todo) > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+		}
+	}
+	if len(todo) > 0 {
+		src, tgt, err := v.sessions(ctx, 1, false)
+		if err != nil {
+			return err
+		}
+		lo, hi := v.window(src[0], tgt[0])
+		now := time.Now()
+		for _, w := range todo {
+			pr := &pair{src: &reader{p: w.tr.p, src: true, s: src[0]}, tgt: &reader{p: w.tr.p, s: tgt[0]}}
+			if err := pr.keys(ctx, w.keys); err != nil {
+				closeAll(ctx, src)
+				closeAll(ctx, tgt)
+				return err
+			}
+			found := make([]*candidate, len(pr.found))
+			for i, m := range pr.found {
+				found[i] = &candidate{m: m, lo: lo, hi: hi, first: now}
+			}
+			v.mu.Lock()
+			w.tr.compared += pr.compared
+			w.tr.fetched += pr.src.fetched + pr.tgt.fetched
+			w.tr.pending = mergeCandidates(w.tr.pending, found)
+			w.tr.last = now
+			v.mu.Unlock()
+		}
+		closeAll(ctx, src)
+		closeAll(ctx, tgt)
+	}
+	err := v.settle(ctx, runs, false)
+	v.forget()
+	for _, tr := range runs {
+		v.report(tr)
+	}
+	return err
+}
+
+// splitKey reads a key recorded by runtime.Touched.
+func splitKey(k string, n int) bound {
+	b := bound(make([]string, 0, n))
+	for len(b) < n-1 {
+		i := indexSep(k)
+		if i < 0 {
+			break
+		}
+		b = append(b, k[:i])
+		k = k[i+len(runtime.KeySep):]
+	}
+	return append(b, k)
+}
+
+func indexSep(s string) int {
+	for i := 0; i+len(runtime.KeySep) <= len(s); i++ {
+		if s[i:i+len(runtime.KeySep)] == runtime.KeySep {
+			return i
+		}
+	}
+	return -1
+}
+
+// forget lets the record of written rows drop what no table asks about.
+func (v *Validator) forget() {
+	if v.Touched == nil {
+		return
+	}
+	v.mu.Lock()
+	var low runtime.Position
+	lower := func(p runtime.Position) {
+		if p != nil && (low == nil || (p.Kind() == low.Kind() && p.Compare(low) < 0)) {
+			low = p
+		}
+	}
+	for _, tr := range v.tables {
+		lower(tr.since)
+		for _, c := range tr.pending {
+			lower(c.lo)
+		}
+	}
+	v.mu.Unlock()
+	if low != nil {
+		v.Touched.Forget(low)
+	}
+}

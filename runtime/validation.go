@@ -1,0 +1,98 @@
+package runtime
+
+import (
+	"context"
+	"time"
+)
+
+// ReadSession is one read-only session on a consistent snapshot of a source
+// or a target, which validation queries.
+type ReadSession interface {
+	// Position is where the snapshot is. A source's snapshot holds every
+	// transaction whose OpBegin position is before it, and no later one. A
+	// target's is the position stored with the task (an OpCommit
+	// position, nil if none): it holds exactly the transactions applied up
+	// to it.
+	Position() Position
+	// Query runs q and calls row for each row it returns, every value in
+	// text form, nil for NULL. The values are only valid during the call.
+	Query(ctx context.Context, q string, row func(vals [][]byte) error) error
+	// Close ends the snapshot.
+	Close(ctx context.Context) error
+}
+
+// Dialects of ReadSession SQL.
+const (
+	DialectPostgres = "postgres"
+	DialectMySQL    = "mysql"
+)
+
+// SnapshotReader is a source or target that validation can read.
+type SnapshotReader interface {
+	// Dialect is the SQL the sessions speak (DialectPostgres,
+	// DialectMySQL).
+	Dialect() string
+	// ReadSnapshots opens n sessions. Where the database can share one
+	// snapshot between sessions (PostgreSQL) they share it; otherwise each
+	// has its own, at its own Position. Task names the replication whose
+	// stored position a target's sessions report.
+	ReadSnapshots(ctx context.Context, task string, n int) ([]ReadSession, error)
+}
+
+// Failure types of awsdms_validation_failures_v1, as DMS names them.
+const (
+	MissingTarget = "MISSING_TARGET"
+	MissingSource = "MISSING_SOURCE"
+	RecordDiff    = "RECORD_DIFF"
+)
+
+// ValidationFailure is one row of awsdms_validation_failures_v1.
+type ValidationFailure struct {
+	TableOwner, TableName string // source schema and table
+	Time                  time.Time
+	KeyType               string // "Row"
+	Key                   string // {"key":["42"]}
+	FailureType           string // MissingTarget, MissingSource or RecordDiff
+	Details               string
+}
+
+// FailureRecorder is a target that keeps validation failures in its
+// control table awsdms_validation_failures_v1.
+type FailureRecorder interface {
+	// RecordValidationFailures adds fs for task; with clear, it first
+	// drops what was recorded for those tables before (a table validated
+	// again from the start).
+	RecordValidationFailures(ctx context.Context, task string, clear []string, fs []ValidationFailure) error
+}
+
+// Validation compares the target with the source; runtime/validate
+// implements it. The replicator runs it beside the change stream.
+type Validation interface {
+	// Tables validates tables whole (after their full load, or asked for
+	// by a validate-only reload) and returns when that is done; rows that
+	// were changing are left to Follow.
+	Tables(ctx context.Context, tables []*Table) error
+	// Follow validates the rows the change stream writes until ctx ends.
+	Follow(ctx context.Context, tables []*Table) error
+}
+
+// Validation states, as DMS reports them in table statistics.
+const (
+	ValidationNotEnabled = "Not enabled"
+	ValidationPending    = "Pending records"
+	ValidationMismatched = "Mismatched records"
+	ValidationSuspended  = "Suspended records"
+	ValidationNoKey      = "No primary key"
+	ValidationTableError = "Table error"
+	ValidationValidated  = "Validated"
+	ValidationError      = "Error"
+)
+
+// ValidationStats is a table's validation, as the statistics report it.
+type ValidationStats struct {
+	State                            string
+	Pending, Failed, Suspended       int64
+	Details                          string
+	LastValidated                    time.Time
+	ComparedRows, RowsFetched, Bytes int64 // work done, for benchmarks and tests
+}
