@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/task"
 	"github.com/sluicedb/sluice/test/testenv"
 )
 
@@ -184,5 +185,146 @@ func TestValidatePostgres(t *testing.T) {
 	sortFailures(want)
 	if fmt.Sprint(keyed) != fmt.Sprint(want) || keyless != 1 {
 		t.Fatalf("failures recorded:\n%v\nwant:\n%v and one MISSING_TARGET of public.events", fs, want)
+	}
+}
+
+// TestValidateMariaDB: MariaDB → PostgreSQL and MariaDB → MariaDB, with
+// every MariaDB type the replicator carries, under a concurrent writer:
+// validation reports Validated with no failure (equal values print alike
+// through the type map: a decimal and its numeric, a datetime and its
+// timestamp, a float and its real, a set and its text, a time and its
+// interval). Then, with the replicator stopped, rows changed, deleted and
+// inserted on the target are named exactly.
+func TestValidateMariaDB(t *testing.T) {
+	for _, target := range []string{"postgres", "mariadb"} {
+		t.Run(target, func(t *testing.T) { testValidateMariaDB(t, target) })
+	}
+}
+
+func testValidateMariaDB(t *testing.T, target string) {
+	my := testenv.NewMySQLDatabase(t, "valmy")
+	testenv.MySQLExec(t, my, `CREATE TABLE items (
+		id int AUTO_INCREMENT PRIMARY KEY, name varchar(50) NOT NULL, price decimal(12,2), qty int unsigned,
+		big bigint unsigned, small tinyint, created datetime(6), ts timestamp(6) NULL, day date, flags bit(5),
+		kind enum('new','paid','it''s shipped'), tags set('x','y','z'), data blob, bin binary(4), note text, t time(3), y year,
+		f float, d double, doc json)`)
+	testenv.MySQLExec(t, my, `INSERT INTO items (name, price, qty, big, small, created, ts, day, flags, kind, tags, data, bin, note, t, y, f, d, doc)
+		SELECT CONCAT('item ', seq, ' ✓ 😀'), seq * 1.25, 4294967295 - seq, 18446744073709551615 - CAST(seq AS UNSIGNED), CAST(seq % 256 AS SIGNED) - 128,
+		       '2024-02-29 23:59:59.123456' + INTERVAL seq SECOND, '2024-06-01 12:00:00.5' + INTERVAL seq MINUTE, '1999-12-31' + INTERVAL seq DAY,
+		       seq % 32, ELT(seq % 3 + 1, 'new', 'paid', 'it''s shipped'), ELT(seq % 4 + 1, '', 'x', 'x,z', 'x,y,z'),
+		       UNHEX(CONCAT('00ff', LPAD(HEX(seq), 8, '0'))), UNHEX(LPAD(HEX(seq % 256), 8, '0')), IF(seq % 10 = 0, NULL, CONCAT('tab\t nl\n q'' back\\ ', seq)),
+		       IF(seq % 2 = 0, '-838:59:59', '100:00:01.25'), 1901 + seq % 254, seq / 3, seq / 7, CONCAT('{"n": ', seq, ', "a": [1.5, "x"]}')
+		FROM seq_1_to_3000`)
+	testenv.MySQLExec(t, my, `CREATE TABLE words (w varchar(20) PRIMARY KEY, n int) COLLATE utf8mb4_general_ci`)
+	testenv.MySQLExec(t, my, `INSERT INTO words SELECT CONCAT(ELT(seq % 4 + 1, 'a', 'B', 'é', 'Z'), seq), seq FROM seq_1_to_1200`)
+	testenv.MySQLExec(t, my, `CREATE TABLE nokey (a int, b varchar(10))`)
+	testenv.MySQLExec(t, my, `INSERT INTO nokey SELECT seq % 40, CONCAT('b', seq % 7) FROM seq_1_to_700`)
+
+	tk := &task.Task{
+		ReplicationConfigIdentifier: "validate-my-" + target, ReplicationType: runtime.FullLoadAndCDC,
+		SourceEndpoint: testenv.MySQLEndpoint(), TableMappings: testenv.IncludeAll(my),
+	}
+	settings := validationSettings
+	var dst string
+	// run runs SQL on the target, naming the target's tables by {t}.
+	var run func(sql string)
+	var failures func() []failure
+	switch target {
+	case "postgres":
+		dst = testenv.NewPGDatabase(t, "valmy_dst")
+		tk.TargetEndpoint = testenv.PGEndpoint(dst)
+		run = func(sql string) { testenv.Exec(t, dst, strings.ReplaceAll(sql, "{t}", my+".")) }
+		failures = func() []failure { return pgFailures(t, dst, tk.ReplicationConfigIdentifier) }
+	default:
+		dst = my + "_dst"
+		t.Cleanup(func() { testenv.MySQLExec(t, "", "DROP DATABASE IF EXISTS "+dst) })
+		tk.TargetEndpoint = testenv.MySQLEndpoint()
+		tk.TableMappings = renameSchema(my, dst)
+		settings = strings.Replace(settings, `{"ValidationSettings"`, `{"ControlTablesSettings":{"ControlSchema":"`+dst+`"},"ValidationSettings"`, 1)
+		run = func(sql string) { testenv.MySQLExec(t, dst, strings.ReplaceAll(sql, "{t}", "")) }
+		failures = func() []failure {
+			r := testenv.MySQLExec(t, dst, "SELECT CONCAT(TABLE_OWNER, '.', TABLE_NAME), `KEY`, FAILURE_TYPE FROM awsdms_validation_failures_v1 WHERE TASK_NAME = ?", tk.ReplicationConfigIdentifier)
+			var out []failure
+			for i := range r.RowNumber() {
+				a, _ := r.GetString(i, 0)
+				b, _ := r.GetString(i, 1)
+				c, _ := r.GetString(i, 2)
+				out = append(out, failure{a, b, c})
+			}
+			sortFailures(out)
+			return out
+		}
+	}
+	tk.ReplicationSettings = json.RawMessage(settings)
+	tables := []string{my + ".items", my + ".words", my + ".nokey"}
+
+	r := testenv.Start(t, tk)
+	done := make(chan struct{})
+	writer := make(chan struct{})
+	go func() {
+		defer close(writer)
+		conn := testenv.MySQLConnect(t, my)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for _, q := range []string{
+				fmt.Sprintf(`UPDATE items SET price = price + 1, d = RAND(), ts = NOW(6), t = '12:00:00.5', doc = '{"i": %d}' WHERE id = %d`, i, 1+(i*37)%3000),
+				fmt.Sprintf(`INSERT INTO words VALUES ('w%d', %d) ON DUPLICATE KEY UPDATE n = n + 1`, i%200, i),
+				fmt.Sprintf(`INSERT INTO nokey VALUES (%d, 'live')`, i%40),
+			} {
+				if _, err := conn.Execute(q); err != nil {
+					t.Errorf("writer: %v", err)
+					return
+				}
+			}
+		}
+	}()
+	waitValidation(t, r, 2*time.Minute, "validated", func(v runtime.ValidationStats) bool { return v.ComparedRows > 0 && v.State != runtime.ValidationError }, tables...)
+	time.Sleep(4 * time.Second)
+	close(done)
+	<-writer
+	got := waitValidation(t, r, time.Minute, "validated", validated, tables...)
+	for name, v := range got {
+		if v.Failed != 0 || v.Suspended != 0 {
+			t.Errorf("%s: %d failed and %d suspended rows under live writes, want none: %+v", name, v.Failed, v.Suspended, v)
+		}
+	}
+	if fs := failures(); len(fs) != 0 {
+		t.Fatalf("failures recorded under live writes: %v", fs)
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	run(`UPDATE {t}items SET price = 0 WHERE id = 17`)
+	run(`DELETE FROM {t}items WHERE id = 2500`)
+	run(`INSERT INTO {t}items (id, name) VALUES (9000, 'only here')`)
+	// A float that differs in its last digits: compared through the type
+	// map, not as text.
+	run(`UPDATE {t}items SET f = f * 1.000001 WHERE id = 1200`)
+	run(`UPDATE {t}words SET n = -1 WHERE w = 'é2'`)
+
+	again := *tk
+	again.ValidateTables = []string{my + ".items"}
+	r = testenv.Start(t, &again)
+	got = waitValidation(t, r, 2*time.Minute, "settled", func(v runtime.ValidationStats) bool {
+		return v.Pending == 0 && v.ComparedRows > 0 && v.State != runtime.ValidationPending
+	}, tables...)
+	want := []failure{
+		{my + ".items", key("1200"), runtime.RecordDiff},
+		{my + ".items", key("17"), runtime.RecordDiff},
+		{my + ".items", key("2500"), runtime.MissingTarget},
+		{my + ".items", key("9000"), runtime.MissingSource},
+		{my + ".words", key("é2"), runtime.RecordDiff},
+	}
+	sortFailures(want)
+	if fs := failures(); fmt.Sprint(fs) != fmt.Sprint(want) {
+		t.Fatalf("failures recorded:\n%v\nwant:\n%v\nstatistics: %+v", fs, want, got)
+	}
+	if v := got[my+".nokey"]; v.State != runtime.ValidationValidated {
+		t.Errorf("nokey: %+v, want Validated", v)
 	}
 }
