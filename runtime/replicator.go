@@ -183,7 +183,7 @@ func (r *Replicator) validateOnce(ctx context.Context, tables []*Table) error {
 }
 
 // validateBeside runs validation beside the change stream: the tables
-// whole, then the rows the stream writes. Its failures are the tables'
+// whole, then (with EnableValidation) the rows the stream writes. Its failures are the tables'
 // (their ValidationState), never the replication's. The returned
 // function stops it and waits for it.
 func (r *Replicator) validateBeside(ctx context.Context, tables []*Table) (stop func()) {
@@ -198,9 +198,7 @@ func (r *Replicator) validateBeside(ctx context.Context, tables []*Table) (stop 
 			r.Log.Warn("validation stopped", "task", r.Task, "error", err)
 			return
 		}
-		if r.Settings.ValidationSettings.EnableValidation {
-			_ = r.Validation.Follow(vctx, tables)
-		}
+		_ = r.Validation.Follow(vctx, tables)
 	}()
 	return func() {
 		cancel()

@@ -153,8 +153,14 @@ func progress(rep *store.ReplicationRecord, s *runtime.Snapshot, now time.Time) 
 		rep.ReplicationStats = st
 	}
 	st.TablesLoaded, st.TablesLoading, st.TablesQueued, st.TablesErrored = 0, 0, 0, 0
+	st.ValidationFailedRecords, st.ValidationPendingRecords, st.TablesMismatched = 0, 0, 0
 	var first, last time.Time
 	for _, t := range s.Tables {
+		st.ValidationFailedRecords += t.Validation.Failed
+		st.ValidationPendingRecords += t.Validation.Pending
+		if t.Validation.Failed > 0 {
+			st.TablesMismatched++
+		}
 		switch t.TableState {
 		case runtime.StateCompleted:
 			st.TablesLoaded++
@@ -237,9 +243,18 @@ func tableStats(s *runtime.Snapshot) []store.TableStatistics {
 		if !t.FullLoadEndTime.IsZero() {
 			ts.FullLoadEndTime = store.At(t.FullLoadEndTime)
 		}
-		if len(t.Warnings) > 0 {
-			ts.ValidationStateDetails = strings.Join(t.Warnings, "; ")
+		v := t.Validation
+		ts.ValidationState = v.State
+		if ts.ValidationState == "" {
+			ts.ValidationState = runtime.ValidationNotEnabled
 		}
+		ts.ValidationPendingRecords, ts.ValidationFailedRecords, ts.ValidationSuspendedRecords = v.Pending, v.Failed, v.Suspended
+		var details []string
+		if v.Details != "" {
+			details = append(details, v.Details)
+		}
+		details = append(details, t.Warnings...)
+		ts.ValidationStateDetails = strings.Join(details, "; ")
 		out = append(out, ts)
 	}
 	return out

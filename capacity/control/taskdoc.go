@@ -33,6 +33,7 @@ func (s *Server) task(ctx context.Context, arn string) (*task.Task, *store.Confi
 		CdcStartTime:                startTime(rep.CdcStartTime),
 		ReloadTables:                rep.ReloadTables,
 		ReloadToken:                 rep.ReloadToken,
+		ValidateTables:              rep.ValidateTables,
 	}
 	if rep.Reload {
 		t.StartReplicationType = string(store.StartReload)

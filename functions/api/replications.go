@@ -94,7 +94,7 @@ func (h *Handler) start(ctx context.Context, in startInput) (*store.ReplicationR
 		rep.Reload = in.StartReplicationType == store.StartReload
 		if in.StartReplicationType != store.StartResume {
 			// The target is loaded anew: an earlier table reload is moot.
-			rep.ReloadTables, rep.ReloadToken = nil, ""
+			rep.ReloadTables, rep.ReloadToken, rep.ValidateTables = nil, "", nil
 		}
 		rep.Status = to
 		rep.StartReplicationType = in.StartReplicationType
@@ -230,18 +230,22 @@ func (h *Handler) reloadTables(ctx context.Context, body []byte) (any, error) {
 	if len(in.TablesToReload) == 0 {
 		return nil, invalid("TablesToReload is required: the tables (SchemaName, TableName) to load again")
 	}
+	validateOnly := false
 	switch in.ReloadOption {
 	case "", "data-reload":
 	case "validate-only":
-		return nil, invalid("ReloadOption validate-only needs data validation, which Sluice does not run yet: use data-reload")
+		validateOnly = true
 	default:
-		return nil, invalid("ReloadOption %q is not valid: use data-reload", clip(in.ReloadOption))
+		return nil, invalid("ReloadOption %q is not valid: use data-reload or validate-only", clip(in.ReloadOption))
 	}
 	notRunning := func(rep *store.ReplicationRecord) error {
-		if !lifecycle.Can(rep.Status, lifecycle.Reload) {
-			return badState("replication %s is %s: tables can be reloaded only while it is running. Start it first, or start it with reload-target to load every table again", rep.ReplicationConfigIdentifier, rep.Status)
+		if lifecycle.Can(rep.Status, lifecycle.Reload) {
+			return nil
 		}
-		return nil
+		if validateOnly {
+			return badState("replication %s is %s: tables can be validated only while it is running, against the position it has applied. Start it first (start-replication or resume-processing)", rep.ReplicationConfigIdentifier, rep.Status)
+		}
+		return badState("replication %s is %s: tables can be reloaded only while it is running. Start it first, or start it with reload-target to load every table again", rep.ReplicationConfigIdentifier, rep.Status)
 	}
 	rep, err := h.Store.Replication(ctx, in.ReplicationConfigArn)
 	if err != nil {
@@ -278,13 +282,18 @@ func (h *Handler) reloadTables(ctx context.Context, body []byte) (any, error) {
 		if err := notRunning(rep); err != nil {
 			return err
 		}
+		if validateOnly {
+			// The tables are compared, not touched: no reload token.
+			rep.ValidateTables = names
+			return nil
+		}
 		rep.ReloadTables, rep.ReloadToken = names, h.now().UTC().Format("20060102T150405.000000000Z")
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	h.log().Info("reloading tables", "replication", rep.ReplicationConfigIdentifier, "tables", names)
+	h.log().Info("reloading tables", "replication", rep.ReplicationConfigIdentifier, "tables", names, "option", in.ReloadOption)
 	if err := h.Control.Reload(ctx, in.ReplicationConfigArn); err != nil {
 		return nil, fmt.Errorf("reload tables of %s: %w", rep.ReplicationConfigIdentifier, err)
 	}

@@ -147,6 +147,12 @@ type ReplicationStats struct {
 	TablesLoading           int
 	TablesQueued            int
 	TablesErrored           int
+	// The validation of every table, summed (Sluice's members: DMS
+	// shows them per table only). SDKs that know only DMS's members
+	// leave them out; the REST alias and sluice watch show them.
+	ValidationFailedRecords  int64 `json:",omitempty"`
+	ValidationPendingRecords int64 `json:",omitempty"`
+	TablesMismatched         int   `json:",omitempty"`
 	FreshStartDate          *Time `json:",omitempty"`
 	StartDate               *Time `json:",omitempty"`
 	StopDate                *Time `json:",omitempty"`
@@ -195,6 +201,10 @@ type ReplicationRecord struct {
 	// replicator carries it out once and remembers it on the target.
 	ReloadTables []string `json:",omitempty"`
 	ReloadToken  string   `json:",omitempty"`
+	// ValidateTables (source names) is the last validate-only
+	// ReloadReplicationTables request: the replicator validates them
+	// first, without touching them.
+	ValidateTables []string `json:",omitempty"`
 }
 
 // TableStatistics is one table's statistics, as
@@ -215,13 +225,20 @@ type TableStatistics struct {
 	FullLoadEndTime   *Time `json:",omitempty"`
 	LastUpdateTime    *Time `json:",omitempty"`
 	TableState        string
-	ValidationState   string `json:",omitempty"`
+	// ValidationState is DMS's ("Not enabled", "Validated", "Mismatched
+	// records", ...); the counts are the rows that wait to be compared
+	// again, that differ, and that kept changing too long to be compared.
+	ValidationState            string `json:",omitempty"`
+	ValidationPendingRecords   int64
+	ValidationFailedRecords    int64
+	ValidationSuspendedRecords int64
 	// EstimatedRows is the source's row estimate, for progress bars. It is
 	// not a DMS member: DescribeReplicationTableStatistics leaves it out,
 	// the REST alias GET /replications/{id} shows it.
 	EstimatedRows int64 `json:",omitempty"`
-	// ValidationStateDetails carries Sluice's warnings for the table (a
-	// keyless table whose updates cannot be captured, apply misses).
+	// ValidationStateDetails says why a validation is in its state, and
+	// carries Sluice's warnings for the table (a keyless table whose
+	// updates cannot be captured, apply misses).
 	ValidationStateDetails string `json:",omitempty"`
 }
 

@@ -417,7 +417,8 @@ func (t *Task) validation(rep *runtime.Replicator, settings runtime.Settings) er
 	rep.Validation = &validate.Validator{
 		Task: t.ReplicationConfigIdentifier, Source: src, Target: tgt, Recorder: rec,
 		Settings: v, ZeroDateAsNull: settings.SluiceSettings.ZeroDateAsNull,
-		Stats: rep.Stats, Streaming: streaming, Touched: rep.Touched, Log: rep.Log,
+		Stats: rep.Stats, Streaming: streaming, Continuous: streaming && v.EnableValidation,
+		Touched: rep.Touched, Log: rep.Log,
 	}
 	return nil
 }

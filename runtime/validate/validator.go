@@ -28,7 +28,11 @@ type Validator struct {
 	// the target stands still and a row that differs is compared once
 	// more, after the delays, before it is reported.
 	Streaming bool
-	Touched   *runtime.Touched
+	// Continuous validates the rows the stream writes (EnableValidation);
+	// without it Follow only settles the rows a validation of whole
+	// tables left pending (a validate-only request).
+	Continuous bool
+	Touched    *runtime.Touched
 	Log       *slog.Logger
 
 	mu     sync.Mutex
@@ -325,10 +329,15 @@ func (v *Validator) pass(ctx context.Context, tr *tableRun) ([]*candidate, error
 // are compared, and the rows that differed are looked at again.
 func (v *Validator) Follow(ctx context.Context, tables []*runtime.Table) error {
 	for _, t := range tables {
+		if !v.Continuous {
+			break
+		}
 		tr := v.run(t)
+		v.mu.Lock()
 		if tr.since == nil && tr.p == nil && tr.err == nil {
 			tr.whole = true
 		}
+		v.mu.Unlock()
 	}
 	tick := max(v.Settings.CDCDelay(), time.Second)
 	for {
@@ -368,23 +377,30 @@ func (v *Validator) round(ctx context.Context) error {
 	}
 	var todo []work
 	for _, tr := range runs {
-		if tr.whole || tr.p == nil {
+		if !v.Continuous {
+			break
+		}
+		v.mu.Lock()
+		again, since := tr.whole || tr.p == nil, tr.since
+		v.mu.Unlock()
+		if again {
 			if err := v.whole(ctx, tr); err != nil {
 				v.report(tr)
-				continue
 			}
 			continue
 		}
-		if tr.since == nil || reached == nil || tr.since.Kind() != reached.Kind() {
-			tr.since = reached
-			continue
+		var keys []string
+		changed := false
+		if since == nil || reached == nil || since.Kind() == reached.Kind() {
+			keys, changed = v.Touched.Changed(tr.p.name, since)
 		}
-		keys, whole := v.Touched.Changed(tr.p.name, tr.since)
+		v.mu.Lock()
 		tr.since = reached
-		if whole || (!tr.p.tracked && len(keys) > 0) {
+		if changed || (!tr.p.tracked && len(keys) > 0) {
 			tr.whole = true
-			continue
+			keys = nil
 		}
+		v.mu.Unlock()
 		if len(keys) > 0 {
 			w := work{tr: tr}
 			for _, k := range keys {
