@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
+	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicedb/sluice/runtime"
@@ -326,5 +329,85 @@ func testValidateMariaDB(t *testing.T, target string) {
 	}
 	if v := got[my+".nokey"]; v.State != runtime.ValidationValidated {
 		t.Errorf("nokey: %+v, want Validated", v)
+	}
+}
+
+// TestAPIValidation drives validation through the DMS API with the AWS
+// SDK: a ValidationSettings member Sluice does not honour is refused by
+// name, a replication with EnableValidation reports its table Validated in
+// DescribeReplicationTableStatistics, and after the target is changed
+// behind its back, ReloadReplicationTables validate-only reports the
+// changed rows as Mismatched records, in the statistics and in
+// awsdms_validation_failures_v1, leaving the table as it is.
+func TestAPIValidation(t *testing.T) {
+	s := startServer(t)
+	c := s.client(testSecret)
+	ctx := context.Background()
+	f := newFixture(t, c, "apival", "full-load-and-cdc")
+	testenv.Exec(t, f.src, `CREATE TABLE accounts (id int PRIMARY KEY, balance numeric(12,2) NOT NULL, note text)`)
+	testenv.Exec(t, f.src, `INSERT INTO accounts SELECT g, g * 1.5, 'n' || g FROM generate_series(1, 3000) g`)
+	modify := func(settings string) error {
+		_, err := c.ModifyReplicationConfig(ctx, &dms.ModifyReplicationConfigInput{ReplicationConfigArn: aws.String(f.configArn), ReplicationSettings: aws.String(settings)})
+		return err
+	}
+	err := modify(`{"ValidationSettings":{"EnableValidation":true,"ValidationPartialLobSize":0}}`)
+	requireFault(t, err, "InvalidParameterValueException")
+	if !strings.Contains(err.Error(), "ValidationPartialLobSize") {
+		t.Errorf("the refusal does not name the member: %v", err)
+	}
+	requireFault(t, modify(`{"ValidationSettings":{"ValidationOnly":true}}`), "InvalidParameterValueException")
+	if err := modify(`{"ValidationSettings":{"EnableValidation":true,"PartitionSize":400,"ThreadCount":2}}`); err != nil {
+		t.Fatalf("ModifyReplicationConfig: %v", err)
+	}
+	validateOnly := func(table string) error {
+		_, err := c.ReloadReplicationTables(ctx, &dms.ReloadReplicationTablesInput{
+			ReplicationConfigArn: aws.String(f.configArn), ReloadOption: types.ReloadOptionValueValidateOnly,
+			TablesToReload: []types.TableToReload{{SchemaName: aws.String("public"), TableName: aws.String(table)}},
+		})
+		return err
+	}
+	requireFault(t, validateOnly("accounts"), "InvalidResourceStateFault")
+
+	if _, err := c.StartReplication(ctx, &dms.StartReplicationInput{ReplicationConfigArn: aws.String(f.configArn), StartReplicationType: aws.String("start-replication")}); err != nil {
+		t.Fatalf("StartReplication: %v", err)
+	}
+	waitStats := func(what string, ok func(types.TableStatistics) bool) types.TableStatistics {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			ts := apiTableStats(t, c, f.configArn, "accounts")
+			if ok(ts) {
+				return ts
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("accounts not %s: ValidationState %q, failed %d, pending %d, details %q", what,
+					aws.ToString(ts.ValidationState), ts.ValidationFailedRecords, ts.ValidationPendingRecords, aws.ToString(ts.ValidationStateDetails))
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	waitStats("Validated", func(ts types.TableStatistics) bool { return aws.ToString(ts.ValidationState) == "Validated" })
+
+	testenv.Exec(t, f.dst, `UPDATE accounts SET balance = -1 WHERE id = 10`)
+	testenv.Exec(t, f.dst, `DELETE FROM accounts WHERE id = 2999`)
+	requireFault(t, validateOnly("no_such_table"), "InvalidParameterValueException")
+	if err := validateOnly("accounts"); err != nil {
+		t.Fatalf("ReloadReplicationTables validate-only: %v", err)
+	}
+	ts := waitStats("Mismatched records", func(ts types.TableStatistics) bool {
+		return aws.ToString(ts.ValidationState) == "Mismatched records" && ts.ValidationPendingRecords == 0
+	})
+	if ts.ValidationFailedRecords != 2 {
+		t.Errorf("ValidationFailedRecords = %d, want 2", ts.ValidationFailedRecords)
+	}
+	want := []failure{{"public.accounts", key("10"), runtime.RecordDiff}, {"public.accounts", key("2999"), runtime.MissingTarget}}
+	sortFailures(want)
+	if fs := pgFailures(t, f.dst, f.configID); fmt.Sprint(fs) != fmt.Sprint(want) {
+		t.Errorf("awsdms_validation_failures_v1 holds %v, want %v", fs, want)
+	}
+	// Validation writes nothing to the tables it compares.
+	var n int
+	if err := testenv.Connect(t, f.dst).QueryRow(ctx, `SELECT count(*) FROM accounts`).Scan(&n); err != nil || n != 2999 {
+		t.Errorf("target rows after validate-only: %d (%v), want 2999", n, err)
 	}
 }
