@@ -405,6 +405,10 @@ func TestAPIValidation(t *testing.T) {
 	if fs := pgFailures(t, f.dst, f.configID); fmt.Sprint(fs) != fmt.Sprint(want) {
 		t.Errorf("awsdms_validation_failures_v1 holds %v, want %v", fs, want)
 	}
+	out, err := runWatch(t, s, "-until", "running", f.configID)
+	if err != nil || !strings.Contains(out, "validation Mismatched records: 2 failed, 0 pending, 0 suspended") {
+		t.Errorf("sluice watch does not show the table's validation (%v):\n%s", err, out)
+	}
 	// Validation writes nothing to the tables it compares.
 	var n int
 	if err := testenv.Connect(t, f.dst).QueryRow(ctx, `SELECT count(*) FROM accounts`).Scan(&n); err != nil || n != 2999 {

@@ -274,6 +274,14 @@ func render(v *watchView, rate float64, now time.Time) string {
 	for _, t := range v.ReplicationTableStatistics {
 		fmt.Fprintf(&b, "%-32s %-16s %-27s %12s %10s %10s %10s\n", clipName(t.SchemaName+"."+t.TableName, 32), t.TableState,
 			tableProgress(t), thousands(t.FullLoadRows), thousands(t.Inserts), thousands(t.Updates), thousands(t.Deletes))
+		if t.ValidationState != "" && t.ValidationState != "Not enabled" {
+			fmt.Fprintf(&b, "  validation %s", t.ValidationState)
+			if t.ValidationFailedRecords+t.ValidationPendingRecords+t.ValidationSuspendedRecords > 0 {
+				fmt.Fprintf(&b, ": %s failed, %s pending, %s suspended", thousands(t.ValidationFailedRecords),
+					thousands(t.ValidationPendingRecords), thousands(t.ValidationSuspendedRecords))
+			}
+			b.WriteString("\n")
+		}
 		if t.ValidationStateDetails != "" {
 			fmt.Fprintf(&b, "  ! %s\n", t.ValidationStateDetails)
 		}

@@ -153,11 +153,11 @@ type ReplicationStats struct {
 	ValidationFailedRecords  int64 `json:",omitempty"`
 	ValidationPendingRecords int64 `json:",omitempty"`
 	TablesMismatched         int   `json:",omitempty"`
-	FreshStartDate          *Time `json:",omitempty"`
-	StartDate               *Time `json:",omitempty"`
-	StopDate                *Time `json:",omitempty"`
-	FullLoadStartDate       *Time `json:",omitempty"`
-	FullLoadFinishDate      *Time `json:",omitempty"`
+	FreshStartDate           *Time `json:",omitempty"`
+	StartDate                *Time `json:",omitempty"`
+	StopDate                 *Time `json:",omitempty"`
+	FullLoadStartDate        *Time `json:",omitempty"`
+	FullLoadFinishDate       *Time `json:",omitempty"`
 }
 
 // Replication is the running state of one config, as DescribeReplications

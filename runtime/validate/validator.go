@@ -33,7 +33,7 @@ type Validator struct {
 	// tables left pending (a validate-only request).
 	Continuous bool
 	Touched    *runtime.Touched
-	Log       *slog.Logger
+	Log        *slog.Logger
 
 	mu     sync.Mutex
 	tables map[string]*tableRun
