@@ -11,7 +11,7 @@ import (
 
 // apply writes the changes of buf to the target through ap until buf closes
 // or the stream reaches StopAtCommitTime (see applyLoop.run).
-func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
+func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier, from Position) error {
 	l := &applyLoop{
 		r: r, buf: buf, target: ap,
 		window: r.Settings.batchWindow(),
@@ -21,6 +21,7 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier) error {
 		// costs no allocation of attributes in the loop.
 		spanOpts: []trace.SpanStartOption{trace.WithAttributes(dbAttributes(ctx, nil)...)},
 		counts:   tally{},
+		start:    from,
 	}
 	l.acker, _ = r.Source.(Acker)
 	return l.run(ctx)
@@ -54,6 +55,13 @@ type applyLoop struct {
 	// skip holds the reloaded tables whose copy already holds the current
 	// source transaction, nil if none.
 	skip map[*Table]bool
+	// start is where the stream started; at and lastAt are the position
+	// and commit time of the last commit, for repairs made between
+	// source transactions. deferred are repairs that came while a
+	// source transaction was open.
+	start    Position
+	lastAt   time.Time
+	deferred []*Repair
 	// began is the position of the current source transaction's OpBegin;
 	// reached is a source's progress that waits for the open target
 	// transaction to commit before it is true of the target.
@@ -106,6 +114,14 @@ func (l *applyLoop) run(ctx context.Context) (err error) {
 				return l.finish(ctx)
 			}
 			if err := l.applyRun(ctx, run); err != nil {
+				return err
+			}
+			if err := l.repairDeferred(ctx); err != nil {
+				return err
+			}
+		case rp := <-l.r.repairs:
+			l.deferred = append(l.deferred, rp)
+			if err := l.repairDeferred(ctx); err != nil {
 				return err
 			}
 		}
@@ -226,6 +242,7 @@ func (l *applyLoop) commit(ctx context.Context) error {
 		return fmt.Errorf("commit at %s: %w", pos, err)
 	}
 	l.counts.flush(l.r.Stats)
+	l.lastAt = at
 	l.r.Stats.recordApplied(pos, at, len(l.buf.ch) == 0)
 	if l.reached != nil {
 		l.r.Stats.recordReached(l.reached)
@@ -337,4 +354,49 @@ func (t tally) flush(s *Stats) {
 		ts.DDLs.Add(n[3])
 		delete(t, tb)
 	}
+}
+
+// repairDeferred makes the repairs that wait, unless a source transaction
+// is open: they go into the open target transaction (or a new one) and are
+// committed at once, at the last position applied.
+func (l *applyLoop) repairDeferred(ctx context.Context) error {
+	if l.inTxn || len(l.deferred) == 0 {
+		return nil
+	}
+	todo := l.deferred
+	l.deferred = nil
+	var made []*Repair
+	for _, rp := range todo {
+		if !rp.Still() {
+			rp.done <- errRepairStale
+			continue
+		}
+		for _, c := range rp.Changes {
+			if err := l.target.Apply(ctx, c); err != nil {
+				rp.done <- err
+				for _, m := range made {
+					m.done <- fmt.Errorf("rolled back with another repair: %w", err)
+				}
+				return fmt.Errorf("repair: %w", err)
+			}
+		}
+		made = append(made, rp)
+	}
+	if len(made) == 0 {
+		return nil
+	}
+	var err error
+	if l.pending != nil {
+		err = l.commit(ctx)
+	} else {
+		pos := l.committed.Get()
+		if pos == nil {
+			pos = l.start
+		}
+		err = l.target.Commit(ctx, pos, l.lastAt)
+	}
+	for _, m := range made {
+		m.done <- err
+	}
+	return err
 }

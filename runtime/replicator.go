@@ -58,6 +58,8 @@ type Replicator struct {
 	// floors are the positions of the reloaded tables' copies: the stream
 	// skips their transactions committed before them.
 	floors map[*Table]Position
+	// repairs carries validation's repairs to the applier (RepairRows).
+	repairs chan *Repair
 }
 
 // Run replicates until ctx ends, which is a graceful stop: the transaction
@@ -72,6 +74,9 @@ func (r *Replicator) Run(ctx context.Context) error {
 	}
 	if r.Stats == nil {
 		r.Stats = NewStats()
+	}
+	if r.repairs == nil {
+		r.repairs = make(chan *Repair)
 	}
 	if r.Log == nil {
 		r.Log = slog.Default()

@@ -160,6 +160,10 @@ type SluiceSettings struct {
 	// Default false: a zero date stops the replication with an error that
 	// names the column, never a silently different date.
 	ZeroDateAsNull bool
+	// RepairValidationFailures rewrites the rows validation finds
+	// different on the target from the source, through the applier, and
+	// records them as repaired. Default false: failures are reported only.
+	RepairValidationFailures bool
 }
 
 // DefaultSettings returns the settings used where a document is silent.
@@ -326,6 +330,9 @@ func (v ValidationSettings) CDCDelay() time.Duration {
 
 // CheckType refuses settings that a replication of type typ cannot honour.
 func (s Settings) CheckType(typ string) error {
+	if s.SluiceSettings.RepairValidationFailures && (typ == FullLoad || s.ValidationSettings.ValidationOnly) {
+		return fmt.Errorf("SluiceSettings.RepairValidationFailures rewrites rows through the change stream's applier, which a %s replication does not run: use ReplicationType cdc or full-load-and-cdc, without ValidationOnly", typ)
+	}
 	if s.ValidationSettings.ValidationOnly && typ != FullLoad {
 		return fmt.Errorf("ValidationSettings.ValidationOnly compares the tables as they are and writes nothing, which a %s replication cannot do: use ReplicationType full-load with it", typ)
 	}

@@ -82,7 +82,7 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 		}
 		return err
 	})
-	g.Go(func() error { return r.apply(applyCtx, buf, ap) })
+	g.Go(func() error { return r.apply(applyCtx, buf, ap, from) })
 	err = g.Wait()
 	if errors.Is(err, errCommitTimeReached) {
 		if serr := r.syncSequences(applyCtx, tables); serr != nil {

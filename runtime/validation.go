@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -96,3 +97,50 @@ type ValidationStats struct {
 	LastValidated                    time.Time
 	ComparedRows, RowsFetched, Bytes int64 // work done, for benchmarks and tests
 }
+
+// RowFetcher is a source that reads rows by key in the change stream's
+// form, for repair.
+type RowFetcher interface {
+	// FetchRows returns the current rows of t whose key columns hold the
+	// values of keys (each a Row with its key columns set), in any order;
+	// keys no row has are left out.
+	FetchRows(ctx context.Context, t *Table, keys []Row) ([]Row, error)
+}
+
+// Repair is a set of row writes validation asks the applier to make on the
+// target, between source transactions, in a target transaction committed
+// at the position already applied: fencing holds, and the stream's later
+// changes land on top of them.
+type Repair struct {
+	Changes []*Change
+	// Still says, in the applier's goroutine, right before the writes,
+	// whether they are still right: no transaction applied since the rows
+	// were found different has written them.
+	Still func() bool
+	done  chan error
+}
+
+// errRepairStale is a repair that a change applied since made moot.
+var errRepairStale = errors.New("the rows changed since they were compared")
+
+// RepairRows asks the running change stream's applier to make the writes
+// of rp, and waits for them to be committed. It returns ErrRepairStale
+// when Still said no, and an error when no stream runs.
+func (r *Replicator) RepairRows(ctx context.Context, rp *Repair) error {
+	rp.done = make(chan error, 1)
+	select {
+	case r.repairs <- rp:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-rp.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// IsRepairStale says whether err is a repair that was not made because
+// the rows changed since they were compared.
+func IsRepairStale(err error) bool { return errors.Is(err, errRepairStale) }

@@ -189,6 +189,51 @@ func TestValidatePostgres(t *testing.T) {
 	if fmt.Sprint(keyed) != fmt.Sprint(want) || keyless != 1 {
 		t.Fatalf("failures recorded:\n%v\nwant:\n%v and one MISSING_TARGET of public.events", fs, want)
 	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	repairAndCheck(t, again, []string{"public.accounts", "public.names"}, 5, func() {
+		testenv.WaitEqual(t, nil, src, dst, time.Minute, "accounts", "names")
+	}, func() []string { return pgDetails(t, dst, tk.ReplicationConfigIdentifier) })
+}
+
+// pgDetails lists the DETAILS of a task's failures.
+func pgDetails(t *testing.T, db, taskName string) []string {
+	rows, err := testenv.Connect(t, db).Query(context.Background(), `SELECT "DETAILS" FROM public.awsdms_validation_failures_v1 WHERE "TASK_NAME" = $1`, taskName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// repairAndCheck starts tk again with RepairValidationFailures, validating
+// tables first, and checks that they end Validated with n rows repaired,
+// recorded as such, and that equal (an independent comparison) says so.
+func repairAndCheck(t *testing.T, tk task.Task, tables []string, n int, equal func(), details func() []string) {
+	t.Helper()
+	tk.ReplicationSettings = json.RawMessage(strings.Replace(string(tk.ReplicationSettings), `"ValidationSettings"`, `"SluiceSettings":{"RepairValidationFailures":true},"ValidationSettings"`, 1))
+	tk.ValidateTables = tables
+	r := testenv.Start(t, &tk)
+	got := waitValidation(t, r, 2*time.Minute, "repaired", func(v runtime.ValidationStats) bool {
+		return v.State == runtime.ValidationValidated && v.Pending == 0 && strings.Contains(v.Details, "repaired")
+	}, tables...)
+	equal()
+	repaired := 0
+	for _, d := range details() {
+		if strings.Contains(d, `"repaired":true`) {
+			repaired++
+		}
+	}
+	if repaired != n {
+		t.Errorf("%d failures recorded as repaired, want %d; statistics %+v", repaired, n, got)
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestValidateMariaDB: MariaDB → PostgreSQL and MariaDB → MariaDB, with
@@ -232,12 +277,14 @@ func testValidateMariaDB(t *testing.T, target string) {
 	// run runs SQL on the target, naming the target's tables by {t}.
 	var run func(sql string)
 	var failures func() []failure
+	var details func() []string
 	switch target {
 	case "postgres":
 		dst = testenv.NewPGDatabase(t, "valmy_dst")
 		tk.TargetEndpoint = testenv.PGEndpoint(dst)
 		run = func(sql string) { testenv.Exec(t, dst, strings.ReplaceAll(sql, "{t}", my+".")) }
 		failures = func() []failure { return pgFailures(t, dst, tk.ReplicationConfigIdentifier) }
+		details = func() []string { return pgDetails(t, dst, tk.ReplicationConfigIdentifier) }
 	default:
 		dst = my + "_dst"
 		t.Cleanup(func() { testenv.MySQLExec(t, "", "DROP DATABASE IF EXISTS "+dst) })
@@ -255,6 +302,15 @@ func testValidateMariaDB(t *testing.T, target string) {
 				out = append(out, failure{a, b, c})
 			}
 			sortFailures(out)
+			return out
+		}
+		details = func() []string {
+			r := testenv.MySQLExec(t, dst, "SELECT DETAILS FROM awsdms_validation_failures_v1 WHERE TASK_NAME = ?", tk.ReplicationConfigIdentifier)
+			var out []string
+			for i := range r.RowNumber() {
+				d, _ := r.GetString(i, 0)
+				out = append(out, d)
+			}
 			return out
 		}
 	}
@@ -330,7 +386,32 @@ func testValidateMariaDB(t *testing.T, target string) {
 	if v := got[my+".nokey"]; v.State != runtime.ValidationValidated {
 		t.Errorf("nokey: %+v, want Validated", v)
 	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	repairAndCheck(t, again, []string{my + ".items", my + ".words"}, 5, func() {
+		if target == "mariadb" {
+			exprs := []string{"CAST(id AS CHAR)", "name", "CAST(price AS CHAR)", "CAST(CAST(f AS DOUBLE) AS CHAR)", "HEX(data)", "HEX(bin)", "CAST(t AS CHAR)", "doc", "DATE_FORMAT(created, '%Y-%m-%d %H:%i:%s.%f')"}
+			waitRows(t, r0{}, "items", time.Minute, func() []string { return mysqlRows(t, my, "items", exprs) }, func() []string { return mysqlRows(t, dst, "items", exprs) })
+			w := []string{"w", "CAST(n AS CHAR)"}
+			waitRows(t, r0{}, "words", time.Minute, func() []string { return mysqlRows(t, my, "words", w) }, func() []string { return mysqlRows(t, dst, "words", w) })
+			return
+		}
+		waitMyEqual(t, r0{}, my, dst, time.Minute, map[string][]myCol{
+			"items": {{"CAST(id AS CHAR)", "id::text"}, {"name", "name"}, {"CAST(price AS CHAR)", "price::text"},
+				{"CAST(CAST(f AS DOUBLE) AS CHAR)", "f::float8::text"}, {"CAST(d AS CHAR)", "d::text"},
+				{"DATE_FORMAT(created, '%Y-%m-%d %H:%i:%s.%f')", "to_char(created, 'YYYY-MM-DD HH24:MI:SS.US')"},
+				{"LOWER(HEX(data))", "encode(data, 'hex')"}},
+			"words": {{"w", "w"}, {"CAST(n AS CHAR)", "n::text"}},
+		})
+	}, details)
 }
+
+// r0 is a replication that never ends, for the row comparisons after one
+// has stopped.
+type r0 struct{}
+
+func (r0) Err() error { return nil }
 
 // TestAPIValidation drives validation through the DMS API with the AWS
 // SDK: a ValidationSettings member Sluice does not honour is refused by

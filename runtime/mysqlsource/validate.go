@@ -92,3 +92,68 @@ func (s *Source) validationSnapshot(snap *mysqlconn.Snapshot) (runtime.Position,
 	}
 	return pos, nil
 }
+
+var _ runtime.RowFetcher = (*Source)(nil)
+
+// FetchRows implements runtime.RowFetcher: the rows read over the text
+// protocol and rendered as the binlog's are.
+func (s *Source) FetchRows(ctx context.Context, t *runtime.Table, keys []runtime.Row) ([]runtime.Row, error) {
+	if len(keys) == 0 || len(t.Key) == 0 {
+		return nil, nil
+	}
+	s.mu.Lock()
+	cols := s.cols[t]
+	s.mu.Unlock()
+	if len(cols) != len(t.Columns) {
+		return nil, fmt.Errorf("table %s is not one this replication has read", t.QualifiedSource())
+	}
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		sel[i] = quote(c.name)
+		if c.dataType == "float" {
+			sel[i] = "CAST(" + sel[i] + " AS DOUBLE)"
+		}
+	}
+	keyCols := make([]string, len(t.Key))
+	for i, ci := range t.Key {
+		keyCols[i] = quote(cols[ci].name)
+	}
+	var b strings.Builder
+	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM " + quote(t.SourceSchema, t.SourceName) + " WHERE (" + strings.Join(keyCols, ", ") + ") IN (")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		for j, ci := range t.Key {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			mysqlconn.WriteLiteral(&b, string(k[ci].Data))
+		}
+		b.WriteString(")")
+	}
+	b.WriteString(")")
+	r, err := conn.Execute(b.String())
+	if err != nil {
+		return nil, fmt.Errorf("read rows to repair from %s: %w", t.QualifiedSource(), err)
+	}
+	out := make([]runtime.Row, 0, r.RowNumber())
+	for i := range r.RowNumber() {
+		row := make(runtime.Row, len(cols))
+		for j := range cols {
+			v, err := s.render(&cols[j], r.Values[i][j].Value())
+			if err != nil {
+				return nil, err
+			}
+			row[j] = v
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}

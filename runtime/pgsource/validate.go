@@ -1,14 +1,18 @@
 package pgsource
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/pgsnap"
+	"github.com/sluicedb/sluice/runtime/pgtext"
 )
 
 var _ runtime.SnapshotReader = (*Source)(nil)
@@ -103,4 +107,56 @@ func (s *Source) validationSnapshot(ctx context.Context) (string, runtime.Positi
 		return "", nil, nil, err
 	}
 	return res.SnapshotName, at, func() { repl.Close(context.WithoutCancel(ctx)) }, nil
+}
+
+var _ runtime.RowFetcher = (*Source)(nil)
+
+// FetchRows implements runtime.RowFetcher: each column in its type's text
+// form, as pgoutput sends it.
+func (s *Source) FetchRows(ctx context.Context, t *runtime.Table, keys []runtime.Row) ([]runtime.Row, error) {
+	if len(keys) == 0 || len(t.Key) == 0 {
+		return nil, nil
+	}
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = pgtext.Ident(c.SourceName) + "::text"
+	}
+	keyCols := make([]string, len(t.Key))
+	for i, ci := range t.Key {
+		keyCols[i] = pgtext.Ident(t.Columns[ci].SourceName) + "::text"
+	}
+	tuples := make([]string, len(keys))
+	for i, k := range keys {
+		vals := make([]string, len(t.Key))
+		for j, ci := range t.Key {
+			vals[j] = pgtext.Literal(string(k[ci].Data))
+		}
+		tuples[i] = "(" + strings.Join(vals, ", ") + ")"
+	}
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + pgtext.Ident(t.SourceSchema, t.SourceName) +
+		" WHERE (" + strings.Join(keyCols, ", ") + ") IN (" + strings.Join(tuples, ", ") + ")"
+	rows, err := conn.Query(ctx, q, pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		return nil, fmt.Errorf("read rows to repair from %s: %w", t.QualifiedSource(), err)
+	}
+	defer rows.Close()
+	var out []runtime.Row
+	for rows.Next() {
+		raw := rows.RawValues()
+		row := make(runtime.Row, len(raw))
+		for i, b := range raw {
+			if b == nil {
+				row[i] = runtime.Value{Kind: runtime.Null}
+			} else {
+				row[i] = runtime.Value{Kind: runtime.Text, Data: bytes.Clone(b)}
+			}
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
 }

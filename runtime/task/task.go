@@ -420,5 +420,13 @@ func (t *Task) validation(rep *runtime.Replicator, settings runtime.Settings) er
 		Stats: rep.Stats, Streaming: streaming, Continuous: streaming && v.EnableValidation,
 		Touched: rep.Touched, Log: rep.Log,
 	}
+	if settings.SluiceSettings.RepairValidationFailures {
+		rows, ok := rep.Source.(runtime.RowFetcher)
+		if !ok || !streaming {
+			return fmt.Errorf("%w: SluiceSettings.RepairValidationFailures needs a change stream (ReplicationType cdc or full-load-and-cdc, without ValidationOnly), whose applier makes the repairs", ErrInvalid)
+		}
+		val := rep.Validation.(*validate.Validator)
+		val.Rows, val.Repair = rows, rep.RepairRows
+	}
 	return nil
 }

@@ -173,20 +173,33 @@ func (v *Validator) fail(ctx context.Context, tr *tableRun, cs []*candidate) err
 	if len(cs) == 0 {
 		return nil
 	}
+	repaired, cs, err := v.repair(ctx, tr, cs)
+	if err != nil {
+		v.log().Warn("could not repair the rows that differ; they are reported", "table", tr.p.name, "error", err)
+	}
+	if len(cs) == 0 {
+		return nil
+	}
 	now := time.Now().UTC()
 	fs := make([]runtime.ValidationFailure, len(cs))
+	var failed int64
 	for i, c := range cs {
+		details := c.m.details
+		if repaired[c] {
+			details = withRepaired(details)
+		} else {
+			failed++
+		}
 		fs[i] = runtime.ValidationFailure{
 			TableOwner: tr.t.SourceSchema, TableName: tr.t.SourceName, Time: now,
-			KeyType: "Row", Key: keyJSON(c.m.key), FailureType: c.m.typ, Details: c.m.details,
+			KeyType: "Row", Key: keyJSON(c.m.key), FailureType: c.m.typ, Details: details,
 		}
-	}
-	for _, c := range cs {
-		v.log().Warn("validation failure", "table", tr.p.name, "key", keyJSON(c.m.key), "type", c.m.typ)
+		v.log().Warn("validation failure", "table", tr.p.name, "key", keyJSON(c.m.key), "type", c.m.typ, "repaired", repaired[c])
 	}
 	v.mu.Lock()
-	tr.failed += int64(len(cs))
-	v.failed += int64(len(cs))
+	tr.failed += failed
+	v.failed += failed
+	tr.repaired += int64(len(repaired))
 	if tr.failed >= int64(v.Settings.TableFailureMaxCount) && tr.halted == "" {
 		tr.halted = fmt.Sprintf("validation of the table stopped after %d failed rows (TableFailureMaxCount %d)", tr.failed, v.Settings.TableFailureMaxCount)
 	}
@@ -231,6 +244,9 @@ func (v *Validator) report(tr *tableRun) {
 	if tr.p != nil && len(tr.p.skipped) > 0 {
 		details = append(details, "not compared (SkipLobColumns): "+strings.Join(tr.p.skipped, ", "))
 	}
+	if tr.repaired > 0 {
+		details = append(details, fmt.Sprintf("%d rows repaired from the source (RepairValidationFailures)", tr.repaired))
+	}
 	if tr.halted != "" {
 		details = append(details, tr.halted)
 	}
@@ -239,4 +255,105 @@ func (v *Validator) report(tr *tableRun) {
 	}
 	s.Details = strings.Join(details, "; ")
 	v.Stats.Table(tr.t.SourceSchema, tr.t.SourceName).SetValidation(s)
+}
+
+// withRepaired marks a failure's details as repaired.
+func withRepaired(details string) string {
+	if details == "" {
+		return `{"repaired":true}`
+	}
+	return strings.TrimSuffix(details, "}") + `,"repaired":true}`
+}
+
+// repair rewrites the rows of cs on the target from the source, when the
+// settings ask for it and the stream's applier can: it returns the rows
+// repaired, and cs less the rows that changed since they were compared
+// (they go back to pending, to be compared again).
+func (v *Validator) repair(ctx context.Context, tr *tableRun, cs []*candidate) (map[*candidate]bool, []*candidate, error) {
+	if v.Repair == nil || v.Rows == nil || !v.Streaming || !tr.p.tracked || tr.p.keyless() {
+		return nil, cs, nil
+	}
+	t := tr.t
+	keyRow := func(k bound) runtime.Row {
+		row := make(runtime.Row, len(t.Columns))
+		for i, ci := range t.Key {
+			row[ci] = runtime.Value{Kind: runtime.Text, Data: []byte(k[i])}
+		}
+		return row
+	}
+	var want []runtime.Row
+	for _, c := range cs {
+		if c.m.typ != runtime.MissingSource {
+			want = append(want, keyRow(c.m.key))
+		}
+	}
+	rows, err := v.Rows.FetchRows(ctx, t, want)
+	if err != nil {
+		return nil, cs, err
+	}
+	byKey := map[string]runtime.Row{}
+	for _, row := range rows {
+		parts := make([]string, len(t.Key))
+		for i, ci := range t.Key {
+			parts[i] = string(row[ci].Data)
+		}
+		byKey[strings.Join(parts, runtime.KeySep)] = row
+	}
+	rp := &runtime.Repair{}
+	var fixed []*candidate
+	for _, c := range cs {
+		var ch *runtime.Change
+		switch row := byKey[c.m.keyString()]; {
+		case c.m.typ == runtime.MissingSource:
+			ch = &runtime.Change{Op: runtime.OpDelete, Table: t, Old: keyRow(c.m.key)}
+		case row == nil:
+			// Gone from the source since: the stream deletes it.
+			continue
+		case c.m.typ == runtime.MissingTarget:
+			ch = &runtime.Change{Op: runtime.OpInsert, Table: t, New: row}
+		default:
+			ch = &runtime.Change{Op: runtime.OpUpdate, Table: t, New: row}
+		}
+		for _, v := range append(ch.Old, ch.New...) {
+			ch.Size += len(v.Data) + 16
+		}
+		rp.Changes = append(rp.Changes, ch)
+		fixed = append(fixed, c)
+	}
+	if len(fixed) == 0 {
+		return nil, cs, nil
+	}
+	rp.Still = func() bool {
+		for _, c := range fixed {
+			if c.lo != nil && v.touched(tr, c) {
+				return false
+			}
+		}
+		return true
+	}
+	err = v.Repair(ctx, rp)
+	if runtime.IsRepairStale(err) {
+		v.mu.Lock()
+		tr.pending = mergeCandidates(tr.pending, fixed)
+		v.mu.Unlock()
+		stale := map[*candidate]bool{}
+		for _, c := range fixed {
+			stale[c] = true
+		}
+		var left []*candidate
+		for _, c := range cs {
+			if !stale[c] {
+				left = append(left, c)
+			}
+		}
+		return nil, left, nil
+	}
+	if err != nil {
+		return nil, cs, err
+	}
+	done := map[*candidate]bool{}
+	for _, c := range fixed {
+		done[c] = true
+	}
+	return done, cs, nil
 }

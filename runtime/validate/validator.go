@@ -33,7 +33,11 @@ type Validator struct {
 	// tables left pending (a validate-only request).
 	Continuous bool
 	Touched    *runtime.Touched
-	Log        *slog.Logger
+	// Repair, when set, rewrites failed rows from the source read by
+	// Rows (SluiceSettings.RepairValidationFailures).
+	Repair func(context.Context, *runtime.Repair) error
+	Rows   runtime.RowFetcher
+	Log    *slog.Logger
 
 	mu     sync.Mutex
 	tables map[string]*tableRun
@@ -54,6 +58,7 @@ type tableRun struct {
 	// pending are rows that differed and wait to be compared again.
 	pending                              []*candidate
 	failed, suspended, compared, fetched int64
+	repaired                             int64
 	// since is the position from which the rows the stream writes are not
 	// yet validated; whole asks for the whole table to be compared again.
 	since   runtime.Position
@@ -102,7 +107,7 @@ func (v *Validator) Tables(ctx context.Context, tables []*runtime.Table) error {
 		tr := v.run(t)
 		v.mu.Lock()
 		tr.err, tr.halted, tr.pending = nil, "", nil
-		tr.failed, tr.suspended, tr.compared, tr.fetched = 0, 0, 0, 0
+		tr.failed, tr.suspended, tr.compared, tr.fetched, tr.repaired = 0, 0, 0, 0, 0
 		tr.running = true
 		v.mu.Unlock()
 		v.report(tr)
