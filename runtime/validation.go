@@ -36,8 +36,10 @@ type SnapshotReader interface {
 	// ReadSnapshots opens n sessions. Where the database can share one
 	// snapshot between sessions (PostgreSQL) they share it; otherwise each
 	// has its own, at its own Position. Task names the replication whose
-	// stored position a target's sessions report.
-	ReadSnapshots(ctx context.Context, task string, n int) ([]ReadSession, error)
+	// stored position a target's sessions report. Without positioned, a
+	// source may leave Position nil, when a snapshot without one is
+	// cheaper (no change stream runs to compare it with).
+	ReadSnapshots(ctx context.Context, task string, n int, positioned bool) ([]ReadSession, error)
 }
 
 // Failure types of awsdms_validation_failures_v1, as DMS names them.

@@ -22,7 +22,7 @@ func (s *Source) Dialect() string { return runtime.DialectMySQL }
 // own consistent snapshot. MariaDB says exactly where in the binlog each
 // one is (binlog_snapshot_file and _position); MySQL says it only under
 // the moment's global read lock.
-func (s *Source) ReadSnapshots(ctx context.Context, _ string, n int) ([]runtime.ReadSession, error) {
+func (s *Source) ReadSnapshots(ctx context.Context, _ string, n int, positioned bool) ([]runtime.ReadSession, error) {
 	out := make([]runtime.ReadSession, 0, n)
 	fail := func(err error) ([]runtime.ReadSession, error) {
 		for _, r := range out {
@@ -36,7 +36,12 @@ func (s *Source) ReadSnapshots(ctx context.Context, _ string, n int) ([]runtime.
 			return fail(err)
 		}
 		snap := &mysqlconn.Snapshot{Conn: conn}
-		if snap.Pos, err = s.validationSnapshot(snap); err != nil {
+		if !positioned {
+			err = mysqlconn.BeginSnapshot(conn)
+		} else {
+			snap.Pos, err = s.validationSnapshot(snap)
+		}
+		if err != nil {
 			conn.Close()
 			return fail(fmt.Errorf("source snapshot: %w", err))
 		}

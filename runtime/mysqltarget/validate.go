@@ -20,7 +20,7 @@ func (t *Target) Dialect() string { return runtime.DialectMySQL }
 // ReadSnapshots implements runtime.SnapshotReader. MySQL cannot share a
 // snapshot between sessions: each has its own, and reads the task's stored
 // position in it, which holds exactly the data committed with it.
-func (t *Target) ReadSnapshots(ctx context.Context, task string, n int) ([]runtime.ReadSession, error) {
+func (t *Target) ReadSnapshots(ctx context.Context, task string, n int, _ bool) ([]runtime.ReadSession, error) {
 	out := make([]runtime.ReadSession, 0, n)
 	fail := func(err error) ([]runtime.ReadSession, error) {
 		for _, s := range out {

@@ -22,7 +22,10 @@ type Session struct {
 // Begin starts the transaction on conn, in the exported snapshot named
 // snapshot if it is not empty.
 func Begin(ctx context.Context, conn *pgx.Conn, snapshot string) (*Session, error) {
-	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+	// JIT compiling a validation query costs more than it saves (each is
+	// one scan of a range), and the validator runs its own sessions in
+	// parallel: parallel workers under each only add sorts and processes.
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
 		return nil, err
 	}
 	if snapshot != "" {

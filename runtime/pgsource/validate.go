@@ -28,11 +28,11 @@ var snapshots atomic.Int64
 // snapshot, exported by a temporary logical slot made for it, so its
 // position compares with the commit positions of the replication's own
 // slot. PostgreSQL drops the slot when its session ends, as soon as every
-// session has imported the snapshot. On a server that does not log
-// logically (a full load alone), a plain exported snapshot serves, with no
-// position.
-func (s *Source) ReadSnapshots(ctx context.Context, _ string, n int) ([]runtime.ReadSession, error) {
-	name, pos, done, err := s.validationSnapshot(ctx)
+// session has imported the snapshot. Without positioned, or on a server
+// that does not log logically (a full load alone), a plain exported
+// snapshot serves, with no position.
+func (s *Source) ReadSnapshots(ctx context.Context, _ string, n int, positioned bool) ([]runtime.ReadSession, error) {
+	name, pos, done, err := s.validationSnapshot(ctx, positioned)
 	if err != nil {
 		return nil, err
 	}
@@ -58,14 +58,14 @@ func (s *Source) ReadSnapshots(ctx context.Context, _ string, n int) ([]runtime.
 
 // validationSnapshot exports a snapshot and returns its name, its
 // position (nil if it has none) and what ends the export.
-func (s *Source) validationSnapshot(ctx context.Context) (string, runtime.Position, func(), error) {
+func (s *Source) validationSnapshot(ctx context.Context, positioned bool) (string, runtime.Position, func(), error) {
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return "", nil, nil, err
 	}
 	var level string
 	err = conn.QueryRow(ctx, "SHOW wal_level").Scan(&level)
-	if err == nil && level != "logical" {
+	if err == nil && (level != "logical" || !positioned) {
 		// No change stream can run here: a plain snapshot, held open by
 		// this session until the others have imported it.
 		var name string

@@ -24,7 +24,7 @@ func (t *Target) Dialect() string { return runtime.DialectPostgres }
 // the data committed with it, and exports the snapshot to the others.
 // Sessions are connections of their own: they stay open for a whole
 // table's comparison, which must not starve the applier's pool.
-func (t *Target) ReadSnapshots(ctx context.Context, task string, n int) ([]runtime.ReadSession, error) {
+func (t *Target) ReadSnapshots(ctx context.Context, task string, n int, _ bool) ([]runtime.ReadSession, error) {
 	out := make([]runtime.ReadSession, 0, n)
 	var name string
 	var pos runtime.Position

@@ -132,14 +132,17 @@ func (r *reader) whereKeys(keys []bound) string {
 	return " WHERE " + tuple(cols) + " IN (" + strings.Join(lits, ", ") + ")"
 }
 
-// colName is the column's name on this side.
-func (r *reader) colName(k col) string {
+// colName is a key column's name on this side.
+func (r *reader) colName(k col) string { return r.name(k) }
+
+// name is a column's name on this side.
+func (r *reader) name(k col) string {
 	if r.src {
 		return k.name
 	}
-	for _, i := range r.p.t.Key {
-		if r.p.t.Columns[i].SourceName == k.name {
-			return r.p.t.Columns[i].Name
+	for _, c := range r.p.t.Columns {
+		if c.SourceName == k.name {
+			return c.Name
 		}
 	}
 	return k.name
@@ -168,6 +171,97 @@ func (r *reader) selectList() string {
 	return strings.Join(out, ", ")
 }
 
+// rawList is every compared column by name, for a record whose text
+// output prints each by its type's output function.
+func (r *reader) rawList() string {
+	all := r.p.all()
+	out := make([]string, len(all))
+	for i, c := range all {
+		out[i] = r.d().quote(r.name(c))
+	}
+	return strings.Join(out, ", ")
+}
+
+// sumExpr is the SQL of a range's sum of row hashes.
+func (r *reader) sumExpr() string {
+	if r.p.native {
+		return "coalesce(sum(hashtextextended(ROW(" + r.rawList() + ")::text, 0)), 0)"
+	}
+	return r.d().sum60(r.rowText())
+}
+
+// bucketed says the table's ranges can be summed in one scan of each side:
+// a key of one integer column, every column printed in SQL.
+func (p *plan) bucketed() bool {
+	if len(p.key) != 1 || p.client {
+		return false
+	}
+	c := p.t.Columns[p.t.Key[0]]
+	switch baseType(c.Type) {
+	case "smallint", "integer", "bigint":
+		return true
+	}
+	return false
+}
+
+// bucketSpan is the key range of an integer key split into buckets of
+// step keys from lo: bucket b holds lo+b*step up to lo+(b+1)*step, the
+// first and last also whatever lies beyond.
+type bucketSpan struct {
+	lo, step int64
+	n        int64
+}
+
+func (b bucketSpan) bounds(i int64) (bound, bound) {
+	var lo, hi bound
+	if i > 0 {
+		lo = bound{strconv.FormatInt(b.lo+i*b.step, 10)}
+	}
+	if i < b.n-1 {
+		hi = bound{strconv.FormatInt(b.lo+(i+1)*b.step, 10)}
+	}
+	return lo, hi
+}
+
+// keySpan reads the source's smallest and largest key.
+func (r *reader) keySpan(ctx context.Context) (lo, hi int64, ok bool, err error) {
+	k := r.d().quote(r.name(r.p.key[0]))
+	err = r.s.Query(ctx, "SELECT min("+k+"), max("+k+") FROM "+r.table(), func(v [][]byte) error {
+		if v[0] == nil {
+			return nil
+		}
+		var err1, err2 error
+		lo, err1 = strconv.ParseInt(string(v[0]), 10, 64)
+		hi, err2 = strconv.ParseInt(string(v[1]), 10, 64)
+		ok = err1 == nil && err2 == nil
+		return nil
+	})
+	return lo, hi, ok, err
+}
+
+// bucketSums sums the buckets first to last (excluded) of b in one scan:
+// bucket → "count sum". The first and last buckets of b also hold the keys
+// beyond b's span.
+func (r *reader) bucketSums(ctx context.Context, b bucketSpan, first, last int64) (map[int64]string, error) {
+	k := r.d().quote(r.name(r.p.key[0]))
+	var expr string
+	if r.d() == (mysqlDialect{}) {
+		expr = fmt.Sprintf("LEAST(GREATEST((CAST(%s AS SIGNED) - %d) DIV %d, 0), %d)", k, b.lo, b.step, b.n-1)
+	} else {
+		expr = fmt.Sprintf("LEAST(GREATEST((%s::bigint - %d) / %d, 0), %d)", k, b.lo, b.step, b.n-1)
+	}
+	lo, _ := b.bounds(first)
+	_, hi := b.bounds(last - 1)
+	out := map[int64]string{}
+	q := "SELECT " + expr + ", count(*), " + r.sumExpr() + " FROM " + r.table() + r.where(lo, hi) + " GROUP BY 1"
+	err := r.s.Query(ctx, q, func(v [][]byte) error {
+		i, err := strconv.ParseInt(string(v[0]), 10, 64)
+		out[i] = string(v[1]) + " " + string(v[2])
+		return err
+	})
+	return out, err
+}
+
 // checksum returns how many rows a range holds and the sum of their
 // hashes, computed in the database when every column has a canonical SQL
 // form, else in Go from the fetched rows.
@@ -175,7 +269,7 @@ func (r *reader) checksum(ctx context.Context, cond string) (int64, string, erro
 	if !r.p.client {
 		var n int64
 		var sum string
-		q := "SELECT count(*), " + r.d().sum60(r.rowText()) + " FROM " + r.table() + cond
+		q := "SELECT count(*), " + r.sumExpr() + " FROM " + r.table() + cond
 		err := r.s.Query(ctx, q, func(v [][]byte) error {
 			var err error
 			n, err = strconv.ParseInt(string(v[0]), 10, 64)
@@ -238,9 +332,11 @@ func hash60(vals [][]byte) uint64 {
 // keyAt returns the key at offset rows into the range, in key order, nil
 // if the range holds no more rows.
 func (r *reader) keyAt(ctx context.Context, cond string, offset int64) (bound, error) {
+	// The texts are named apart from the columns: ORDER BY a name that is
+	// also an output column's would order by the text, not the column.
 	keys := make([]string, len(r.p.key))
 	for i, k := range r.p.key {
-		keys[i] = r.expr(k)
+		keys[i] = r.expr(k) + " AS sluice_k" + strconv.Itoa(i)
 	}
 	q := "SELECT " + strings.Join(keys, ", ") + " FROM " + r.table() + cond +
 		" ORDER BY " + strings.Join(r.keyOrds(), ", ") + " LIMIT 1 OFFSET " + strconv.FormatInt(offset, 10)
@@ -345,13 +441,22 @@ func (w *pair) compare(ctx context.Context, lo, hi bound, depth int) error {
 	if !w.split {
 		return w.rowByRow(ctx, lo, hi)
 	}
+	// Both sides sum the range at once: each waits on its own database.
+	var tn int64
+	var tsum string
+	var terr error
+	tdone := make(chan struct{})
+	go func() {
+		defer close(tdone)
+		tn, tsum, terr = w.tgt.checksum(ctx, w.tgt.where(lo, hi))
+	}()
 	sn, ssum, err := w.src.checksum(ctx, w.src.where(lo, hi))
+	<-tdone
 	if err != nil {
 		return fmt.Errorf("source: %w", err)
 	}
-	tn, tsum, err := w.tgt.checksum(ctx, w.tgt.where(lo, hi))
-	if err != nil {
-		return fmt.Errorf("target: %w", err)
+	if terr != nil {
+		return fmt.Errorf("target: %w", terr)
 	}
 	if sn == tn && ssum == tsum {
 		w.compared += sn

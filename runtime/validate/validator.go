@@ -213,10 +213,10 @@ func (v *Validator) sessions(ctx context.Context, n int, extra bool) (src, tgt [
 	if extra {
 		m++
 	}
-	if src, err = v.Source.ReadSnapshots(ctx, v.Task, m); err != nil {
+	if src, err = v.Source.ReadSnapshots(ctx, v.Task, m, v.Streaming); err != nil {
 		return nil, nil, fmt.Errorf("open snapshots of the source: %w", err)
 	}
-	if tgt, err = v.Target.ReadSnapshots(ctx, v.Task, n); err != nil {
+	if tgt, err = v.Target.ReadSnapshots(ctx, v.Task, n, v.Streaming); err != nil {
 		closeAll(ctx, src)
 		return nil, nil, fmt.Errorf("open snapshots of the target: %w", err)
 	}
@@ -280,6 +280,30 @@ func (v *Validator) pass(ctx context.Context, tr *tableRun) ([]*candidate, error
 	walker := &reader{p: p, src: true, s: srcS[threads]}
 	g.Go(func() error {
 		defer close(ranges)
+		if p.bucketed() && v.Settings.ValidationMode != runtime.ValidateRowLevel {
+			// An integer key: every range of both sides is summed in
+			// one scan each, and only the ranges that differ are
+			// compared (and split) further.
+			srcR := make([]*reader, threads)
+			tgtR := make([]*reader, threads)
+			for i := range threads {
+				srcR[i], tgtR[i] = &reader{p: p, src: true, s: srcS[i]}, &reader{p: p, s: tgtS[i]}
+			}
+			differ, ok, err := v.buckets(gctx, walker, srcR, tgtR)
+			if err != nil {
+				return err
+			}
+			if ok {
+				for _, r := range differ {
+					select {
+					case ranges <- span{r[0], r[1]}:
+					case <-gctx.Done():
+						return gctx.Err()
+					}
+				}
+				return nil
+			}
+		}
 		var last bound
 		for {
 			next, err := walker.keyAt(gctx, walker.where(last, nil), int64(v.Settings.PartitionSize))
@@ -502,4 +526,71 @@ func (v *Validator) forget() {
 	if low != nil {
 		v.Touched.Forget(low)
 	}
+}
+
+// buckets sums the table's key ranges, PartitionSize keys wide, in one
+// scan of each side (split in as many parts as there are sessions, summed
+// at once), and returns the ranges whose sums differ; ok is false when the
+// source holds no row to span the key (the ranges are walked).
+func (v *Validator) buckets(ctx context.Context, walker *reader, src, tgt []*reader) (differ [][2]bound, ok bool, err error) {
+	lo, hi, ok, err := walker.keySpan(ctx)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	b := bucketSpan{lo: lo, step: int64(v.Settings.PartitionSize)}
+	b.n = (hi-lo)/b.step + 1
+	// Sparse keys would make a bucket of nearly every row: the ranges
+	// are walked instead, so memory holds a bounded number of sums.
+	limit := int64(100_000)
+	if est := walker.p.t.EstimatedRows; est > 0 {
+		limit = min(limit, max(64, 4*est/b.step))
+	}
+	if hi < lo || b.n > limit {
+		return nil, false, nil
+	}
+	parts := int64(len(src))
+	per := (b.n + parts - 1) / parts
+	sums := make([]map[int64]string, 2*parts)
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range parts {
+		first, last := i*per, min((i+1)*per, b.n)
+		if first >= last {
+			continue
+		}
+		for j, r := range []*reader{src[i], tgt[i]} {
+			g.Go(func() error {
+				m, err := r.bucketSums(gctx, b, first, last)
+				sums[2*i+int64(j)] = m
+				return err
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, false, err
+	}
+	ssum, tsum := map[int64]string{}, map[int64]string{}
+	for i, m := range sums {
+		for k, x := range m {
+			if i%2 == 0 {
+				ssum[k] = x
+			} else {
+				tsum[k] = x
+			}
+		}
+	}
+	seen := map[int64]bool{}
+	for i, sv := range ssum {
+		seen[i] = true
+		if tsum[i] != sv {
+			l, h := b.bounds(i)
+			differ = append(differ, [2]bound{l, h})
+		}
+	}
+	for i := range tsum {
+		if !seen[i] {
+			l, h := b.bounds(i)
+			differ = append(differ, [2]bound{l, h})
+		}
+	}
+	return differ, true, nil
 }

@@ -33,7 +33,7 @@ var (
 	rounds  = flag.Int("rounds", 3, "full-load runs per tool (the median counts)")
 	bin     = flag.String("bin", "bin/sluice-replicator", "the sluice-replicator binary")
 	jobs    = flag.Int("jobs", 4, "parallel copy jobs for both tools")
-	only    = flag.String("only", "", "run one part: load, cdc (PostgreSQL) or mysql (default: all)")
+	only    = flag.String("only", "", "run one part: load, cdc, validate (PostgreSQL) or mysql (default: all)")
 	reuse   = flag.Bool("reuse", false, "reuse the source database from an earlier run")
 	lagsOut = flag.String("lags", "", "write each CDC run's marker lags to this file as CSV (run, seconds into the run, lag ms), to see when lag spikes")
 	runs    = flag.String("cdc-runs", "sluice,batch,native", "the CDC runs, after the source alone: sluice (transactional apply), batch (BatchApplyEnabled), native")
@@ -70,7 +70,7 @@ func run(ctx context.Context) error {
 	defer os.RemoveAll(work)
 	defer func() {
 		// The copies are large; the source stays for -reuse.
-		for _, db := range []string{"sluice_bench_dst", "sluice_bench_pgcopydb", "sluice_bench_cdc", "sluice_bench_native"} {
+		for _, db := range []string{"sluice_bench_dst", "sluice_bench_pgcopydb", "sluice_bench_cdc", "sluice_bench_native", "sluice_bench_val"} {
 			_ = execSQL(context.WithoutCancel(ctx), "postgres", fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, db))
 		}
 	}()
@@ -94,6 +94,12 @@ func run(ctx context.Context) error {
 	}
 	if *only == "" || *only == "cdc" {
 		if err := cdc(ctx, work); err != nil {
+			return err
+		}
+	}
+	if *only == "" || *only == "validate" {
+		fmt.Println()
+		if err := validationBench(ctx, work); err != nil {
 			return err
 		}
 	}
