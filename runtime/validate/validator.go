@@ -100,48 +100,64 @@ func (v *Validator) run(t *runtime.Table) *tableRun {
 	return tr
 }
 
-// Tables implements runtime.Validation: each table is compared whole, one
-// after the other, its key ranges ThreadCount at a time.
+// tableJobs is how many tables are compared at once: a small table need
+// not wait for a large one, and each holds 2×ThreadCount+1 sessions.
+const tableJobs = 2
+
+// Tables implements runtime.Validation: each table is compared whole,
+// tableJobs at a time, its key ranges ThreadCount at a time.
 func (v *Validator) Tables(ctx context.Context, tables []*runtime.Table) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(tableJobs)
 	for _, t := range tables {
-		tr := v.run(t)
-		v.mu.Lock()
-		tr.err, tr.halted, tr.pending = nil, "", nil
-		tr.failed, tr.suspended, tr.compared, tr.fetched, tr.repaired = 0, 0, 0, 0, 0
-		tr.running = true
-		v.mu.Unlock()
-		v.report(tr)
-		if v.Recorder != nil {
-			if err := v.Recorder.RecordValidationFailures(ctx, v.Task, []string{t.QualifiedSource()}, nil); err != nil {
-				v.log().Warn("could not clear the table's earlier validation failures", "table", t.QualifiedSource(), "error", err)
-			}
+		g.Go(func() error { return v.table(gctx, t) })
+	}
+	return g.Wait()
+}
+
+// table compares one table whole; it fails only when ctx ends: the
+// table's own failures are in its statistics.
+func (v *Validator) table(ctx context.Context, t *runtime.Table) error {
+	tr := v.run(t)
+	v.mu.Lock()
+	tr.err, tr.halted, tr.pending = nil, "", nil
+	tr.failed, tr.suspended, tr.compared, tr.fetched, tr.repaired = 0, 0, 0, 0, 0
+	tr.running = true
+	v.mu.Unlock()
+	v.report(tr)
+	if v.Recorder != nil {
+		if err := v.Recorder.RecordValidationFailures(ctx, v.Task, []string{t.QualifiedSource()}, nil); err != nil {
+			v.log().Warn("could not clear the table's earlier validation failures", "table", t.QualifiedSource(), "error", err)
 		}
-		err := v.whole(ctx, tr)
-		if ctx.Err() != nil {
+	}
+	err := v.whole(ctx, tr)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		v.log().Warn("table not validated", "table", t.QualifiedSource(), "error", err)
+	}
+	if !v.Streaming {
+		// No stream follows: what differs is compared once more, after
+		// the delays, and then reported.
+		if err := v.settle(ctx, []*tableRun{tr}, true); err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err != nil {
-			v.log().Warn("table not validated", "table", t.QualifiedSource(), "error", err)
-		}
-		if !v.Streaming {
-			// No stream follows: what differs is compared once more,
-			// after the delays, and then reported.
-			if err := v.settle(ctx, []*tableRun{tr}, true); err != nil && ctx.Err() != nil {
-				return ctx.Err()
-			}
-		}
-		v.mu.Lock()
-		tr.running = false
-		v.mu.Unlock()
-		v.report(tr)
 	}
+	v.mu.Lock()
+	tr.running = false
+	v.mu.Unlock()
+	v.report(tr)
 	return nil
 }
 
 // whole compares all of tr's table, with retries, and queues what
 // differs.
 func (v *Validator) whole(ctx context.Context, tr *tableRun) error {
-	if v.halted != "" {
+	v.mu.Lock()
+	halted := v.halted != ""
+	v.mu.Unlock()
+	if halted {
 		return nil
 	}
 	if tr.p == nil || tr.p.t != tr.t {
@@ -247,7 +263,8 @@ func (v *Validator) window(src, tgt runtime.ReadSession) (lo, hi runtime.Positio
 func (v *Validator) pass(ctx context.Context, tr *tableRun) ([]*candidate, error) {
 	p := tr.p
 	threads := v.Settings.ThreadCount
-	if p.keyless() {
+	if est := p.t.EstimatedRows; p.keyless() || (est > 0 && est < int64(v.Settings.PartitionSize)) {
+		// One range: more sessions would only wait.
 		threads = 1
 	}
 	srcS, tgtS, err := v.sessions(ctx, threads, !p.keyless())
@@ -548,7 +565,9 @@ func (v *Validator) buckets(ctx context.Context, walker *reader, src, tgt []*rea
 	if hi < lo || b.n > limit {
 		return nil, false, nil
 	}
-	parts := int64(len(src))
+	// Each part is summed on both sides at once: ThreadCount queries
+	// run together.
+	parts := int64(max(1, (v.Settings.ThreadCount+1)/2))
 	per := (b.n + parts - 1) / parts
 	sums := make([]map[int64]string, 2*parts)
 	g, gctx := errgroup.WithContext(ctx)
