@@ -61,7 +61,7 @@ type plan struct {
 	// own output function: a range is summed over each row's text as one
 	// record, with the server's 64-bit text hash, several times faster
 	// than the per-column MD5 two engines need.
-	native bool
+	native  bool
 	skipped []string // columns left out by SkipLobColumns
 }
 
