@@ -39,6 +39,9 @@ type Target struct {
 
 	claimMu sync.Mutex
 	claimed bool // see claim
+
+	failMu    sync.Mutex
+	failReady bool // awsdms_validation_failures_v1 exists (ensureFailures)
 }
 
 var _ runtime.Target = (*Target)(nil)

@@ -77,18 +77,8 @@ func (t *Target) failuresTable() string {
 // RecordValidationFailures implements runtime.FailureRecorder. The table
 // has DMS's columns, so DMS users' queries read it as they are.
 func (t *Target) RecordValidationFailures(ctx context.Context, task string, clear []string, fs []runtime.ValidationFailure) error {
-	_, err := t.pool.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA IF NOT EXISTS %s;
-CREATE TABLE IF NOT EXISTS %s (
-  "TASK_NAME" varchar(128) NOT NULL,
-  "TABLE_OWNER" varchar(128) NOT NULL,
-  "TABLE_NAME" varchar(128) NOT NULL,
-  "FAILURE_TIME" timestamp NOT NULL,
-  "KEY_TYPE" varchar(128) NOT NULL,
-  "KEY" text NOT NULL,
-  "FAILURE_TYPE" varchar(128) NOT NULL,
-  "DETAILS" text NOT NULL)`, ident(t.cfg.ControlSchema), t.failuresTable()))
-	if err != nil {
-		return fmt.Errorf("create the control table %s: %w", t.failuresTable(), err)
+	if err := t.ensureFailures(ctx); err != nil {
+		return err
 	}
 	b := &pgx.Batch{}
 	for _, name := range clear {
@@ -102,4 +92,29 @@ CREATE TABLE IF NOT EXISTS %s (
 		return nil
 	}
 	return t.pool.SendBatch(ctx, b).Close()
+}
+
+// ensureFailures creates awsdms_validation_failures_v1 once; tables
+// validated side by side would otherwise race to create it.
+func (t *Target) ensureFailures(ctx context.Context) error {
+	t.failMu.Lock()
+	defer t.failMu.Unlock()
+	if t.failReady {
+		return nil
+	}
+	_, err := t.pool.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA IF NOT EXISTS %s;
+CREATE TABLE IF NOT EXISTS %s (
+  "TASK_NAME" varchar(128) NOT NULL,
+  "TABLE_OWNER" varchar(128) NOT NULL,
+  "TABLE_NAME" varchar(128) NOT NULL,
+  "FAILURE_TIME" timestamp NOT NULL,
+  "KEY_TYPE" varchar(128) NOT NULL,
+  "KEY" text NOT NULL,
+  "FAILURE_TYPE" varchar(128) NOT NULL,
+  "DETAILS" text NOT NULL)`, ident(t.cfg.ControlSchema), t.failuresTable()))
+	if err != nil {
+		return fmt.Errorf("create the control table %s: %w", t.failuresTable(), err)
+	}
+	t.failReady = true
+	return nil
 }

@@ -184,7 +184,10 @@ func (r *reader) rawList() string {
 
 // sumExpr is the SQL of a range's sum of row hashes.
 func (r *reader) sumExpr() string {
-	if r.p.native {
+	switch {
+	case r.p.typed:
+		return "coalesce(sum(hash_record_extended(ROW(" + r.rawList() + "), 0)), 0)"
+	case r.p.native:
 		return "coalesce(sum(hashtextextended(ROW(" + r.rawList() + ")::text, 0)), 0)"
 	}
 	return r.d().sum60(r.rowText())
@@ -254,6 +257,14 @@ func (r *reader) bucketSums(ctx context.Context, b bucketSpan, first, last int64
 	_, hi := b.bounds(last - 1)
 	out := map[int64]string{}
 	q := "SELECT " + expr + ", count(*), " + r.sumExpr() + " FROM " + r.table() + r.where(lo, hi) + " GROUP BY 1"
+	if r.d() == (pgDialect{}) && (lo != nil || hi != nil) {
+		// A part of the table: through the key's index, not a scan of
+		// all of it that filters out the other parts.
+		if err := r.s.Query(ctx, "SET LOCAL enable_seqscan = off", func([][]byte) error { return nil }); err != nil {
+			return nil, err
+		}
+		defer func() { _ = r.s.Query(ctx, "SET LOCAL enable_seqscan = on", func([][]byte) error { return nil }) }()
+	}
 	err := r.s.Query(ctx, q, func(v [][]byte) error {
 		i, err := strconv.ParseInt(string(v[0]), 10, 64)
 		out[i] = string(v[1]) + " " + string(v[2])
