@@ -7,5 +7,9 @@
 // replicator resumes from, so a replicator killed at any point loses nothing and
 // applies nothing twice. Engine packages (pgsource, pgtarget, ...) implement the
 // Source and Target interfaces declared here, and the small optional ones
-// (Acker, Checker) that only some engines need; this package never imports them.
+// (Acker, Checker, and for validation SnapshotReader, FailureRecorder,
+// RowFetcher) that only some engines or callers need; this package never
+// imports them. Validation itself (runtime/validate) runs beside the change
+// stream through the Validation interface, learning from Touched which rows
+// the stream wrote and from Stats.Reached how far it has applied.
 package runtime

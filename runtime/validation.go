@@ -79,14 +79,15 @@ type Validation interface {
 	Follow(ctx context.Context, tables []*Table) error
 }
 
-// Validation states, as DMS reports them in table statistics.
+// Validation states, as DMS reports them in table statistics. DMS's "No
+// primary key" and "Table error" do not occur: a keyless table is compared
+// as a multiset of rows, and a table that cannot be compared is Error with
+// the reason.
 const (
 	ValidationNotEnabled = "Not enabled"
 	ValidationPending    = "Pending records"
 	ValidationMismatched = "Mismatched records"
 	ValidationSuspended  = "Suspended records"
-	ValidationNoKey      = "No primary key"
-	ValidationTableError = "Table error"
 	ValidationValidated  = "Validated"
 	ValidationError      = "Error"
 )

@@ -124,11 +124,6 @@ func (r *reader) whereKeys(keys []bound) string {
 	for i, k := range keys {
 		lits[i] = tuple(r.keyLits(k))
 	}
-	if len(r.p.key) > 1 {
-		for i := range lits {
-			lits[i] = "(" + strings.TrimSuffix(strings.TrimPrefix(lits[i], "("), ")") + ")"
-		}
-	}
 	return " WHERE " + tuple(cols) + " IN (" + strings.Join(lits, ", ") + ")"
 }
 

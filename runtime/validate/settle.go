@@ -314,8 +314,8 @@ func (v *Validator) repair(ctx context.Context, tr *tableRun, cs []*candidate) (
 		default:
 			ch = &runtime.Change{Op: runtime.OpUpdate, Table: t, New: row}
 		}
-		for _, v := range append(ch.Old, ch.New...) {
-			ch.Size += len(v.Data) + 16
+		for _, val := range append(ch.Old, ch.New...) {
+			ch.Size += len(val.Data) + 16
 		}
 		rp.Changes = append(rp.Changes, ch)
 		fixed = append(fixed, c)
