@@ -254,7 +254,7 @@ func testValidateMariaDB(t *testing.T, target string) {
 	testenv.MySQLExec(t, my, `CREATE TABLE items (
 		id int AUTO_INCREMENT PRIMARY KEY, name varchar(50) NOT NULL, price decimal(12,2), qty int unsigned,
 		big bigint unsigned, small tinyint, created datetime(6), ts timestamp(6) NULL, day date, flags bit(5),
-		kind enum('new','paid','it''s shipped'), tags set('x','y','z'), data blob, bin binary(4), note text, t time(3), y year,
+		kind enum('new','paid','it''s shipped'), tags set('x','y','z'), data mediumblob, bin binary(4), note mediumtext, t time(3), y year,
 		f float, d double, doc json)`)
 	testenv.MySQLExec(t, my, `INSERT INTO items (name, price, qty, big, small, created, ts, day, flags, kind, tags, data, bin, note, t, y, f, d, doc)
 		SELECT CONCAT('item ', seq, ' ✓ 😀'), seq * 1.25, 4294967295 - seq, 18446744073709551615 - CAST(seq AS UNSIGNED), CAST(seq % 256 AS SIGNED) - 128,
@@ -263,6 +263,8 @@ func testValidateMariaDB(t *testing.T, target string) {
 		       UNHEX(CONCAT('00ff', LPAD(HEX(seq), 8, '0'))), UNHEX(LPAD(HEX(seq % 256), 8, '0')), IF(seq % 10 = 0, NULL, CONCAT('tab\t nl\n q'' back\\ ', seq)),
 		       IF(seq % 2 = 0, '-838:59:59', '100:00:01.25'), 1901 + seq % 254, seq / 3, seq / 7, CONCAT('{"n": ', seq, ', "a": [1.5, "x"]}')
 		FROM seq_1_to_3000`)
+	// A large row: the column changed on it later is a small one.
+	testenv.MySQLExec(t, my, `UPDATE items SET note = REPEAT('z', 300000), data = REPEAT(X'AB', 200000) WHERE id = 1200`)
 	testenv.MySQLExec(t, my, `CREATE TABLE words (w varchar(20) PRIMARY KEY, n int) COLLATE utf8mb4_general_ci`)
 	testenv.MySQLExec(t, my, `INSERT INTO words SELECT CONCAT(ELT(seq % 4 + 1, 'a', 'B', 'é', 'Z'), seq), seq FROM seq_1_to_1200`)
 	testenv.MySQLExec(t, my, `CREATE TABLE nokey (a int, b varchar(10))`)
