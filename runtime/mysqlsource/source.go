@@ -460,19 +460,9 @@ func (s *Source) openSnapshot(conn *client.Conn) (runtime.BinlogPos, error) {
 		if err := start(); err != nil {
 			return pos, err
 		}
-		r, err := conn.Execute("SHOW STATUS WHERE Variable_name IN ('binlog_snapshot_file', 'binlog_snapshot_position')")
-		if err != nil {
-			return pos, fmt.Errorf("read the snapshot's binlog position: %w", err)
-		}
-		for i := range r.RowNumber() {
-			name, _ := r.GetString(i, 0)
-			val, _ := r.GetString(i, 1)
-			if strings.EqualFold(name, "binlog_snapshot_file") {
-				pos.File = val
-			} else {
-				n, _ := strconv.ParseUint(val, 10, 32)
-				pos.Pos = uint32(n)
-			}
+		var err error
+		if pos, err = mariadbSnapshotPos(conn); err != nil {
+			return pos, err
 		}
 		if pos.File == "" {
 			return pos, errors.New("the source reports no binlog position for the snapshot: is log_bin on?")
@@ -512,6 +502,28 @@ func (s *Source) openSnapshot(conn *client.Conn) (runtime.BinlogPos, error) {
 	s.first, s.snap = conn, true
 	s.all = append(s.all, conn)
 	s.snapMu.Unlock()
+	return pos, nil
+}
+
+// mariadbSnapshotPos reads where in the binlog the open consistent
+// snapshot of a MariaDB session is; File is empty when the server writes no
+// binlog.
+func mariadbSnapshotPos(conn *client.Conn) (runtime.BinlogPos, error) {
+	var pos runtime.BinlogPos
+	r, err := conn.Execute("SHOW STATUS WHERE Variable_name IN ('binlog_snapshot_file', 'binlog_snapshot_position')")
+	if err != nil {
+		return pos, fmt.Errorf("read the snapshot's binlog position: %w", err)
+	}
+	for i := range r.RowNumber() {
+		name, _ := r.GetString(i, 0)
+		val, _ := r.GetString(i, 1)
+		if strings.EqualFold(name, "binlog_snapshot_file") {
+			pos.File = val
+		} else {
+			n, _ := strconv.ParseUint(val, 10, 32)
+			pos.Pos = uint32(n)
+		}
+	}
 	return pos, nil
 }
 

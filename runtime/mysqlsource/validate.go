@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -75,20 +74,9 @@ func (s *Source) validationSnapshot(snap *mysqlconn.Snapshot) (runtime.Position,
 	if err := mysqlconn.BeginSnapshot(conn); err != nil {
 		return nil, err
 	}
-	r, err := conn.Execute("SHOW STATUS WHERE Variable_name IN ('binlog_snapshot_file', 'binlog_snapshot_position')")
+	pos, err := mariadbSnapshotPos(conn)
 	if err != nil {
-		return nil, fmt.Errorf("read the snapshot's binlog position: %w", err)
-	}
-	var pos runtime.BinlogPos
-	for i := range r.RowNumber() {
-		name, _ := r.GetString(i, 0)
-		val, _ := r.GetString(i, 1)
-		if strings.EqualFold(name, "binlog_snapshot_file") {
-			pos.File = val
-		} else {
-			p, _ := strconv.ParseUint(val, 10, 32)
-			pos.Pos = uint32(p)
-		}
+		return nil, err
 	}
 	if pos.File == "" {
 		// No binlog: no change stream either; the snapshot has no
