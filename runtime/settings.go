@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -26,7 +27,7 @@ type Settings struct {
 
 // ValidationSettings is DMS's section of that name. Every member DMS
 // documents that Sluice honours is here; a document naming any other is
-// refused (see ParseSettings), never run as if it had not asked.
+// refused (see checkMembers), never run as if it had not asked.
 type ValidationSettings struct {
 	// EnableValidation compares every table after its full load, then
 	// every row the change stream writes.
@@ -69,16 +70,6 @@ const (
 	ValidateGroupLevel = "GROUP_LEVEL"
 	ValidateRowLevel   = "ROW_LEVEL"
 )
-
-// validationMembers are the members of ValidationSettings a document may
-// name: the fields above.
-var validationMembers = map[string]bool{
-	"EnableValidation": true, "ValidationMode": true, "ThreadCount": true, "PartitionSize": true,
-	"FailureMaxCount": true, "TableFailureMaxCount": true, "ValidationOnly": true,
-	"ValidationQueryCdcDelaySeconds": true, "RecordFailureDelayInMinutes": true,
-	"RecordFailureDelayLimitInMinutes": true, "RecordSuspendDelayInMinutes": true,
-	"SkipLobColumns": true, "HandleCollationDiff": true,
-}
 
 // DdlHandlingPolicy is DMS's section of that name.
 type DdlHandlingPolicy struct {
@@ -185,7 +176,7 @@ func ParseSettings(doc []byte) (Settings, error) {
 		if err := json.Unmarshal(doc, &s); err != nil {
 			return s, fmt.Errorf("ReplicationSettings is not valid JSON of the DMS task-settings shape: %w", err)
 		}
-		if err := checkValidationMembers(doc); err != nil {
+		if err := checkMembers(doc); err != nil {
 			return s, err
 		}
 	}
@@ -249,34 +240,54 @@ func (s Settings) batchWindow() time.Duration {
 	return time.Duration(s.ChangeProcessingTuning.BatchApplyTimeoutMax) * time.Second
 }
 
-// checkValidationMembers refuses a ValidationSettings member Sluice does
-// not honour (ValidationPartialLobSize, MaxKeyColumnSize, a misspelling),
-// by name.
-func checkValidationMembers(doc []byte) error {
-	var top struct{ ValidationSettings map[string]json.RawMessage }
+// checkMembers refuses a section or member Sluice does not honour, by
+// name: a document that asks for what Sluice does not do (DMS's Logging,
+// FullLoadSettings.CommitRate, ValidationSettings.ValidationPartialLobSize,
+// a misspelling) must not run as if it had not asked. The sections and
+// members honoured are the fields of Settings, under DMS's exact names.
+func checkMembers(doc []byte) error {
+	var top map[string]json.RawMessage
 	if err := json.Unmarshal(doc, &top); err != nil {
 		return nil // the typed decode has already said what is wrong
 	}
-	var unknown []string
-	for k := range top.ValidationSettings {
-		if !validationMembers[k] {
-			unknown = append(unknown, k)
+	var refused []string
+	st := reflect.TypeOf(Settings{})
+	for name, raw := range top {
+		f, ok := st.FieldByName(name)
+		if !ok || !f.IsExported() {
+			refused = append(refused, name)
+			continue
+		}
+		var members map[string]json.RawMessage
+		if json.Unmarshal(raw, &members) != nil {
+			continue
+		}
+		for m := range members {
+			if mf, ok := f.Type.FieldByName(m); !ok || !mf.IsExported() {
+				refused = append(refused, name+"."+m)
+			}
 		}
 	}
-	if len(unknown) == 0 {
+	if len(refused) == 0 {
 		return nil
 	}
-	sort.Strings(unknown)
-	return fmt.Errorf("ValidationSettings.%s is not honoured by Sluice: remove it (Sluice honours %s)", strings.Join(unknown, ", ValidationSettings."), strings.Join(sortedKeys(validationMembers), ", "))
+	sort.Strings(refused)
+	return fmt.Errorf("ReplicationSettings %s: not honoured by Sluice, so refused rather than ignored; remove what is listed (Sluice honours %s)", strings.Join(refused, ", "), honoured())
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// honoured lists the sections and members Sluice honours.
+func honoured() string {
+	var out []string
+	st := reflect.TypeOf(Settings{})
+	for i := range st.NumField() {
+		f := st.Field(i)
+		var members []string
+		for j := range f.Type.NumField() {
+			members = append(members, f.Type.Field(j).Name)
+		}
+		out = append(out, f.Name+" ("+strings.Join(members, ", ")+")")
 	}
-	sort.Strings(out)
-	return out
+	return strings.Join(out, "; ")
 }
 
 // validate checks the section and fills DMS's defaults.

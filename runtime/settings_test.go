@@ -17,8 +17,13 @@ func TestParseSettings(t *testing.T) {
 			return s.FullLoadSettings.TargetTablePrepMode == PrepDropAndCreate && s.FullLoadSettings.MaxFullLoadSubTasks == 8 &&
 				s.ControlTablesSettings.ControlSchema == "public" && *s.SluiceSettings.CreateSecondaryIndexes
 		}, ""},
-		// DMS documents carry many sections Sluice ignores; they must not fail.
+		// A section or member Sluice does not honour is refused by name,
+		// never accepted and ignored.
 		{`{"Logging":{"EnableLogging":true},"FullLoadSettings":{"TargetTablePrepMode":"TRUNCATE_BEFORE_LOAD","CommitRate":10000}}`,
+			nil, "ReplicationSettings FullLoadSettings.CommitRate, Logging: not honoured"},
+		{`{"TargetMetadata":{"SupportLobs":true}}`, nil, "TargetMetadata.SupportLobs"},
+		{`{"TargetMetadata":{"batchapplyenabled":true}}`, nil, "TargetMetadata.batchapplyenabled"},
+		{`{"FullLoadSettings":{"TargetTablePrepMode":"TRUNCATE_BEFORE_LOAD"}}`,
 			func(s Settings) bool { return s.FullLoadSettings.TargetTablePrepMode == PrepTruncateBeforeLoad }, ""},
 		// Turning index creation off must survive the defaults.
 		{`{"SluiceSettings":{"CreateSecondaryIndexes":false}}`, func(s Settings) bool { return !*s.SluiceSettings.CreateSecondaryIndexes }, ""},
@@ -44,7 +49,7 @@ func TestParseSettings(t *testing.T) {
 			v := s.ValidationSettings
 			return v.CDCDelay() == 3*time.Second && v.FailureDelay() == time.Minute
 		}, ""},
-		{`{"ValidationSettings":{"EnableValidation":true,"ValidationPartialLobSize":0}}`, nil, "ValidationSettings.ValidationPartialLobSize is not honoured"},
+		{`{"ValidationSettings":{"EnableValidation":true,"ValidationPartialLobSize":0}}`, nil, "ValidationSettings.ValidationPartialLobSize: not honoured"},
 		{`{"ValidationSettings":{"EnableValidation":true,"ValidationMode":"FAST"}}`, nil, "GROUP_LEVEL or ROW_LEVEL"},
 		{`{"ValidationSettings":{"ThreadCount":-1}}`, nil, "ThreadCount -1 is out of range"},
 		{`{"ValidationSettings":{"PartitionSize":1}}`, nil, "at least 2"},
