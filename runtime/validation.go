@@ -80,14 +80,15 @@ type Validation interface {
 }
 
 // Validation states, as DMS reports them in table statistics. DMS's "No
-// primary key" and "Table error" do not occur: a keyless table is compared
-// as a multiset of rows, and a table that cannot be compared is Error with
-// the reason.
+// primary key" does not occur: a keyless table is compared as a multiset
+// of rows. A table that cannot be compared is Error with the reason; Table
+// error is a table whose replication failed (its TableState).
 const (
 	ValidationNotEnabled = "Not enabled"
 	ValidationPending    = "Pending records"
 	ValidationMismatched = "Mismatched records"
 	ValidationSuspended  = "Suspended records"
+	ValidationTableError = "Table error"
 	ValidationValidated  = "Validated"
 	ValidationError      = "Error"
 )

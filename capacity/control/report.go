@@ -244,9 +244,15 @@ func tableStats(s *runtime.Snapshot) []store.TableStatistics {
 			ts.FullLoadEndTime = store.At(t.FullLoadEndTime)
 		}
 		v := t.Validation
-		ts.ValidationState = v.State
-		if ts.ValidationState == "" {
+		switch {
+		case v.State == "":
 			ts.ValidationState = runtime.ValidationNotEnabled
+		case t.TableState == runtime.StateError:
+			// DMS's word for a table whose data did not all arrive:
+			// what it holds is not compared.
+			ts.ValidationState = runtime.ValidationTableError
+		default:
+			ts.ValidationState = v.State
 		}
 		ts.ValidationPendingRecords, ts.ValidationFailedRecords, ts.ValidationSuspendedRecords = v.Pending, v.Failed, v.Suspended
 		var details []string
