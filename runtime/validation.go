@@ -22,6 +22,13 @@ type ReadSession interface {
 	Close(ctx context.Context) error
 }
 
+// CloseSessions closes every session of ss, even when ctx has ended.
+func CloseSessions(ctx context.Context, ss []ReadSession) {
+	for _, s := range ss {
+		_ = s.Close(context.WithoutCancel(ctx))
+	}
+}
+
 // Dialects of ReadSession SQL.
 const (
 	DialectPostgres = "postgres"

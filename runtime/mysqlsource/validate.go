@@ -24,9 +24,7 @@ func (s *Source) Dialect() string { return runtime.DialectMySQL }
 func (s *Source) ReadSnapshots(ctx context.Context, _ string, n int, positioned bool) ([]runtime.ReadSession, error) {
 	out := make([]runtime.ReadSession, 0, n)
 	fail := func(err error) ([]runtime.ReadSession, error) {
-		for _, r := range out {
-			_ = r.Close(ctx)
-		}
+		runtime.CloseSessions(ctx, out)
 		return nil, err
 	}
 	for range n {

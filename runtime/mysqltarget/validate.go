@@ -23,9 +23,7 @@ func (t *Target) Dialect() string { return runtime.DialectMySQL }
 func (t *Target) ReadSnapshots(ctx context.Context, task string, n int, _ bool) ([]runtime.ReadSession, error) {
 	out := make([]runtime.ReadSession, 0, n)
 	fail := func(err error) ([]runtime.ReadSession, error) {
-		for _, s := range out {
-			_ = s.Close(ctx)
-		}
+		runtime.CloseSessions(ctx, out)
 		return nil, fmt.Errorf("target snapshot: %w", err)
 	}
 	for range n {

@@ -57,10 +57,3 @@ func (s *Session) Query(ctx context.Context, q string, row func([][]byte) error)
 
 // Close implements runtime.ReadSession.
 func (s *Session) Close(ctx context.Context) error { return s.Conn.Close(ctx) }
-
-// CloseAll closes sessions opened so far, after a failure.
-func CloseAll(ctx context.Context, ss []runtime.ReadSession) {
-	for _, s := range ss {
-		_ = s.Close(ctx)
-	}
-}

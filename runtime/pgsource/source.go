@@ -197,52 +197,72 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 // commit positions of the replication's own slot, which stays as it is.
 // PostgreSQL drops the slot when the exporting session ends.
 func (s *Source) Snapshot(ctx context.Context) (runtime.Position, error) {
-	repl, err := s.connectReplication(ctx, false)
-	if err != nil {
-		return nil, err
-	}
 	name := s.cfg.Slot
 	if len(name) > 56 {
 		name = name[:56]
 	}
-	name += "_reload"
-	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, name, "pgoutput",
+	repl, snap, at, err := s.slotSnapshot(ctx, name+"_reload")
+	if err != nil {
+		return nil, err
+	}
+	s.snapMu.Lock()
+	s.exporter, s.snapName = repl, snap
+	s.snapMu.Unlock()
+	return at, nil
+}
+
+// slotSnapshot creates the temporary slot named slot on a replication
+// session of its own and returns the session (closing it drops the slot),
+// the exported snapshot's name and its position.
+func (s *Source) slotSnapshot(ctx context.Context, slot string) (*pgconn.PgConn, string, runtime.LSN, error) {
+	repl, err := s.connectReplication(ctx, false)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, slot, "pgoutput",
 		pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "EXPORT_SNAPSHOT"})
 	if err != nil {
 		repl.Close(ctx)
-		return nil, classify(fmt.Errorf("create the temporary slot %s for a snapshot: %w", name, err), name)
+		return nil, "", 0, classify(fmt.Errorf("create the temporary slot %s for a snapshot: %w", slot, err), slot)
 	}
 	at, err := runtime.ParseLSN(res.ConsistentPoint)
 	if err != nil {
 		repl.Close(ctx)
-		return nil, err
+		return nil, "", 0, err
 	}
-	s.snapMu.Lock()
-	s.exporter, s.snapName = repl, res.SnapshotName
-	s.snapMu.Unlock()
-	return at, nil
+	return repl, res.SnapshotName, at, nil
 }
 
 // exportPlainSnapshot exports a snapshot from an open transaction, for a full
 // load that no change stream follows.
 func (s *Source) exportPlainSnapshot(ctx context.Context) error {
-	conn, err := s.connect(ctx)
+	conn, name, err := s.plainSnapshot(ctx)
 	if err != nil {
 		return err
-	}
-	var name string
-	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-		conn.Close(ctx)
-		return err
-	}
-	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&name); err != nil {
-		conn.Close(ctx)
-		return fmt.Errorf("export a snapshot: %w", err)
 	}
 	s.snapMu.Lock()
 	s.exportTx, s.snapName = conn, name
 	s.snapMu.Unlock()
 	return nil
+}
+
+// plainSnapshot exports a snapshot, without a position, from a
+// transaction on a session of its own, which holds it until it is closed.
+func (s *Source) plainSnapshot(ctx context.Context) (*pgx.Conn, string, error) {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	var name string
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		conn.Close(ctx)
+		return nil, "", err
+	}
+	if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&name); err != nil {
+		conn.Close(ctx)
+		return nil, "", fmt.Errorf("export a snapshot: %w", err)
+	}
+	return conn, name, nil
 }
 
 // Check implements runtime.Checker.

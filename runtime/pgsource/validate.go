@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluicedb/sluice/runtime"
@@ -41,13 +40,13 @@ func (s *Source) ReadSnapshots(ctx context.Context, _ string, n int, positioned 
 	for range n {
 		conn, err := s.connect(ctx)
 		if err != nil {
-			pgsnap.CloseAll(ctx, out)
+			runtime.CloseSessions(ctx, out)
 			return nil, err
 		}
 		sess, err := pgsnap.Begin(ctx, conn, name)
 		if err != nil {
 			conn.Close(ctx)
-			pgsnap.CloseAll(ctx, out)
+			runtime.CloseSessions(ctx, out)
 			return nil, fmt.Errorf("source snapshot: %w", err)
 		}
 		sess.Pos = pos
@@ -59,33 +58,27 @@ func (s *Source) ReadSnapshots(ctx context.Context, _ string, n int, positioned 
 // validationSnapshot exports a snapshot and returns its name, its
 // position (nil if it has none) and what ends the export.
 func (s *Source) validationSnapshot(ctx context.Context, positioned bool) (string, runtime.Position, func(), error) {
-	conn, err := s.connect(ctx)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	var level string
-	err = conn.QueryRow(ctx, "SHOW wal_level").Scan(&level)
-	if err == nil && (level != "logical" || !positioned) {
-		// No change stream can run here: a plain snapshot, held open by
-		// this session until the others have imported it.
-		var name string
-		if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-			conn.Close(ctx)
+	logical := false
+	if positioned {
+		conn, err := s.connect(ctx)
+		if err != nil {
 			return "", nil, nil, err
 		}
-		if err := conn.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&name); err != nil {
-			conn.Close(ctx)
-			return "", nil, nil, fmt.Errorf("export a snapshot of the source: %w", err)
+		var level string
+		err = conn.QueryRow(ctx, "SHOW wal_level").Scan(&level)
+		conn.Close(ctx)
+		if err != nil {
+			return "", nil, nil, fmt.Errorf("read the source's wal_level: %w", err)
+		}
+		logical = level == "logical"
+	}
+	if !logical {
+		// No change stream to compare with, or none can run here.
+		conn, name, err := s.plainSnapshot(ctx)
+		if err != nil {
+			return "", nil, nil, err
 		}
 		return name, nil, func() { conn.Close(context.WithoutCancel(ctx)) }, nil
-	}
-	conn.Close(ctx)
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("read the source's wal_level: %w", err)
-	}
-	repl, err := s.connectReplication(ctx, false)
-	if err != nil {
-		return "", nil, nil, err
 	}
 	slot := s.cfg.Slot
 	if slot == "" {
@@ -94,19 +87,11 @@ func (s *Source) validationSnapshot(ctx context.Context, positioned bool) (strin
 	if len(slot) > 48 {
 		slot = slot[:48]
 	}
-	slot = fmt.Sprintf("%s_val%d", slot, snapshots.Add(1))
-	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, slot, "pgoutput",
-		pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "EXPORT_SNAPSHOT"})
+	repl, name, at, err := s.slotSnapshot(ctx, fmt.Sprintf("%s_val%d", slot, snapshots.Add(1)))
 	if err != nil {
-		repl.Close(ctx)
-		return "", nil, nil, classify(fmt.Errorf("create the temporary slot %s for a validation snapshot: %w", slot, err), slot)
-	}
-	at, err := runtime.ParseLSN(res.ConsistentPoint)
-	if err != nil {
-		repl.Close(ctx)
 		return "", nil, nil, err
 	}
-	return res.SnapshotName, at, func() { repl.Close(context.WithoutCancel(ctx)) }, nil
+	return name, at, func() { repl.Close(context.WithoutCancel(ctx)) }, nil
 }
 
 var _ runtime.RowFetcher = (*Source)(nil)

@@ -31,7 +31,7 @@ func (t *Target) ReadSnapshots(ctx context.Context, task string, n int, _ bool) 
 	for i := range n {
 		conn, err := pgx.ConnectConfig(ctx, t.pool.Config().ConnConfig.Copy())
 		if err != nil {
-			pgsnap.CloseAll(ctx, out)
+			runtime.CloseSessions(ctx, out)
 			return nil, fmt.Errorf("connect to the target: %w", err)
 		}
 		sess, err := pgsnap.Begin(ctx, conn, name)
@@ -43,7 +43,7 @@ func (t *Target) ReadSnapshots(ctx context.Context, task string, n int, _ bool) 
 		}
 		if err != nil {
 			conn.Close(ctx)
-			pgsnap.CloseAll(ctx, out)
+			runtime.CloseSessions(ctx, out)
 			return nil, fmt.Errorf("target snapshot: %w", err)
 		}
 		sess.Pos = pos

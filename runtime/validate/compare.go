@@ -118,7 +118,7 @@ func (r *reader) where(lo, hi bound) string {
 func (r *reader) whereKeys(keys []bound) string {
 	cols := make([]string, len(r.p.key))
 	for i, k := range r.p.key {
-		cols[i] = r.d().quote(r.colName(k))
+		cols[i] = r.d().quote(r.name(k))
 	}
 	lits := make([]string, len(keys))
 	for i, k := range keys {
@@ -126,9 +126,6 @@ func (r *reader) whereKeys(keys []bound) string {
 	}
 	return " WHERE " + tuple(cols) + " IN (" + strings.Join(lits, ", ") + ")"
 }
-
-// colName is a key column's name on this side.
-func (r *reader) colName(k col) string { return r.name(k) }
 
 // name is a column's name on this side.
 func (r *reader) name(k col) string {
@@ -266,6 +263,26 @@ func (r *reader) bucketSums(ctx context.Context, b bucketSpan, first, last int64
 		return err
 	})
 	return out, err
+}
+
+// sumBoth sums the keys from lo to hi on both sides at once (each waits
+// on its own database) and returns each side's row count and sum.
+func sumBoth(ctx context.Context, src, tgt *reader, lo, hi bound) (sn int64, ssum string, tn int64, tsum string, err error) {
+	var terr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tn, tsum, terr = tgt.checksum(ctx, tgt.where(lo, hi))
+	}()
+	sn, ssum, err = src.checksum(ctx, src.where(lo, hi))
+	<-done
+	if err != nil {
+		return 0, "", 0, "", fmt.Errorf("source: %w", err)
+	}
+	if terr != nil {
+		return 0, "", 0, "", fmt.Errorf("target: %w", terr)
+	}
+	return sn, ssum, tn, tsum, nil
 }
 
 // checksum returns how many rows a range holds and the sum of their
@@ -447,22 +464,9 @@ func (w *pair) compare(ctx context.Context, lo, hi bound, depth int) error {
 	if !w.split {
 		return w.rowByRow(ctx, lo, hi)
 	}
-	// Both sides sum the range at once: each waits on its own database.
-	var tn int64
-	var tsum string
-	var terr error
-	tdone := make(chan struct{})
-	go func() {
-		defer close(tdone)
-		tn, tsum, terr = w.tgt.checksum(ctx, w.tgt.where(lo, hi))
-	}()
-	sn, ssum, err := w.src.checksum(ctx, w.src.where(lo, hi))
-	<-tdone
+	sn, ssum, tn, tsum, err := sumBoth(ctx, w.src, w.tgt, lo, hi)
 	if err != nil {
-		return fmt.Errorf("source: %w", err)
-	}
-	if terr != nil {
-		return fmt.Errorf("target: %w", terr)
+		return err
 	}
 	if sn == tn && ssum == tsum {
 		w.compared += sn
@@ -526,13 +530,9 @@ func (w *pair) keys(ctx context.Context, keys []bound) error {
 // every column in SQL, the databases group by hash and the two sorted
 // lists are merged; otherwise only the table's checksum is compared.
 func multiset(ctx context.Context, src, tgt *reader) ([]mismatch, int64, error) {
-	sn, ssum, err := src.checksum(ctx, "")
+	sn, ssum, tn, tsum, err := sumBoth(ctx, src, tgt, nil, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("source: %w", err)
-	}
-	tn, tsum, err := tgt.checksum(ctx, "")
-	if err != nil {
-		return nil, 0, fmt.Errorf("target: %w", err)
+		return nil, 0, err
 	}
 	if sn == tn && ssum == tsum {
 		return nil, sn, nil

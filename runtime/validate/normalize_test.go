@@ -1,6 +1,9 @@
 package validate
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // The Go normalisations must make the two engines' texts of one value
 // equal, and keep different values apart.
@@ -45,5 +48,24 @@ func TestNormalize(t *testing.T) {
 func TestHash60(t *testing.T) {
 	if got := hash60([][]byte{nil, []byte("a")}); got != 666632974732823123 {
 		t.Fatalf("hash60 = %d, want 666632974732823123", got)
+	}
+}
+
+// A row found again keeps when it was first found, and rows found before
+// that are not found again stay pending.
+func TestMergeCandidates(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	c := func(k string, at int64) *candidate {
+		return &candidate{m: mismatch{key: bound{k}}, first: t0.Add(time.Duration(at) * time.Second)}
+	}
+	got := mergeCandidates([]*candidate{c("a", 0), c("b", 1)}, []*candidate{c("b", 5), c("c", 5)})
+	want := map[string]int64{"a": 0, "b": 1, "c": 5}
+	if len(got) != len(want) {
+		t.Fatalf("merged %d candidates, want %d", len(got), len(want))
+	}
+	for _, x := range got {
+		if at, ok := want[x.m.key[0]]; !ok || !x.first.Equal(t0.Add(time.Duration(at)*time.Second)) {
+			t.Errorf("candidate %s first found at %v", x.m.key[0], x.first)
+		}
 	}
 }

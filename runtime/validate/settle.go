@@ -129,7 +129,8 @@ func (v *Validator) compareAgain(ctx context.Context, again map[*tableRun][]*can
 			if err != nil {
 				return nil, err
 			}
-			out[tr] = mergeCandidates(cs, found)[:len(found)]
+			keepFirst(found, cs)
+			out[tr] = found
 			continue
 		}
 		keyed = append(keyed, tr)
@@ -141,8 +142,8 @@ func (v *Validator) compareAgain(ctx context.Context, again map[*tableRun][]*can
 	if err != nil {
 		return nil, err
 	}
-	defer closeAll(ctx, src)
-	defer closeAll(ctx, tgt)
+	defer runtime.CloseSessions(ctx, src)
+	defer runtime.CloseSessions(ctx, tgt)
 	lo, hi := v.window(src[0], tgt[0])
 	for _, tr := range keyed {
 		cs := again[tr]

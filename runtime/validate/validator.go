@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -200,26 +201,33 @@ func (v *Validator) whole(ctx context.Context, tr *tableRun) error {
 // mergeCandidates adds found to pending, keeping for a row found again
 // when it was first found.
 func mergeCandidates(pending, found []*candidate) []*candidate {
-	first := map[string]time.Time{}
-	for _, c := range pending {
-		first[c.m.keyString()] = c.first
-	}
-	out := pending[:0]
-	seen := map[string]bool{}
-	for _, c := range found {
-		k := c.m.keyString()
-		if f, ok := first[k]; ok && f.Before(c.first) {
-			c.first = f
-		}
-		seen[k] = true
-		out = append(out, c)
-	}
+	seen := keepFirst(found, pending)
+	out := make([]*candidate, 0, len(found)+len(pending))
+	out = append(out, found...)
 	for _, c := range pending {
 		if !seen[c.m.keyString()] {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// keepFirst gives each row of found that earlier holds too the time it was
+// first found, and returns the keys of found.
+func keepFirst(found, earlier []*candidate) map[string]bool {
+	first := map[string]time.Time{}
+	for _, c := range earlier {
+		first[c.m.keyString()] = c.first
+	}
+	seen := make(map[string]bool, len(found))
+	for _, c := range found {
+		k := c.m.keyString()
+		if f, ok := first[k]; ok && f.Before(c.first) {
+			c.first = f
+		}
+		seen[k] = true
+	}
+	return seen
 }
 
 // sessions opens n pairs of snapshots, and one more source session if
@@ -233,16 +241,10 @@ func (v *Validator) sessions(ctx context.Context, n int, extra bool) (src, tgt [
 		return nil, nil, fmt.Errorf("open snapshots of the source: %w", err)
 	}
 	if tgt, err = v.Target.ReadSnapshots(ctx, v.Task, n, v.Streaming); err != nil {
-		closeAll(ctx, src)
+		runtime.CloseSessions(ctx, src)
 		return nil, nil, fmt.Errorf("open snapshots of the target: %w", err)
 	}
 	return src, tgt, nil
-}
-
-func closeAll(ctx context.Context, ss []runtime.ReadSession) {
-	for _, s := range ss {
-		_ = s.Close(context.WithoutCancel(ctx))
-	}
 }
 
 // window is what a pair of snapshots says about the rows that differ
@@ -271,8 +273,8 @@ func (v *Validator) pass(ctx context.Context, tr *tableRun) ([]*candidate, error
 	if err != nil {
 		return nil, err
 	}
-	defer closeAll(ctx, srcS)
-	defer closeAll(ctx, tgtS)
+	defer runtime.CloseSessions(ctx, srcS)
+	defer runtime.CloseSessions(ctx, tgtS)
 	now := time.Now()
 	if p.keyless() {
 		src, tgt := &reader{p: p, src: true, s: srcS[0]}, &reader{p: p, s: tgtS[0]}
@@ -295,11 +297,11 @@ func (v *Validator) pass(ctx context.Context, tr *tableRun) ([]*candidate, error
 		// A table that stands still is most often equal: one sum of each
 		// side says so at the cost of one scan, before ranges are summed
 		// to find what differs.
-		equal, n, err := wholeSum(ctx, &reader{p: p, src: true, s: srcS[0]}, &reader{p: p, s: tgtS[0]})
+		n, ssum, tn, tsum, err := sumBoth(ctx, &reader{p: p, src: true, s: srcS[0]}, &reader{p: p, s: tgtS[0]}, nil, nil)
 		if err != nil {
 			return nil, err
 		}
-		if equal {
+		if n == tn && ssum == tsum {
 			v.mu.Lock()
 			tr.compared += n
 			v.mu.Unlock()
@@ -465,7 +467,7 @@ func (v *Validator) round(ctx context.Context) error {
 		if len(keys) > 0 {
 			w := work{tr: tr}
 			for _, k := range keys {
-				w.keys = append(w.keys, splitKey(k, len(tr.p.key)))
+				w.keys = append(w.keys, strings.SplitN(k, runtime.KeySep, len(tr.p.key)))
 			}
 			todo = append(todo, w)
 		}
@@ -487,8 +489,8 @@ func (v *Validator) round(ctx context.Context) error {
 		for _, w := range todo {
 			pr := &pair{src: &reader{p: w.tr.p, src: true, s: src[0]}, tgt: &reader{p: w.tr.p, s: tgt[0]}}
 			if err := pr.keys(ctx, w.keys); err != nil {
-				closeAll(ctx, src)
-				closeAll(ctx, tgt)
+				runtime.CloseSessions(ctx, src)
+				runtime.CloseSessions(ctx, tgt)
 				return err
 			}
 			found := make([]*candidate, len(pr.found))
@@ -502,8 +504,8 @@ func (v *Validator) round(ctx context.Context) error {
 			w.tr.last = now
 			v.mu.Unlock()
 		}
-		closeAll(ctx, src)
-		closeAll(ctx, tgt)
+		runtime.CloseSessions(ctx, src)
+		runtime.CloseSessions(ctx, tgt)
 	}
 	err := v.settle(ctx, runs, false)
 	v.forget()
@@ -511,29 +513,6 @@ func (v *Validator) round(ctx context.Context) error {
 		v.report(tr)
 	}
 	return err
-}
-
-// splitKey reads a key recorded by runtime.Touched.
-func splitKey(k string, n int) bound {
-	b := bound(make([]string, 0, n))
-	for len(b) < n-1 {
-		i := indexSep(k)
-		if i < 0 {
-			break
-		}
-		b = append(b, k[:i])
-		k = k[i+len(runtime.KeySep):]
-	}
-	return append(b, k)
-}
-
-func indexSep(s string) int {
-	for i := 0; i+len(runtime.KeySep) <= len(s); i++ {
-		if s[i:i+len(runtime.KeySep)] == runtime.KeySep {
-			return i
-		}
-	}
-	return -1
 }
 
 // forget lets the record of written rows drop what no table asks about.
@@ -627,26 +606,4 @@ func (v *Validator) buckets(ctx context.Context, walker *reader, src, tgt []*rea
 		}
 	}
 	return differ, true, nil
-}
-
-// wholeSum sums all of a table on both sides at once and says whether the
-// sums agree, and how many rows the source holds.
-func wholeSum(ctx context.Context, src, tgt *reader) (bool, int64, error) {
-	var tn int64
-	var tsum string
-	var terr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tn, tsum, terr = tgt.checksum(ctx, "")
-	}()
-	sn, ssum, err := src.checksum(ctx, "")
-	<-done
-	if err != nil {
-		return false, 0, fmt.Errorf("source: %w", err)
-	}
-	if terr != nil {
-		return false, 0, fmt.Errorf("target: %w", terr)
-	}
-	return sn == tn && ssum == tsum, sn, nil
 }
