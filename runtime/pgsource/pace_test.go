@@ -87,10 +87,12 @@ func TestPacedConnCoalescesBusyStream(t *testing.T) {
 	// At most one read waits per pace and the first of a pace may find
 	// data already there: two a pace, for every pace begun, plus the first
 	// read and one when a late write lets the stream go idle in between
-	// (which also makes the run a pace longer). Unpaced, nearly every write
-	// is a read of its own.
+	// (which also makes the run a pace longer); a scheduler that stalls
+	// the writer (under -race, on a busy machine: 11 reads in 11.7 ms were
+	// seen) can add one more per pace. Unpaced, nearly every write is a
+	// read of its own (331 of 400 measured).
 	elapsed := time.Since(began)
-	if most := 2*(int(elapsed/paceTick)+2) + 2; reads > most || reads > writes/4 {
+	if most := 3*(int(elapsed/paceTick)+2) + 2; reads > most || reads > writes/4 {
 		t.Fatalf("%d reads for %d writes in %s: the busy stream was not read in paces (at most %d)", reads, writes, elapsed, min(most, writes/4))
 	}
 	t.Logf("%d writes arrived in %d reads over %s", writes, reads, elapsed)
