@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,6 +23,7 @@ func (r *Replicator) apply(ctx context.Context, buf *buffer, ap Applier, from Po
 		spanOpts: []trace.SpanStartOption{trace.WithAttributes(dbAttributes(ctx, nil)...)},
 		counts:   tally{},
 		start:    from,
+		careful:  r.careful,
 	}
 	l.acker, _ = r.Source.(Acker)
 	return l.run(ctx)
@@ -77,6 +79,12 @@ type applyLoop struct {
 	// Positions committed to the target only move forward; a step back
 	// would be a bug that could apply a transaction twice.
 	committed Progress
+	// careful, when set, is the begin position of a source transaction
+	// the target refused a change of: until the stream has passed it,
+	// each change is applied alone (Applier.Try) and each source
+	// transaction committed by itself, so the refused change is found and
+	// handled by the ErrorBehavior policies (refused).
+	careful Position
 }
 
 // run applies the buffered changes until the buffer closes, then commits
@@ -163,6 +171,10 @@ func (l *applyLoop) begin(ctx context.Context, c *Change) error {
 		}
 		return errCommitTimeReached
 	}
+	if l.careful != nil && c.Position != nil && c.Position.Kind() == l.careful.Kind() && c.Position.Compare(l.careful) > 0 {
+		l.r.Log.Info("past the refused change: applying transactions together again", "task", l.r.Task)
+		l.careful, l.r.careful = nil, nil
+	}
 	l.inTxn = true
 	if l.pending == nil {
 		l.opened = time.Now()
@@ -202,7 +214,7 @@ func (l *applyLoop) end(ctx context.Context, c *Change, lastOfRun bool) error {
 	l.inTxn = false
 	l.pending = c
 	l.txns++
-	if (lastOfRun && len(l.buf.ch) == 0) || l.held >= l.limit || time.Since(l.opened) >= l.window {
+	if (lastOfRun && len(l.buf.ch) == 0) || l.held >= l.limit || time.Since(l.opened) >= l.window || l.careful != nil {
 		return l.commit(ctx)
 	}
 	return nil
@@ -216,11 +228,21 @@ func (l *applyLoop) change(ctx context.Context, c *Change) error {
 	if l.skip != nil && !keep(c, l.skip) {
 		return nil
 	}
-	if !l.r.handled(c) {
+	if !l.r.handled(c) || !l.r.writes(c) {
 		return nil
 	}
-	if err := l.target.Apply(ctx, c); err != nil {
-		return err
+	var err error
+	if l.careful != nil {
+		err = l.target.Try(ctx, c)
+	} else {
+		err = l.target.Apply(ctx, c)
+	}
+	if err != nil {
+		var re *RowError
+		if errors.As(err, &re) {
+			return l.refused(ctx, re)
+		}
+		return l.again(ctx, err)
 	}
 	l.r.Touched.record(c, l.began)
 	l.held += int64(c.Size)
@@ -239,7 +261,7 @@ func (l *applyLoop) commit(ctx context.Context) error {
 		return fmt.Errorf("refusing to commit: %w", err)
 	}
 	if err := l.target.Commit(ctx, pos, at); err != nil {
-		return fmt.Errorf("commit at %s: %w", pos, err)
+		return l.again(ctx, fmt.Errorf("commit at %s: %w", pos, err))
 	}
 	l.counts.flush(l.r.Stats)
 	l.lastAt = at
@@ -312,18 +334,20 @@ func (r *Replicator) handled(c *Change) bool {
 }
 
 // tally counts the changes of an uncommitted target transaction per table:
-// inserts, updates, deletes and DDLs.
-type tally map[*Table]*[4]int64
+// inserts, updates, deletes, DDLs, conflicts and refused rows.
+type tally map[*Table]*[6]int64
+
+func (t tally) bump(tb *Table, i int) {
+	n := t[tb]
+	if n == nil {
+		n = new([6]int64)
+		t[tb] = n
+	}
+	n[i]++
+}
 
 func (t tally) add(c *Change) {
-	bump := func(tb *Table, i int) {
-		n := t[tb]
-		if n == nil {
-			n = new([4]int64)
-			t[tb] = n
-		}
-		n[i]++
-	}
+	bump := t.bump
 	switch c.Op {
 	case OpInsert:
 		bump(c.Table, 0)
@@ -352,6 +376,8 @@ func (t tally) flush(s *Stats) {
 		ts.Updates.Add(n[1])
 		ts.Deletes.Add(n[2])
 		ts.DDLs.Add(n[3])
+		ts.ApplyMisses.Add(n[4])
+		ts.ApplyErrors.Add(n[5])
 		delete(t, tb)
 	}
 }

@@ -119,3 +119,19 @@ type DDL struct {
 	// Statement is the source's text, for messages.
 	Statement string
 }
+
+// touched returns the tables c writes: a row change's table, a truncate's
+// tables, a DDL's table (as it was, or the new one).
+func (c *Change) touched() []*Table {
+	switch {
+	case c.Op == OpTruncate:
+		return c.Tables
+	case c.Op == OpDDL && c.DDL.Old != nil:
+		return []*Table{c.DDL.Old}
+	case c.Op == OpDDL:
+		return []*Table{c.DDL.New}
+	case c.Table != nil:
+		return []*Table{c.Table}
+	}
+	return nil
+}

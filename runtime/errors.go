@@ -2,9 +2,11 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,3 +57,110 @@ var ErrNothingSelected = errors.New("the table mappings select no table")
 
 // errCommitTimeReached ends the apply loop at StopAtCommitTime.
 var errCommitTimeReached = errors.New("commit time reached")
+
+// ErrorKind is what a change met on the target when it was not applied,
+// which says which ErrorBehavior policy applies to it.
+type ErrorKind uint8
+
+// The kinds. KindNone is a fault that is not the change's (a lost
+// connection, a full disk, a fencing refusal): the replication stops or
+// retries as before.
+const (
+	KindNone       ErrorKind = iota
+	KindData                 // the target refused the row (DataErrorPolicy)
+	KindTruncation           // a value does not fit its column (DataTruncationErrorPolicy)
+	KindConflict             // the row was not as the source had it (ApplyError*Policy)
+	KindTable                // the table cannot be written (TableErrorPolicy)
+)
+
+func (k ErrorKind) String() string {
+	return [...]string{"error", "data error", "data truncation error", "apply conflict", "table error"}[k]
+}
+
+// ConflictCode is the SQLSTATE a target raises on purpose for a change
+// that found no row, so that a pipelined transaction stops there and is
+// applied again row by row (runtime.Applier.Try).
+const ConflictCode = "SL002"
+
+// Classify says what kind of fault err is for the change that met it. It
+// is the one place that decides, beside Retryable.
+func Classify(err error) ErrorKind {
+	var re *RowError
+	if errors.As(err, &re) {
+		return re.Kind
+	}
+	if err == nil || Retryable(err) {
+		return KindNone
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == ConflictCode:
+			return KindConflict
+		case pe.Code == "22001": // string_data_right_truncation
+			return KindTruncation
+		case strings.HasPrefix(pe.Code, "22"), strings.HasPrefix(pe.Code, "23"), // data exception, integrity constraint
+			pe.Code == "P0001", pe.Code == "P0004": // a trigger's RAISE EXCEPTION, ASSERT
+			return KindData
+		case strings.HasPrefix(pe.Code, "42"), strings.HasPrefix(pe.Code, "0A"), pe.Code == "25006": // access rule, not supported, read-only
+			return KindTable
+		}
+		return KindNone
+	}
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		switch me.Code {
+		case 1406, 1265: // data too long, data truncated
+			return KindTruncation
+		case 1048, 1062, 1264, 1292, 1366, 1364, 1367, 1411, 1451, 1452, 1690, 3819, 4025, 1644, 4031:
+			// null, duplicate, out of range, bad value, no default, FK,
+			// check constraint (MySQL, MariaDB), SIGNAL, ...
+			return KindData
+		case 1146, 1054, 1142, 1143, 1036, 1064, 1060, 1091, 1050, 1109, 1347:
+			// no such table or column, denied, read-only, syntax, ...
+			return KindTable
+		}
+	}
+	return KindNone
+}
+
+// RowError is a change the target did not apply: it refused it, or found
+// its row not as the source had it (a conflict, Err nil). The target
+// transaction holds every change before it and is still open.
+type RowError struct {
+	Change *Change
+	Kind   ErrorKind
+	// Statement is the statement as the target was sent it, values in
+	// place, for awsdms_apply_exceptions.
+	Statement string
+	Err       error
+}
+
+func (e *RowError) Error() string {
+	what := "found no row to change"
+	if e.Change.Op == OpInsert {
+		what = "found its key already on the target"
+	}
+	if e.Err != nil {
+		what = e.Err.Error()
+	}
+	return fmt.Sprintf("%s of %s: %s (%s)", e.Change.Op, e.table(), what, e.Kind)
+}
+
+func (e *RowError) Unwrap() error { return e.Err }
+
+func (e *RowError) table() string {
+	if t := e.Change.touched(); len(t) > 0 {
+		return t[0].QualifiedSource()
+	}
+	return "a table"
+}
+
+// Exception is a row of awsdms_apply_exceptions: a change that was not
+// applied as the source made it, and why.
+type Exception struct {
+	Table     *Table
+	Time      time.Time
+	Statement string
+	Error     string
+}

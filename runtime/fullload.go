@@ -28,6 +28,12 @@ func (r *Replicator) fullLoad(ctx context.Context, tables []*Table, types []User
 	if err := r.Target.SaveState(ctx, r.Task, State{Phase: PhaseFullLoad, Position: start}); err != nil {
 		return nil, fmt.Errorf("store the full-load state: %w", err)
 	}
+	// Every table is loaded anew: none stays suspended, and the rows an
+	// earlier load refused are gone with its copy.
+	r.suspend(nil)
+	if err := r.Target.RecordExceptions(ctx, r.Task, tables, nil); err != nil {
+		return nil, fmt.Errorf("clear awsdms_apply_exceptions of the tables to load: %w", err)
+	}
 	if err := r.Target.PrepareTables(ctx, types, tables, r.Settings.FullLoadSettings.TargetTablePrepMode); err != nil {
 		return nil, fmt.Errorf("prepare target tables: %w", err)
 	}
@@ -40,7 +46,7 @@ func (r *Replicator) fullLoad(ctx context.Context, tables []*Table, types []User
 		return nil, err
 	}
 	r.Log.Info("rows copied", "rows", rows.Load(), "tables", len(tables), "elapsed", time.Since(began).Round(time.Millisecond))
-	if err := r.Target.FinishTables(ctx, tables, *r.Settings.SluiceSettings.CreateSecondaryIndexes); err != nil {
+	if err := r.Target.FinishTables(ctx, r.unsuspended(tables), *r.Settings.SluiceSettings.CreateSecondaryIndexes); err != nil {
 		return nil, fmt.Errorf("create constraints and indexes: %w", err)
 	}
 	if err := r.syncSequences(ctx, tables); err != nil {
@@ -56,7 +62,7 @@ func (r *Replicator) fullLoad(ctx context.Context, tables []*Table, types []User
 	if r.ReloadToken != "" {
 		done = &Reload{Token: r.ReloadToken, Tables: map[string]Position{}}
 	}
-	if err := r.Target.SaveState(ctx, r.Task, State{Phase: phase, Position: start, Reload: done}); err != nil {
+	if err := r.Target.SaveState(ctx, r.Task, State{Phase: phase, Position: start, Reload: done, Suspended: r.suspended.all()}); err != nil {
 		return nil, fmt.Errorf("store the end of the full load: %w", err)
 	}
 	r.Log.Info("full load finished", "rows", rows.Load(), "elapsed", time.Since(began).Round(time.Millisecond))
@@ -87,10 +93,16 @@ func (r *Replicator) copyTables(ctx context.Context, tables []*Table, rows *atom
 	for _, c := range chunks {
 		g.Go(func() error {
 			ts := r.Stats.Table(c.Table.SourceSchema, c.Table.SourceName)
+			if r.suspended.has(c.Table) {
+				return nil // another chunk's error suspended it
+			}
 			ts.LoadStarted.CompareAndSwap(0, time.Now().UnixNano())
 			ts.SetState(StateLoading)
 			span := spans[c.Table].start(gctx, tracer, c)
 			n, err := r.copyChunk(gctx, c)
+			if err != nil && gctx.Err() == nil && Classify(err) != KindNone {
+				n, err = r.loadRefused(gctx, c, err)
+			}
 			if err != nil {
 				ts.SetState(StateError)
 				err = fmt.Errorf("copy %s (chunk %d of %d): %w", c.Table.QualifiedSource(), c.Index+1, c.Count, err)
@@ -99,7 +111,7 @@ func (r *Replicator) copyTables(ctx context.Context, tables []*Table, rows *atom
 			}
 			ts.FullLoadRows.Add(n)
 			rows.Add(n)
-			if left[c.Table].Add(-1) == 0 {
+			if left[c.Table].Add(-1) == 0 && !r.suspended.has(c.Table) {
 				ts.LoadFinished.Store(time.Now().UnixNano())
 				ts.SetState(StateCompleted)
 				span.SetAttributes(rowsKey.Int64(ts.FullLoadRows.Load()))

@@ -65,6 +65,7 @@ func (r *Replicator) reloadTables(ctx context.Context, todo []*Table, types []Us
 	// The request is stored before the target tables are touched: a
 	// replicator stopped from here on finishes it when it starts again.
 	st.Reload = rl
+	st.Suspended = r.suspended.all()
 	if err := r.Target.SaveState(ctx, r.Task, st); err != nil {
 		return fmt.Errorf("store the reload request: %w", err)
 	}
@@ -92,6 +93,14 @@ func (r *Replicator) reloadTables(ctx context.Context, todo []*Table, types []Us
 	if err := r.Target.PrepareTables(ctx, types, todo, mode); err != nil {
 		return fmt.Errorf("prepare the tables to reload: %w", err)
 	}
+	// A suspended table comes back with its new copy, which starts with
+	// no refused rows; one the copy refuses suspends it again.
+	if err := r.Target.RecordExceptions(ctx, r.Task, todo, nil); err != nil {
+		return fmt.Errorf("clear awsdms_apply_exceptions of the reloaded tables: %w", err)
+	}
+	for _, n := range names {
+		r.suspended.lift(n)
+	}
 	began := time.Now()
 	var rows atomic.Int64
 	if err := r.copyTables(ctx, todo, &rows); err != nil {
@@ -111,6 +120,7 @@ func (r *Replicator) reloadTables(ctx context.Context, todo []*Table, types []Us
 	for _, n := range names {
 		rl.Tables[n] = at
 	}
+	st.Suspended = r.suspended.all()
 	if err := r.Target.SaveState(ctx, r.Task, st); err != nil {
 		return fmt.Errorf("store the end of the reload: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/sluicedb/sluice/runtime/mapping"
@@ -60,6 +61,11 @@ type Replicator struct {
 	floors map[*Table]Position
 	// repairs carries validation's repairs to the applier (RepairRows).
 	repairs chan *Repair
+	// suspended are the tables ErrorBehavior took out of the replication;
+	// careful, when set, is where the stream applies change by change up
+	// to (applyLoop.careful).
+	suspended suspensions
+	careful   Position
 }
 
 // Run replicates until ctx ends, which is a graceful stop: the transaction
@@ -85,6 +91,10 @@ func (r *Replicator) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(tables) == 0 {
+		r.Log.Warn("the table mappings select no table; with ErrorBehavior.FailOnNoTablesCaptured false the full load finishes having loaded nothing", "task", r.Task)
+		return nil
+	}
 	if r.Settings.ValidationSettings.ValidationOnly {
 		// Nothing is written: the tables are compared as they are.
 		r.Log.Info("validation only: comparing the tables, writing nothing", "task", r.Task)
@@ -98,6 +108,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 		r.Log.Info("reload-target: ignoring the stored position and starting over", "task", r.Task, "phase", st.Phase)
 		st = State{}
 	}
+	r.suspend(st.Suspended)
 	if r.Type == FullLoad && st.Phase == PhaseDone {
 		r.Log.Info("full load already finished; nothing to do", "task", r.Task)
 		return nil
@@ -111,7 +122,9 @@ func (r *Replicator) Run(ctx context.Context) error {
 		}
 		r.Log.Info("resuming change processing", "task", r.Task, "position", from)
 		for _, t := range tables {
-			r.Stats.Table(t.SourceSchema, t.SourceName).SetState(StateCompleted)
+			if !r.suspended.has(t) {
+				r.Stats.Table(t.SourceSchema, t.SourceName).SetState(StateCompleted)
+			}
 		}
 		if err := r.reload(ctx, tables, types, st); err != nil {
 			if ctx.Err() != nil {
@@ -217,6 +230,9 @@ func (r *Replicator) tables(ctx context.Context) ([]*Table, []UserType, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("list source tables: %w", err)
 	}
+	if len(tables) == 0 && !r.Settings.ErrorBehavior.failOnNoTables() && r.Type == FullLoad {
+		return nil, nil, nil
+	}
 	if len(tables) == 0 {
 		return nil, nil, fmt.Errorf("%w: check the selection rules' schema-name and table-name (names are case-sensitive; %% is the only wildcard)", ErrNothingSelected)
 	}
@@ -230,6 +246,16 @@ func (r *Replicator) tables(ctx context.Context) ([]*Table, []UserType, error) {
 		}
 	}
 	return tables, types, nil
+}
+
+// suspend takes the tables stored as suspended out of the replication,
+// in its statistics too.
+func (r *Replicator) suspend(stored map[string]string) {
+	r.suspended.set(stored)
+	for name, why := range stored {
+		schema, table, _ := strings.Cut(name, ".")
+		r.Stats.Table(schema, table).SetError(why)
+	}
 }
 
 func (r *Replicator) mapTable(t *Table) {

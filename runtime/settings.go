@@ -22,7 +22,10 @@ type Settings struct {
 	// ValidationSettings says whether and how the target is compared
 	// with the source (runtime/validate).
 	ValidationSettings ValidationSettings
-	SluiceSettings     SluiceSettings
+	// ErrorBehavior says what happens to rows and tables the target
+	// refuses, and to passing faults (errorbehavior.go).
+	ErrorBehavior  ErrorBehavior
+	SluiceSettings SluiceSettings
 }
 
 // ValidationSettings is DMS's section of that name. Every member DMS
@@ -187,6 +190,14 @@ func (s *Settings) validate() error {
 	if err := s.ValidationSettings.validate(); err != nil {
 		return err
 	}
+	if err := s.ErrorBehavior.validate(); err != nil {
+		return err
+	}
+	if s.TargetMetadata.BatchApplyEnabled {
+		if err := s.ErrorBehavior.checkBatch(); err != nil {
+			return err
+		}
+	}
 	switch s.FullLoadSettings.TargetTablePrepMode {
 	case PrepDropAndCreate, PrepTruncateBeforeLoad, PrepDoNothing:
 	case "":
@@ -343,6 +354,9 @@ func (v ValidationSettings) CDCDelay() time.Duration {
 func (s Settings) CheckType(typ string) error {
 	if s.SluiceSettings.RepairValidationFailures && (typ == FullLoad || s.ValidationSettings.ValidationOnly) {
 		return fmt.Errorf("SluiceSettings.RepairValidationFailures rewrites rows through the change stream's applier, which a %s replication does not run: use ReplicationType cdc or full-load-and-cdc, without ValidationOnly", typ)
+	}
+	if !s.ErrorBehavior.failOnNoTables() && typ != FullLoad {
+		return fmt.Errorf("ErrorBehavior.FailOnNoTablesCaptured false lets a replication start with no table selected, which Sluice supports for a full-load replication only (it finishes having loaded nothing); a %s replication would capture nothing: fix the table mappings, or leave the member out", typ)
 	}
 	if s.ValidationSettings.ValidationOnly && typ != FullLoad {
 		return fmt.Errorf("ValidationSettings.ValidationOnly compares the tables as they are and writes nothing, which a %s replication cannot do: use ReplicationType full-load with it", typ)

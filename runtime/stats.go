@@ -24,11 +24,17 @@ type TableStats struct {
 	Updates      atomic.Int64
 	Deletes      atomic.Int64
 	DDLs         atomic.Int64
-	ApplyMisses  atomic.Int64 // updates/deletes that found no target row
+	// ApplyMisses counts the conflicts: updates and deletes that found no
+	// target row, inserts that found their key taken. ApplyErrors counts
+	// the changes the target refused (ErrorBehavior's data and table
+	// errors) that were left out.
+	ApplyMisses atomic.Int64
+	ApplyErrors atomic.Int64
 	// EstimatedRows is the source's row estimate when the table was
 	// listed: what a full-load progress bar measures against.
 	EstimatedRows atomic.Int64
 	state         atomic.Value // string
+	stateDetails  atomic.Value // string: why the table is in error
 	warnings      atomic.Value // []string
 	LoadStarted   atomic.Int64 // unix nanos
 	LoadFinished  atomic.Int64 // unix nanos
@@ -56,7 +62,24 @@ func (t *TableStats) State() string {
 }
 
 // SetState sets the table state.
-func (t *TableStats) SetState(s string) { t.state.Store(s) }
+func (t *TableStats) SetState(s string) {
+	t.state.Store(s)
+	if s != StateError {
+		t.stateDetails.Store("")
+	}
+}
+
+// SetError puts the table in error, for the reason why.
+func (t *TableStats) SetError(why string) {
+	t.state.Store(StateError)
+	t.stateDetails.Store(why)
+}
+
+// StateDetails says why the table is in error; "" when it is not.
+func (t *TableStats) StateDetails() string {
+	s, _ := t.stateDetails.Load().(string)
+	return s
+}
 
 // Stats holds the statistics of one replication. The control plane reads them
 // through Snapshot; the replicator writes them.
@@ -113,12 +136,14 @@ func (t *TableStats) Warn(msg string) {
 type TableSnapshot struct {
 	SchemaName, TableName                   string
 	FullLoadRows, Inserts, Updates, Deletes int64
-	DDLs, ApplyMisses                       int64
+	DDLs, ApplyMisses, ApplyErrors          int64
 	EstimatedRows                           int64
 	TableState                              string
-	FullLoadStartTime, FullLoadEndTime      time.Time
-	Warnings                                []string
-	Validation                              ValidationStats
+	// TableStateDetails says why a table is in error.
+	TableStateDetails                  string `json:",omitempty"`
+	FullLoadStartTime, FullLoadEndTime time.Time
+	Warnings                           []string
+	Validation                         ValidationStats
 }
 
 // Snapshot is a copy of a replication's statistics.
@@ -158,7 +183,8 @@ func (s *Stats) Snapshot() Snapshot {
 			SchemaName: t.Schema, TableName: t.Name,
 			FullLoadRows: t.FullLoadRows.Load(), Inserts: t.Inserts.Load(),
 			Updates: t.Updates.Load(), Deletes: t.Deletes.Load(), DDLs: t.DDLs.Load(),
-			ApplyMisses: t.ApplyMisses.Load(), TableState: t.State(),
+			ApplyMisses: t.ApplyMisses.Load(), ApplyErrors: t.ApplyErrors.Load(),
+			TableState: t.State(), TableStateDetails: t.StateDetails(),
 			EstimatedRows: t.EstimatedRows.Load(),
 		}
 		ts.Warnings, _ = t.warnings.Load().([]string)

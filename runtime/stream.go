@@ -11,41 +11,44 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Retries of the change stream after passing faults, and the wait between
-// them, which doubles up to maxRetryWait.
-const (
-	maxRetries   = 10
-	firstRetry   = 500 * time.Millisecond
-	maxRetryWait = 30 * time.Second
-)
-
 // streamRetrying runs the change stream and, after a passing fault, resumes
-// it from the target's position. A stream that ran a while before failing
-// starts its retry count over.
+// it from the target's position, as ErrorBehavior's RecoverableError
+// members say. A stream that ran a while before failing starts its count
+// over. A change the target refused resumes it at once, change by change
+// (replayError).
 func (r *Replicator) streamRetrying(ctx context.Context, tables []*Table, from Position) error {
-	wait, tries := firstRetry, 0
+	limit, first, throttle, longest := r.Settings.ErrorBehavior.retries()
+	wait, tries := first, 0
 	for {
 		began := time.Now()
 		err := r.stream(ctx, tables, from)
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		if !Retryable(err) {
+		var replay *replayError
+		switch {
+		case errors.As(err, &replay):
+			r.careful = replay.until
+			r.Log.Warn("the target refused a change: applying the transactions from the target's position again, change by change, to find it", "task", r.Task, "error", replay.cause)
+		case !Retryable(err):
 			return err
+		default:
+			if time.Since(began) > longest {
+				wait, tries = first, 0
+			}
+			if tries++; limit >= 0 && tries > limit {
+				return fmt.Errorf("giving up after %d restarts (ErrorBehavior.RecoverableErrorCount): %w", limit, err)
+			}
+			r.Log.Warn("change stream interrupted; resuming from the target's position", "error", err, "retry_in", wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			if throttle {
+				wait = min(2*wait, longest)
+			}
 		}
-		if time.Since(began) > maxRetryWait {
-			wait, tries = firstRetry, 0
-		}
-		if tries++; tries > maxRetries {
-			return fmt.Errorf("giving up after %d retries: %w", maxRetries, err)
-		}
-		r.Log.Warn("change stream interrupted; resuming from the target's position", "error", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, maxRetryWait)
 		st, serr := r.Target.State(ctx, r.Task)
 		if serr != nil {
 			if Retryable(serr) {
@@ -56,15 +59,18 @@ func (r *Replicator) streamRetrying(ctx context.Context, tables []*Table, from P
 		if st.Position != nil {
 			from = st.Position
 		}
+		r.suspend(st.Suspended)
 	}
 }
 
 // stream runs the change stream from position from until ctx ends.
 func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position) error {
-	ap, err := r.Target.Applier(ctx, r.Task, tables, ApplyOptions{
+	opts := ApplyOptions{
 		Batch:       r.Settings.TargetMetadata.BatchApplyEnabled,
 		MemoryLimit: int64(r.Settings.ChangeProcessingTuning.BatchApplyMemoryLimit) << 20,
-	}, r.Stats)
+	}
+	opts.Inserts, opts.Updates, opts.Deletes = r.Settings.ErrorBehavior.conflicts()
+	ap, err := r.Target.Applier(ctx, r.Task, tables, opts, r.Stats)
 	if err != nil {
 		return fmt.Errorf("open the applier: %w", err)
 	}
@@ -131,8 +137,9 @@ func (m ddlMapper) Emit(ctx context.Context, c *Change) error {
 		// A new column, or a table renamed into the selection, is named
 		// by the mappings as the load would have named it.
 		m.r.mapTable(t)
-		ts := m.r.Stats.Table(t.SourceSchema, t.SourceName)
-		ts.SetState(StateCompleted)
+		if !m.r.suspended.has(t) {
+			m.r.Stats.Table(t.SourceSchema, t.SourceName).SetState(StateCompleted)
+		}
 	}
 	return m.next.Emit(ctx, c)
 }

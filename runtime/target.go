@@ -29,6 +29,10 @@ type State struct {
 	Position Position // nil when none yet
 	// Reload is the last reload of single tables, nil if none.
 	Reload *Reload
+	// Suspended maps the tables the replication no longer writes, by
+	// source name (schema.table), to why (ErrorBehavior's SUSPEND_TABLE);
+	// a reload of the table brings it back.
+	Suspended map[string]string
 }
 
 // Reload is a reload of some tables while the replication goes on
@@ -110,6 +114,12 @@ type Target interface {
 	// indexes, after the load.
 	FinishTables(ctx context.Context, tables []*Table, indexes bool) error
 
+	// RecordExceptions deletes task's rows of the tables in clear from
+	// awsdms_apply_exceptions, then writes xs, in a transaction of its
+	// own: the full load's refused rows. A table loaded again starts
+	// with none: they were rows of the copy it replaces.
+	RecordExceptions(ctx context.Context, task string, clear []*Table, xs []Exception) error
+
 	// SetSequences sets each sequence to the source's value.
 	SetSequences(ctx context.Context, seqs []SequenceValue) error
 
@@ -127,7 +137,27 @@ type ApplyOptions struct {
 	// MemoryLimit caps, in bytes, the changes a batch applier holds; past
 	// it, it writes them into the open target transaction.
 	MemoryLimit int64
+	// Inserts, Updates and Deletes say what an insert that finds its key
+	// taken, and an update or delete that finds no row, do.
+	Inserts, Updates, Deletes Conflict
 }
+
+// Conflict is how an applier writes a change whose row is not on the
+// target as the source had it.
+type Conflict uint8
+
+// The ways.
+const (
+	// ConflictSkip does nothing to the row and counts it in the table's
+	// ApplyMisses.
+	ConflictSkip Conflict = iota
+	// ConflictReport does nothing to the row and reports it: Apply with
+	// an error Classify calls KindConflict (the transaction may then be
+	// unusable), Try with a *RowError.
+	ConflictReport
+	// ConflictOverwrite makes an insert overwrite the row with its key.
+	ConflictOverwrite
+)
 
 // Applier writes changes to the target in transactions it commits together
 // with the position they reach.
@@ -149,6 +179,19 @@ type Applier interface {
 	// target can no longer lose, or nil if none is yet. The source is
 	// acknowledged only up to it.
 	Durable(ctx context.Context) (Position, error)
+
+	// Try applies c at once and alone. If the target refuses it, or finds
+	// its row not as the source had it (ApplyOptions), Try undoes c only
+	// and returns a *RowError: the open transaction keeps every change
+	// before c and goes on. Other errors leave it as Apply's do.
+	Try(ctx context.Context, c *Change) error
+
+	// Except writes x to the control schema's awsdms_apply_exceptions in
+	// the open transaction, and Suspend records table t as suspended,
+	// with why, in awsdms_suspended_tables: both commit with the position
+	// that passes the change, or not at all.
+	Except(ctx context.Context, x Exception) error
+	Suspend(ctx context.Context, t *Table, reason string) error
 
 	// Rollback discards everything applied since the last Commit.
 	Rollback(ctx context.Context) error

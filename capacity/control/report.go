@@ -235,7 +235,8 @@ func tableStats(s *runtime.Snapshot) []store.TableStatistics {
 			Inserts: t.Inserts, Updates: t.Updates, Deletes: t.Deletes, Ddls: t.DDLs,
 			AppliedInserts: t.Inserts, AppliedUpdates: t.Updates, AppliedDeletes: t.Deletes, AppliedDdls: t.DDLs,
 			FullLoadRows: t.FullLoadRows, TableState: t.TableState, LastUpdateTime: now,
-			EstimatedRows: t.EstimatedRows,
+			EstimatedRows: t.EstimatedRows, TableStateDetails: t.TableStateDetails,
+			ApplyConflicts: t.ApplyMisses, ApplyErrors: t.ApplyErrors,
 		}
 		if !t.FullLoadStartTime.IsZero() {
 			ts.FullLoadStartTime = store.At(t.FullLoadStartTime)
@@ -256,6 +257,9 @@ func tableStats(s *runtime.Snapshot) []store.TableStatistics {
 		}
 		ts.ValidationPendingRecords, ts.ValidationFailedRecords, ts.ValidationSuspendedRecords = v.Pending, v.Failed, v.Suspended
 		var details []string
+		if t.TableStateDetails != "" {
+			details = append(details, t.TableStateDetails)
+		}
 		if v.Details != "" {
 			details = append(details, v.Details)
 		}

@@ -240,6 +240,16 @@ type TableStatistics struct {
 	// carries Sluice's warnings for the table (a keyless table whose
 	// updates cannot be captured, apply misses).
 	ValidationStateDetails string `json:",omitempty"`
+	// TableStateDetails says why a table is in "Table error" (the
+	// ErrorBehavior policy that suspended it and the refused change);
+	// ApplyConflicts and ApplyErrors count the changes that found the
+	// target's row not as the source had it, and those the target refused
+	// and that were left out. Sluice's members, not DMS's: the SDKs drop
+	// them, the REST alias shows them, and ValidationStateDetails carries
+	// the reason too.
+	TableStateDetails string `json:",omitempty"`
+	ApplyConflicts    int64  `json:",omitempty"`
+	ApplyErrors       int64  `json:",omitempty"`
 }
 
 // Status is a replication's status, spelled as AWS returns it (the

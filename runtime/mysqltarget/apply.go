@@ -2,11 +2,13 @@ package mysqltarget
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/sluicedb/sluice/runtime"
 )
@@ -21,11 +23,15 @@ type applier struct {
 	stats   *runtime.Stats
 	open    bool
 	durable runtime.Position
+	opts    runtime.ApplyOptions
+	// skipped counts, per table, the conflicts skipped in the open
+	// transaction, counted once it commits.
+	skipped map[*runtime.Table]int64
 }
 
 // Applier implements runtime.Target. Batch apply is not built for MySQL
 // targets: changes are applied in commit order either way.
-func (t *Target) Applier(ctx context.Context, task string, _ []*runtime.Table, _ runtime.ApplyOptions, stats *runtime.Stats) (runtime.Applier, error) {
+func (t *Target) Applier(ctx context.Context, task string, _ []*runtime.Table, opts runtime.ApplyOptions, stats *runtime.Stats) (runtime.Applier, error) {
 	conn, err := t.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -34,7 +40,7 @@ func (t *Target) Applier(ctx context.Context, task string, _ []*runtime.Table, _
 		conn.Close()
 		return nil, err
 	}
-	return &applier{t: t, conn: conn, task: task, stats: stats}, nil
+	return &applier{t: t, conn: conn, task: task, stats: stats, opts: opts}, nil
 }
 
 func (a *applier) exec(sql string) (uint64, error) {
@@ -68,8 +74,9 @@ func (a *applier) Apply(ctx context.Context, c *runtime.Change) error {
 		for _, t := range c.Tables {
 			// TRUNCATE commits on its own in MySQL; DELETE stays in the
 			// transaction with the position.
-			if _, err := a.exec("DELETE FROM " + tableName(t)); err != nil {
-				return fmt.Errorf("empty %s: %w", tableName(t), err)
+			sql := "DELETE FROM " + tableName(t)
+			if _, err := a.exec(sql); err != nil {
+				return refused(c, sql, fmt.Errorf("empty %s: %w", tableName(t), err))
 			}
 		}
 		return nil
@@ -79,15 +86,73 @@ func (a *applier) Apply(ctx context.Context, c *runtime.Change) error {
 		return err
 	}
 	n, err := a.exec(sql)
+	conflict := (c.Op == runtime.OpUpdate || c.Op == runtime.OpDelete) && err == nil && n == 0
+	if err != nil && c.Op == runtime.OpInsert && keyed(c.Table) && errorCode(err) == 1062 {
+		// A duplicate: of the key (a conflict), or of another unique
+		// index (the row is refused).
+		if conflict, err = a.keyTaken(c, err); err != nil {
+			return err
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("apply a %s to %s: %w", c.Op, tableName(c.Table), err)
+		return refused(c, sql, fmt.Errorf("apply the %s to %s: %w", c.Op, tableName(c.Table), err))
 	}
-	if (c.Op == runtime.OpUpdate || c.Op == runtime.OpDelete) && n == 0 {
-		ts := a.stats.Table(c.Table.SourceSchema, c.Table.SourceName)
-		ts.ApplyMisses.Add(1)
-		ts.Warn(fmt.Sprintf("%s found no matching row on the target", c.Op))
+	if !conflict {
+		return nil
 	}
+	mode := a.opts.Deletes
+	switch c.Op {
+	case runtime.OpInsert:
+		mode = a.opts.Inserts
+	case runtime.OpUpdate:
+		mode = a.opts.Updates
+	}
+	if mode == runtime.ConflictReport {
+		return &runtime.RowError{Change: c, Kind: runtime.KindConflict, Statement: sql}
+	}
+	if a.skipped == nil {
+		a.skipped = map[*runtime.Table]int64{}
+	}
+	a.skipped[c.Table]++
+	a.stats.Table(c.Table.SourceSchema, c.Table.SourceName).Warn(fmt.Sprintf("%s found the target's row not as the source had it (ErrorBehavior IGNORE_RECORD)", c.Op))
 	return nil
+}
+
+// errorCode is err's MySQL error number, 0 if it has none.
+func errorCode(err error) uint16 {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		return me.Code
+	}
+	return 0
+}
+
+// keyTaken tells a duplicate of an insert's key (a conflict: true, nil)
+// from a duplicate of another unique index (the insert's error, dup).
+func (a *applier) keyTaken(c *runtime.Change, dup error) (bool, error) {
+	cols, err := a.t.columns(c.Table)
+	if err != nil {
+		return false, err
+	}
+	var b strings.Builder
+	b.WriteString("SELECT 1 FROM " + tableName(c.Table) + " WHERE ")
+	for j, i := range c.Table.Key {
+		if j > 0 {
+			b.WriteString(" AND ")
+		}
+		b.WriteString(ident(c.Table.Columns[i].Name) + " <=> ")
+		if err := literal(&b, cols[i], c.New[i]); err != nil {
+			return false, err
+		}
+	}
+	r, err := a.conn.Execute(b.String() + " LIMIT 1")
+	if err != nil {
+		return false, err
+	}
+	if r.RowNumber() > 0 {
+		return true, nil
+	}
+	return false, dup
 }
 
 func keyed(t *runtime.Table) bool { return len(t.Key) > 0 && t.Identity == runtime.IdentityKey }
@@ -152,9 +217,9 @@ func (a *applier) statement(c *runtime.Change) (string, error) {
 			}
 		}
 		b.WriteString(")")
-		if keyed(t) {
-			// Changes applied again after a restart, or over a later
-			// snapshot's rows, land on the row they made.
+		if keyed(t) && a.opts.Inserts == runtime.ConflictOverwrite {
+			// ErrorBehavior's INSERT_RECORD: the row with the key is
+			// overwritten.
 			b.WriteString(" ON DUPLICATE KEY UPDATE ")
 			for j, i := range copied {
 				if j > 0 {
@@ -266,10 +331,12 @@ func (a *applier) ddl(d *runtime.DDL) error {
 		}
 		sql = strings.Replace(create, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1)
 	}
+	// MySQL commits what is open before DDL, whether the DDL then
+	// succeeds or not.
+	a.open = false
 	if _, err := a.exec(sql); err != nil {
-		return fmt.Errorf("apply %q to the target: %w", d.Statement, err)
+		return refused(&runtime.Change{Op: runtime.OpDDL, DDL: d}, d.Statement, fmt.Errorf("apply %q to the target: %w", d.Statement, err))
 	}
-	a.open = false // MySQL committed what was open
 	if d.Old != nil {
 		a.t.mu.Lock()
 		delete(a.t.cols, d.Old)
@@ -303,6 +370,10 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, _ time.Time)
 	// InnoDB's commit is durable when it returns (with its default
 	// innodb_flush_log_at_trx_commit = 1).
 	a.durable = pos
+	for tb, n := range a.skipped {
+		a.stats.Table(tb.SourceSchema, tb.SourceName).ApplyMisses.Add(n)
+	}
+	clear(a.skipped)
 	return nil
 }
 
@@ -311,6 +382,7 @@ func (a *applier) Durable(context.Context) (runtime.Position, error) { return a.
 
 // Rollback implements runtime.Applier.
 func (a *applier) Rollback(context.Context) error {
+	clear(a.skipped)
 	if !a.open {
 		return nil
 	}

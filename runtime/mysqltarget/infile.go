@@ -60,8 +60,21 @@ func loadInfile(ctx context.Context, conn *client.Conn, tb *runtime.Table, cols 
 	if rows == 0 {
 		return 0, nil
 	}
-	if _, err := conn.ExecQueryRelayLocalInfile(q, func([]byte) (io.Reader, error) { return bytes.NewReader(out), nil }); err != nil {
+	// In a transaction: a load whose warnings say rows were cut short or
+	// left out is undone, and fails with the first of them.
+	if _, err := conn.Execute("BEGIN"); err != nil {
+		return 0, err
+	}
+	res, err := conn.ExecQueryRelayLocalInfile(q, func([]byte) (io.Reader, error) { return bytes.NewReader(out), nil })
+	if err != nil {
 		return 0, fmt.Errorf("LOAD DATA into %s (the server needs local_infile=ON): %w", tableName(tb), err)
+	}
+	if err := loadWarnings(conn, res); err != nil {
+		_, _ = conn.Execute("ROLLBACK")
+		return 0, fmt.Errorf("LOAD DATA into %s: %w", tableName(tb), err)
+	}
+	if _, err := conn.Execute("COMMIT"); err != nil {
+		return 0, err
 	}
 	return rows, nil
 }

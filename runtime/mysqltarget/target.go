@@ -71,7 +71,14 @@ func New(cfg Config) *Target {
 // cut.
 func (t *Target) connect(ctx context.Context) (*client.Conn, error) {
 	conn, err := mysqlconn.Connect(ctx, t.cfg.Server, 0,
-		func(c *client.Conn) error { return c.SetCapability(mysql.CLIENT_LOCAL_FILES) })
+		func(c *client.Conn) error {
+			// FOUND_ROWS: an update reports the rows it matched, not only
+			// those it changed, so "no row" means no row.
+			if err := c.SetCapability(mysql.CLIENT_FOUND_ROWS); err != nil {
+				return err
+			}
+			return c.SetCapability(mysql.CLIENT_LOCAL_FILES)
+		})
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
@@ -104,7 +111,7 @@ func (t *Target) ensureControl(conn *client.Conn) error {
 	if err := t.ensureFenceColumn(conn); err != nil {
 		return fmt.Errorf("add the fence column to the control table %s: %w", t.stateTable(), err)
 	}
-	return nil
+	return t.ensureExceptions(conn)
 }
 
 // columns returns the target columns of tb, computing them once.
@@ -163,6 +170,9 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 			return st, fmt.Errorf("stored reload: %w", err)
 		}
 	}
+	if st.Suspended, err = t.suspended(conn, task); err != nil {
+		return st, fmt.Errorf("read the suspended tables: %w", err)
+	}
 	return st, nil
 }
 
@@ -209,16 +219,16 @@ func (t *Target) SaveState(ctx context.Context, task string, st runtime.State) e
 	if err := t.upsertState(&b, task, st.Phase, st.Position, st.Reload, false); err != nil {
 		return err
 	}
-	if t.cfg.Fence == 0 {
-		_, err = conn.Execute(b.String())
-		return err
-	}
 	if _, err := conn.Execute("BEGIN"); err != nil {
 		return err
 	}
-	err = t.checkFence(conn, task)
-	if err == nil {
-		_, err = conn.Execute(b.String())
+	if t.cfg.Fence > 0 {
+		err = t.checkFence(conn, task)
+	}
+	for _, q := range append([]string{b.String()}, t.saveSuspended(task, st)...) {
+		if err == nil {
+			_, err = conn.Execute(q)
+		}
 	}
 	if err != nil {
 		_, _ = conn.Execute("ROLLBACK")

@@ -44,6 +44,14 @@ type applier struct {
 	batch     pgconn.Batch
 	queued    []queued
 	open      bool
+	// opts say how conflicts are written; trying is set while Try
+	// applies a change, missed when its change found no row.
+	opts           runtime.ApplyOptions
+	trying, missed bool
+	// skipped counts, per table, the conflicts skipped in the open
+	// transaction: they count once it commits (a rolled back transaction
+	// is applied again).
+	skipped map[*runtime.Table]int64
 
 	commits   []walCommit      // committed, not yet known to be durable
 	durable   runtime.Position // last position known durable
@@ -69,7 +77,7 @@ func (t *Target) Applier(ctx context.Context, task string, tables []*runtime.Tab
 		conn.Release()
 		return nil, err
 	}
-	a := &applier{t: t, conn: conn, pg: conn.Conn().PgConn(), task: task, stats: stats,
+	a := &applier{t: t, conn: conn, pg: conn.Conn().PgConn(), task: task, stats: stats, opts: opts,
 		fenceSQL: t.fenceCheck(), stateSQL: fmt.Sprintf(upsertState, t.stateTable())}
 	a.forgetStatements()
 	if opts.Batch {
@@ -150,6 +158,13 @@ func (a *applier) queueRow(ctx context.Context, c *runtime.Change, q queued) err
 	if st.sql == "" {
 		return nil
 	}
+	if st.name == "" && len(a.queued) > 0 {
+		// What waits is sent first, so that its errors are its own and
+		// not this statement's.
+		if err := a.send(ctx); err != nil {
+			return err
+		}
+	}
 	if st.name == "" {
 		var err error
 		if st.name, err = a.prepare(ctx, st.sql); err != nil {
@@ -166,6 +181,9 @@ func (a *applier) queueRow(ctx context.Context, c *runtime.Change, q queued) err
 // sending it.
 func (a *applier) rowStatement(c *runtime.Change) *rowStatement {
 	a.shape = shapeKey(a.shape, c)
+	if a.trying {
+		a.shape = append(a.shape, 't')
+	}
 	shapes := a.statements[c.Table]
 	if st := shapes[string(a.shape)]; st != nil {
 		return st
@@ -174,7 +192,11 @@ func (a *applier) rowStatement(c *runtime.Change) *rowStatement {
 		shapes = map[string]*rowStatement{}
 		a.statements[c.Table] = shapes
 	}
-	sql, args := statement(c)
+	form := formFast
+	if a.trying {
+		form = formTried
+	}
+	sql, args := statement(c, a.mode(c.Op), form, a.t.conflictFunc())
 	st := &rowStatement{sql: sql, args: args}
 	shapes[string(a.shape)] = st
 	return st
@@ -311,18 +333,43 @@ func (a *applier) sendResults(ctx context.Context) ([]*pgconn.Result, error) {
 	q := a.queued
 	a.batch, a.queued = pgconn.Batch{}, a.queued[:0]
 	if err != nil {
+		// The pipeline stops at the statement the target refused: name
+		// it, not the one that happened to send the pipeline.
+		i := len(results)
+		for j, r := range results {
+			if r.Err != nil {
+				i = j
+				break
+			}
+		}
+		if i < len(q) && q[i].table != nil {
+			return nil, fmt.Errorf("apply the %s to %s: %w", q[i].op, tableName(q[i].table), err)
+		}
 		return nil, fmt.Errorf("apply changes: %w", err)
 	}
 	for i, r := range results {
-		if i >= len(q) || q[i].table == nil {
+		if i >= len(q) || q[i].table == nil || r.CommandTag.RowsAffected() != 0 {
 			continue
 		}
-		if (q[i].op == runtime.OpUpdate || q[i].op == runtime.OpDelete) && r.CommandTag.RowsAffected() == 0 {
-			// The source changed a row the target does not have: count it
-			// and say so, never silently.
-			ts := a.stats.Table(q[i].table.SourceSchema, q[i].table.SourceName)
-			ts.ApplyMisses.Add(1)
-			ts.Warn(fmt.Sprintf("%s found no matching row on the target", q[i].op))
+		switch q[i].op {
+		case runtime.OpInsert, runtime.OpUpdate, runtime.OpDelete:
+		default:
+			continue
+		}
+		switch a.mode(q[i].op) {
+		case runtime.ConflictSkip:
+			// The row was not as the source had it: count it and say so,
+			// never silently.
+			if a.skipped == nil {
+				a.skipped = map[*runtime.Table]int64{}
+			}
+			a.skipped[q[i].table]++
+			a.stats.Table(q[i].table.SourceSchema, q[i].table.SourceName).Warn(fmt.Sprintf("%s found the target's row not as the source had it (ErrorBehavior IGNORE_RECORD)", q[i].op))
+		case runtime.ConflictReport:
+			// Only Try's form leaves a conflict to be seen here; the fast
+			// form's results are the conflict check's, empty when the row
+			// was there.
+			a.missed = a.missed || a.trying
 		}
 	}
 	return results, nil
@@ -381,6 +428,10 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime t
 		return err
 	}
 	a.commits = append(a.commits, walCommit{target: inserted, pos: pos})
+	for tb, n := range a.skipped {
+		a.stats.Table(tb.SourceSchema, tb.SourceName).ApplyMisses.Add(n)
+	}
+	clear(a.skipped)
 	return a.flushedUpTo(string(last.Rows[0][1]))
 }
 
@@ -433,6 +484,7 @@ func (a *applier) Durable(ctx context.Context) (runtime.Position, error) {
 // Rollback implements runtime.Applier.
 func (a *applier) Rollback(ctx context.Context) error {
 	a.batch, a.queued = pgconn.Batch{}, nil
+	clear(a.skipped)
 	if a.net != nil {
 		a.net.reset()
 		a.tempReady = map[*runtime.Table]bool{}
@@ -509,9 +561,32 @@ func shapeKey(buf []byte, c *runtime.Change) []byte {
 	return buf
 }
 
+// mode is how a conflict of op is written.
+func (a *applier) mode(op runtime.Op) runtime.Conflict {
+	switch op {
+	case runtime.OpInsert:
+		return a.opts.Inserts
+	case runtime.OpUpdate:
+		return a.opts.Updates
+	}
+	return a.opts.Deletes
+}
+
+// A statement's form: as the pipeline sends it (a conflict to report
+// stops the transaction), as Try sends it (a conflict writes nothing and
+// is seen in the result), or as awsdms_apply_exceptions shows it.
+type form uint8
+
+const (
+	formFast form = iota
+	formTried
+	formShown
+)
+
 // statement returns the SQL of a row change and where its parameters come
-// from; "" when the change writes nothing.
-func statement(c *runtime.Change) (string, []argSource) {
+// from; "" when the change writes nothing. A conflict of mode ConflictReport
+// calls conflictFunc in the fast form.
+func statement(c *runtime.Change, mode runtime.Conflict, f form, conflictFunc string) (string, []argSource) {
 	t := c.Table
 	var sb strings.Builder
 	var args []argSource
@@ -527,9 +602,15 @@ func statement(c *runtime.Change) (string, []argSource) {
 			vals = append(vals, arg(false, i))
 		}
 		fmt.Fprintf(&sb, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (%s)", tableName(t), strings.Join(cols, ", "), strings.Join(vals, ", "))
-		if keyed(t) {
+		switch {
+		case !keyed(t) || f == formShown:
+		case mode == runtime.ConflictOverwrite:
 			sb.WriteString(" ON CONFLICT (" + keyList(t) + ") DO " + conflictUpdate(t))
+		case mode == runtime.ConflictSkip || f == formTried:
+			sb.WriteString(" ON CONFLICT (" + keyList(t) + ") DO NOTHING")
 		}
+		// Reported in the fast form: a taken key stops the pipeline with
+		// a unique violation.
 	case runtime.OpUpdate:
 		var set []string
 		for _, i := range t.Copied() {
@@ -549,6 +630,9 @@ func statement(c *runtime.Change) (string, []argSource) {
 		fmt.Fprintf(&sb, "UPDATE %s SET %s WHERE %s", tableName(t), strings.Join(set, ", "), match(t, where, func(i int) string { return arg(old, i) }))
 	case runtime.OpDelete:
 		fmt.Fprintf(&sb, "DELETE FROM %s WHERE %s", tableName(t), match(t, c.Old, func(i int) string { return arg(true, i) }))
+	}
+	if c.Op != runtime.OpInsert && mode == runtime.ConflictReport && f == formFast {
+		return "WITH changed AS (" + sb.String() + " RETURNING 1) SELECT " + conflictFunc + "() WHERE NOT EXISTS (SELECT FROM changed)", args
 	}
 	return sb.String(), args
 }

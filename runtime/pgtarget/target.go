@@ -104,7 +104,7 @@ CREATE TABLE IF NOT EXISTS %s (
 			return fmt.Errorf("add the %s column to the control table %s: %w", c.name, t.stateTable(), err)
 		}
 	}
-	return nil
+	return t.ensureExceptions(ctx)
 }
 
 // State implements runtime.Target.
@@ -135,6 +135,9 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 		if err := json.Unmarshal(reload, st.Reload); err != nil {
 			return st, fmt.Errorf("stored reload: %w", err)
 		}
+	}
+	if st.Suspended, err = t.suspended(ctx, t.pool, task); err != nil {
+		return st, fmt.Errorf("read the suspended tables: %w", err)
 	}
 	return st, nil
 }
@@ -177,6 +180,9 @@ ON CONFLICT (task_name) DO UPDATE SET phase = EXCLUDED.phase, checkpoint = EXCLU
   checkpoint_timestamp = NULL, updated_at = now(), reload = EXCLUDED.reload, fence = EXCLUDED.fence`, t.stateTable()), task, st.Phase, cp, reload, t.cfg.Fence)
 	if err != nil {
 		return err
+	}
+	if err := t.saveSuspended(ctx, tx, task, st); err != nil {
+		return fmt.Errorf("store the suspended tables: %w", err)
 	}
 	return tx.Commit(ctx)
 }

@@ -1,0 +1,464 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/task"
+	"github.com/sluicedb/sluice/test/testenv"
+)
+
+// policyDBs is a source and target pair of one engine, and what the error
+// policy tests do to them: tables items and other on the source; a CHECK
+// (v <> 'bad') and a trigger refusing to delete rows whose v is 'keep' on
+// the target, that the source does not have.
+type policyDBs struct {
+	engine   string
+	src, dst string
+	exec     func(t *testing.T, db, sql string)
+	// rows runs a query of one text column on db.
+	rows func(t *testing.T, db, sql string) []string
+	// tableRef names a table of db in SQL; ctl is the control schema.
+	tableRef func(db, table string) string
+	ctl      string
+	mapping  func() []byte
+	create   []string // the source tables
+	refuse   []string // the target's refusals
+	allow    []string // undoes them
+	concat   func(cols ...string) string
+}
+
+func newPolicyDBs(t *testing.T, engine, label string) *policyDBs {
+	switch engine {
+	case "postgres":
+		p := &policyDBs{engine: engine, src: testenv.NewPGDatabase(t, label+"_src"), dst: testenv.NewPGDatabase(t, label+"_dst"), ctl: "public"}
+		p.exec = func(t *testing.T, db, sql string) { t.Helper(); testenv.Exec(t, db, sql) }
+		p.rows = func(t *testing.T, db, sql string) []string {
+			t.Helper()
+			conn := testenv.Connect(t, db)
+			rows, err := conn.Query(context.Background(), sql)
+			if err != nil && strings.Contains(err.Error(), "does not exist") {
+				return []string{"<no table>"}
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+			var out []string
+			for rows.Next() {
+				var s string
+				if err := rows.Scan(&s); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, s)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+			return out
+		}
+		p.tableRef = func(_, table string) string { return "public." + table }
+		p.mapping = func() []byte { return testenv.IncludeAll("public") }
+		p.create = []string{`CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)`, `CREATE TABLE other (id int PRIMARY KEY, n int NOT NULL)`}
+		p.refuse = []string{
+			`ALTER TABLE items ADD CONSTRAINT no_bad CHECK (v <> 'bad') NOT VALID`,
+			`CREATE FUNCTION keep_row() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'row % is kept', OLD.id; END$$`,
+			`CREATE TRIGGER keep_row BEFORE DELETE ON items FOR EACH ROW WHEN (OLD.v = 'keep') EXECUTE FUNCTION keep_row()`,
+		}
+		p.allow = []string{`ALTER TABLE items DROP CONSTRAINT no_bad`, `DROP TRIGGER keep_row ON items`}
+		p.concat = func(cols ...string) string { return "concat_ws('|', " + strings.Join(cols, ", ") + ")" }
+		return p
+	default:
+		my := testenv.NewMySQLDatabase(t, label)
+		p := &policyDBs{engine: engine, src: my, dst: my + "_dst"}
+		p.ctl = p.dst
+		t.Cleanup(func() { testenv.MySQLExec(t, "", "DROP DATABASE IF EXISTS "+p.dst) })
+		p.exec = func(t *testing.T, db, sql string) { t.Helper(); testenv.MySQLExec(t, db, sql) }
+		p.rows = func(t *testing.T, db, sql string) []string {
+			t.Helper()
+			conn := testenv.MySQLConnect(t, "")
+			defer conn.Close()
+			r, err := conn.Execute(sql)
+			if err != nil {
+				if strings.Contains(err.Error(), "doesn't exist") || strings.Contains(err.Error(), "Unknown database") {
+					return []string{"<no table>"}
+				}
+				t.Fatalf("%s: %v", sql, err)
+			}
+			var out []string
+			for i := range r.RowNumber() {
+				s, _ := r.GetString(i, 0)
+				out = append(out, s)
+			}
+			return out
+		}
+		p.tableRef = func(db, table string) string { return db + "." + table }
+		p.mapping = func() []byte { return renameSchema(p.src, p.dst) }
+		p.create = []string{`CREATE TABLE items (id int PRIMARY KEY, v varchar(40) NOT NULL)`, `CREATE TABLE other (id int PRIMARY KEY, n int NOT NULL)`}
+		p.refuse = []string{
+			`ALTER TABLE items ADD CONSTRAINT no_bad CHECK (v <> 'bad')`,
+			`CREATE TRIGGER keep_row BEFORE DELETE ON items FOR EACH ROW BEGIN IF OLD.v = 'keep' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'row is kept'; END IF; END`,
+		}
+		p.allow = []string{`ALTER TABLE items DROP CONSTRAINT no_bad`, `DROP TRIGGER keep_row`}
+		p.concat = func(cols ...string) string { return "CONCAT_WS('|', " + strings.Join(cols, ", ") + ")" }
+		return p
+	}
+}
+
+func (p *policyDBs) task(id, typ, settings string) *task.Task {
+	ep := testenv.PGEndpoint
+	src, dst := ep(p.src), ep(p.dst)
+	ctl := ""
+	if p.engine != "postgres" {
+		src, dst = testenv.MySQLEndpoint(), testenv.MySQLEndpoint()
+		ctl = `"ControlTablesSettings":{"ControlSchema":"` + p.ctl + `"}`
+	}
+	doc := "{" + strings.Trim(strings.Join([]string{ctl, settings}, ","), ",") + "}"
+	return &task.Task{ReplicationConfigIdentifier: id, ReplicationType: typ, SourceEndpoint: src, TargetEndpoint: dst,
+		TableMappings: p.mapping(), ReplicationSettings: []byte(doc)}
+}
+
+func (p *policyDBs) setUp(t *testing.T, rows int) {
+	t.Helper()
+	for _, q := range p.create {
+		p.exec(t, p.src, q)
+	}
+	for i := 1; i <= rows; i += 500 {
+		var vals, others []string
+		for j := i; j < i+500 && j <= rows; j++ {
+			vals = append(vals, fmt.Sprintf("(%d, 'v%d')", j, j))
+			others = append(others, fmt.Sprintf("(%d, %d)", j, j))
+		}
+		p.exec(t, p.src, "INSERT INTO items VALUES "+strings.Join(vals, ", "))
+		p.exec(t, p.src, "INSERT INTO other VALUES "+strings.Join(others, ", "))
+	}
+}
+
+// table returns db's rows of table as id|value lines, sorted.
+func (p *policyDBs) table(t *testing.T, db, table string) []string {
+	t.Helper()
+	col := "v"
+	if table == "other" {
+		col = "n"
+	}
+	return sortedCopy(p.rows(t, db, "SELECT "+p.concat("id", col)+" FROM "+p.tableRef(db, table)))
+}
+
+// waitTable waits until table's rows on the target are want().
+func (p *policyDBs) waitTable(t *testing.T, r testenv.Replication, table string, want func() []string) {
+	t.Helper()
+	waitRows(t, r, table, time.Minute, want, func() []string { return p.table(t, p.dst, table) })
+}
+
+// exceptions returns task's rows of awsdms_apply_exceptions as
+// table|statement|error lines, in the order they were written.
+func (p *policyDBs) exceptions(t *testing.T, taskName string) []string {
+	t.Helper()
+	q := `SELECT concat_ws('|', "TABLE_NAME", "STATEMENT", "ERROR") FROM public.awsdms_apply_exceptions WHERE "TASK_NAME" = '` + taskName + `' ORDER BY "ERROR_TIME"`
+	if p.engine != "postgres" {
+		q = "SELECT CONCAT_WS('|', TABLE_NAME, STATEMENT, ERROR) FROM " + p.ctl + ".awsdms_apply_exceptions WHERE TASK_NAME = '" + taskName + "' ORDER BY ERROR_TIME"
+	}
+	return p.rows(t, p.dst, q)
+}
+
+// suspendedTables returns task's rows of awsdms_suspended_tables.
+func (p *policyDBs) suspendedTables(t *testing.T, taskName string) []string {
+	t.Helper()
+	q := `SELECT "TABLE_NAME" || '|' || "SUSPEND_REASON" FROM public.awsdms_suspended_tables WHERE "TASK_NAME" = '` + taskName + `'`
+	if p.engine != "postgres" {
+		q = "SELECT CONCAT(TABLE_NAME, '|', SUSPEND_REASON) FROM " + p.ctl + ".awsdms_suspended_tables WHERE TASK_NAME = '" + taskName + "'"
+	}
+	return p.rows(t, p.dst, q)
+}
+
+func (p *policyDBs) refuseOnTarget(t *testing.T) {
+	t.Helper()
+	for _, q := range p.refuse {
+		p.exec(t, p.dst, q)
+	}
+}
+
+func statsOf(t *testing.T, r *testenv.Running, table string) runtime.TableSnapshot {
+	t.Helper()
+	for _, ts := range r.Stats.Snapshot().Tables {
+		if ts.TableName == table {
+			return ts
+		}
+	}
+	return runtime.TableSnapshot{}
+}
+
+// waitState waits until the table's statistics say ok.
+func waitState(t *testing.T, r *testenv.Running, table, what string, ok func(runtime.TableSnapshot) bool) runtime.TableSnapshot {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ts := statsOf(t, r, table)
+		if ok(ts) {
+			return ts
+		}
+		if err := r.Err(); err != nil {
+			t.Fatalf("replication ended while waiting for %s: %v", what, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within a minute; statistics %+v", what, ts)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func policyEngines(t *testing.T, fn func(t *testing.T, engine string)) {
+	for _, e := range []string{"postgres", "mariadb"} {
+		t.Run(e, func(t *testing.T) { fn(t, e) })
+	}
+}
+
+// TestErrorPolicyDefaults: with no ErrorBehavior, a refused insert, update
+// and delete, an update of a row the target lacks and an insert of a key
+// it has are each recorded in awsdms_apply_exceptions with their
+// statement, left out, and counted; a delete of a missing row is counted
+// only (DMS's IGNORE_RECORD); every other change of the table and of the
+// other table is applied, and nothing stops.
+func TestErrorPolicyDefaults(t *testing.T) {
+	policyEngines(t, func(t *testing.T, engine string) {
+		p := newPolicyDBs(t, engine, "epdef")
+		p.setUp(t, 200)
+		r := testenv.Start(t, p.task("epdef", "full-load-and-cdc", ""))
+		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+		p.exec(t, p.src, `UPDATE items SET v = 'keep' WHERE id = 7`)
+		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+		p.refuseOnTarget(t)
+		// The target loses and gains rows behind the replication's back.
+		p.exec(t, p.dst, "DELETE FROM "+p.tableRef(p.dst, "items")+" WHERE id IN (9, 11)")
+		p.exec(t, p.dst, "INSERT INTO "+p.tableRef(p.dst, "items")+" VALUES (1002, 'target''s own')")
+		want := p.table(t, p.dst, "items")
+		for _, q := range []string{
+			`INSERT INTO items VALUES (1001, 'bad')`,       // refused: CHECK
+			`UPDATE items SET v = 'bad' WHERE id = 5`,      // refused: CHECK
+			`DELETE FROM items WHERE id = 7`,               // refused: trigger
+			`UPDATE items SET v = 'changed' WHERE id = 9`,  // conflict: no row
+			`INSERT INTO items VALUES (1002, 'source''s')`, // conflict: key taken
+			`DELETE FROM items WHERE id = 11`,              // conflict: no row, ignored
+			`UPDATE items SET v = 'fine' WHERE id = 10`,
+			`INSERT INTO items VALUES (1003, 'after')`,
+			`INSERT INTO other VALUES (1001, 1)`,
+		} {
+			p.exec(t, p.src, q)
+		}
+		// One source transaction holding a refused row and good ones: the
+		// good ones are applied.
+		if engine == "postgres" {
+			p.exec(t, p.src, `BEGIN; INSERT INTO items VALUES (1004, 'in txn'); INSERT INTO items VALUES (1005, 'bad'); UPDATE items SET v = 'in txn too' WHERE id = 12; COMMIT`)
+		} else {
+			conn := testenv.MySQLConnect(t, p.src)
+			for _, q := range []string{"BEGIN", `INSERT INTO items VALUES (1004, 'in txn')`, `INSERT INTO items VALUES (1005, 'bad')`, `UPDATE items SET v = 'in txn too' WHERE id = 12`, "COMMIT"} {
+				if _, err := conn.Execute(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			conn.Close()
+		}
+		want = edit(want, map[string]string{"10": "fine", "12": "in txn too", "1003": "after", "1004": "in txn"})
+		p.waitTable(t, r, "items", func() []string { return want })
+		p.waitTable(t, r, "other", func() []string { return p.table(t, p.src, "other") })
+
+		xs := p.exceptions(t, "epdef")
+		wantIn := [][]string{{"1001", "CHECK", "bad"}, {"SET", "bad", "5"}, {"DELETE", "7"}, {"9", "changed", "conflict"}, {"1002", "source", "conflict"}, {"1005", "bad"}}
+		if len(xs) != len(wantIn) {
+			t.Fatalf("awsdms_apply_exceptions has %d rows, want %d:\n%s", len(xs), len(wantIn), strings.Join(xs, "\n"))
+		}
+		for i, x := range xs {
+			for _, w := range wantIn[i] {
+				if w == "CHECK" {
+					continue // the constraint's wording is the engine's
+				}
+				if !strings.Contains(x, w) || !strings.HasPrefix(x, "items|") {
+					t.Errorf("exception %d = %q, want it to name items and contain %q", i+1, x, w)
+				}
+			}
+		}
+		ts := statsOf(t, r, "items")
+		if ts.TableState != runtime.StateCompleted || ts.ApplyErrors != 4 || ts.ApplyMisses != 3 {
+			t.Errorf("items statistics: state %q, %d refused, %d conflicts; want Table completed, 4, 3", ts.TableState, ts.ApplyErrors, ts.ApplyMisses)
+		}
+		if len(ts.Warnings) == 0 || !strings.Contains(strings.Join(ts.Warnings, ";"), "awsdms_apply_exceptions") {
+			t.Errorf("items warnings %q do not point at awsdms_apply_exceptions", ts.Warnings)
+		}
+	})
+}
+
+// edit returns id|value lines with the values of ids changed or added;
+// an empty value removes the row.
+func edit(lines []string, set map[string]string) []string {
+	out := make([]string, 0, len(lines)+len(set))
+	seen := map[string]bool{}
+	for _, l := range lines {
+		id, _, _ := strings.Cut(l, "|")
+		v, ok := set[id]
+		seen[id] = ok
+		switch {
+		case ok && v == "":
+			continue
+		case ok:
+			l = id + "|" + v
+		}
+		out = append(out, l)
+	}
+	for id, v := range set {
+		if !seen[id] && v != "" {
+			out = append(out, id+"|"+v)
+		}
+	}
+	return sortedCopy(out)
+}
+
+// TestErrorPolicySuspendAndReload: DataErrorPolicy SUSPEND_TABLE takes
+// the table of a refused row out of the replication (Table error, with the
+// reason, stored on the target so a restart keeps it out) while the other
+// table keeps flowing; once the cause is fixed, a reload of the table
+// brings it back equal to the source.
+func TestErrorPolicySuspendAndReload(t *testing.T) {
+	policyEngines(t, func(t *testing.T, engine string) {
+		p := newPolicyDBs(t, engine, "epsus")
+		p.setUp(t, 100)
+		settings := `"ErrorBehavior":{"DataErrorPolicy":"SUSPEND_TABLE"}`
+		r := testenv.Start(t, p.task("epsus", "full-load-and-cdc", settings))
+		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+		p.refuseOnTarget(t)
+		before := p.table(t, p.dst, "items")
+		p.exec(t, p.src, `INSERT INTO items VALUES (500, 'bad')`)
+		p.exec(t, p.src, `INSERT INTO items VALUES (501, 'after')`)
+		ts := waitState(t, r, "items", "items suspended", func(ts runtime.TableSnapshot) bool { return ts.TableState == runtime.StateError })
+		if !strings.Contains(ts.TableStateDetails, "DataErrorPolicy SUSPEND_TABLE") || !strings.Contains(ts.TableStateDetails, "items") {
+			t.Errorf("TableStateDetails %q does not say which policy suspended items", ts.TableStateDetails)
+		}
+		for i := range 20 {
+			p.exec(t, p.src, fmt.Sprintf(`INSERT INTO other VALUES (%d, %d)`, 1000+i, i))
+		}
+		p.exec(t, p.src, `UPDATE items SET v = 'later' WHERE id = 3`)
+		p.waitTable(t, r, "other", func() []string { return p.table(t, p.src, "other") })
+		if got := p.table(t, p.dst, "items"); strings.Join(got, ",") != strings.Join(before, ",") {
+			t.Fatalf("a suspended table was written: %s", firstDiff("items", before, got))
+		}
+		if s := p.suspendedTables(t, "epsus"); len(s) != 1 || !strings.HasPrefix(s[0], "items|") {
+			t.Fatalf("awsdms_suspended_tables = %q, want items", s)
+		}
+		if err := r.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		// A restart keeps it suspended.
+		r = testenv.Start(t, p.task("epsus", "full-load-and-cdc", settings))
+		waitState(t, r, "items", "items still suspended after a restart", func(ts runtime.TableSnapshot) bool { return ts.TableState == runtime.StateError })
+		p.exec(t, p.src, `INSERT INTO other VALUES (2000, 0)`)
+		p.exec(t, p.src, `UPDATE items SET v = 'later still' WHERE id = 4`)
+		p.waitTable(t, r, "other", func() []string { return p.table(t, p.src, "other") })
+		if got := p.table(t, p.dst, "items"); strings.Join(got, ",") != strings.Join(before, ",") {
+			t.Fatalf("a suspended table was written after a restart: %s", firstDiff("items", before, got))
+		}
+		if err := r.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		// Fixed, and reloaded.
+		for _, q := range p.allow {
+			p.exec(t, p.dst, q)
+		}
+		tk := p.task("epsus", "full-load-and-cdc", settings)
+		tk.ReloadTables, tk.ReloadToken = []string{sourceName(p, "items")}, "reload-1"
+		r = testenv.Start(t, tk)
+		p.exec(t, p.src, `INSERT INTO items VALUES (502, 'after the reload')`)
+		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+		p.waitTable(t, r, "other", func() []string { return p.table(t, p.src, "other") })
+		waitState(t, r, "items", "items back", func(ts runtime.TableSnapshot) bool { return ts.TableState == runtime.StateCompleted })
+		if s := p.suspendedTables(t, "epsus"); len(s) != 0 {
+			t.Fatalf("awsdms_suspended_tables still holds %q after the reload", s)
+		}
+	})
+}
+
+// sourceName is the source name of a table, as reloads name it.
+func sourceName(p *policyDBs, table string) string {
+	if p.engine == "postgres" {
+		return "public." + table
+	}
+	return p.src + "." + table
+}
+
+// TestErrorPolicyStopTask: DataErrorPolicy STOP_TASK stops the replication
+// at the refused row with an error naming the table and the statement,
+// before the position passes it: fixed and started again, the row is
+// applied and nothing is lost.
+func TestErrorPolicyStopTask(t *testing.T) {
+	policyEngines(t, func(t *testing.T, engine string) {
+		p := newPolicyDBs(t, engine, "epstop")
+		p.setUp(t, 100)
+		settings := `"ErrorBehavior":{"DataErrorPolicy":"STOP_TASK"}`
+		r := testenv.Start(t, p.task("epstop", "full-load-and-cdc", settings))
+		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+		p.refuseOnTarget(t)
+		p.exec(t, p.src, `INSERT INTO other VALUES (900, 1)`)
+		p.exec(t, p.src, `INSERT INTO items VALUES (900, 'bad')`)
+		p.exec(t, p.src, `INSERT INTO items VALUES (901, 'after')`)
+		deadline := time.Now().Add(time.Minute)
+		for r.Err() == nil && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		err := r.Err()
+		if err == nil {
+			t.Fatal("the replication did not stop at the refused row")
+		}
+		for _, w := range []string{"DataErrorPolicy STOP_TASK", "items", "900"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("the replication's error does not contain %q: %v", w, err)
+			}
+		}
+		if xs := p.exceptions(t, "epstop"); len(xs) != 0 {
+			t.Errorf("STOP_TASK recorded exceptions: %q", xs)
+		}
+		for _, q := range p.allow {
+			p.exec(t, p.dst, q)
+		}
+		r = testenv.Start(t, p.task("epstop", "full-load-and-cdc", settings))
+		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+		p.waitTable(t, r, "other", func() []string { return p.table(t, p.src, "other") })
+	})
+}
+
+// TestErrorPolicyEscalation: with DataErrorEscalationCount 2, the first
+// refused row of a table is recorded and left out (LOG_ERROR), the second
+// suspends the table (DataErrorEscalationPolicy's default); with
+// IGNORE_RECORD on conflicts, a conflict writes no exception row.
+func TestErrorPolicyEscalation(t *testing.T) {
+	policyEngines(t, func(t *testing.T, engine string) {
+		p := newPolicyDBs(t, engine, "epesc")
+		p.setUp(t, 100)
+		r := testenv.Start(t, p.task("epesc", "full-load-and-cdc", `"ErrorBehavior":{"DataErrorEscalationCount":2,"ApplyErrorUpdatePolicy":"IGNORE_RECORD"}`))
+		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+		p.refuseOnTarget(t)
+		p.exec(t, p.dst, "DELETE FROM "+p.tableRef(p.dst, "items")+" WHERE id = 20")
+		p.exec(t, p.src, `UPDATE items SET v = 'gone' WHERE id = 20`)
+		p.exec(t, p.src, `INSERT INTO items VALUES (600, 'bad')`)
+		p.exec(t, p.src, `INSERT INTO items VALUES (601, 'good')`)
+		p.waitTable(t, r, "items", func() []string {
+			return edit(p.table(t, p.src, "items"), map[string]string{"600": "", "20": ""})
+		})
+		if ts := statsOf(t, r, "items"); ts.TableState != runtime.StateCompleted {
+			t.Fatalf("items is %q after one refused row, want Table completed", ts.TableState)
+		}
+		p.exec(t, p.src, `INSERT INTO items VALUES (602, 'bad')`)
+		p.exec(t, p.src, `INSERT INTO items VALUES (603, 'good')`)
+		ts := waitState(t, r, "items", "items suspended at the second refused row", func(ts runtime.TableSnapshot) bool { return ts.TableState == runtime.StateError })
+		if !strings.Contains(ts.TableStateDetails, "DataErrorEscalationPolicy SUSPEND_TABLE") {
+			t.Errorf("TableStateDetails %q does not name the escalation", ts.TableStateDetails)
+		}
+		xs := p.exceptions(t, "epesc")
+		if len(xs) != 2 || !strings.Contains(xs[0], "600") || !strings.Contains(xs[1], "602") {
+			t.Errorf("awsdms_apply_exceptions = %q, want the rows 600 and 602", xs)
+		}
+		if ts.ApplyMisses != 1 {
+			t.Errorf("items counted %d conflicts, want 1 (the ignored update)", ts.ApplyMisses)
+		}
+	})
+}
