@@ -425,6 +425,49 @@ func checkFaultChoice(t *testing.T, target string, body []byte, rest bool, code 
 		t.Errorf("X-Amz-Target %q is an operation, but the fault is UnknownOperationException", target)
 	case known && len(bytes.TrimSpace(body)) > 0 && !json.Valid(body) && code != "SerializationException":
 		t.Errorf("the body is not JSON, but the fault is %s", code)
+	case known:
+		checkARNFault(t, name, body, code)
+	}
+}
+
+// arnMembers are the operations whose only required member is an ARN,
+// and its name: given just that member, the fault says what is wrong with
+// the ARN.
+var arnMembers = map[string]string{
+	"StopReplication":                    "ReplicationConfigArn",
+	"DeleteReplicationConfig":            "ReplicationConfigArn",
+	"ModifyReplicationConfig":            "ReplicationConfigArn",
+	"DescribeReplicationTableStatistics": "ReplicationConfigArn",
+	"DeleteEndpoint":                     "EndpointArn",
+	"ModifyEndpoint":                     "EndpointArn",
+	"AddTagsToResource":                  "ResourceArn",
+	"ListTagsForResource":                "ResourceArn",
+	"RemoveTagsFromResource":             "ResourceArn",
+}
+
+// checkARNFault checks, for a body that holds nothing but the ARN an
+// operation requires, that a malformed ARN is refused as an invalid value
+// and a well-formed one never is: naming no resource is a
+// ResourceNotFoundFault, as in DMS.
+func checkARNFault(t *testing.T, op string, body []byte, code string) {
+	t.Helper()
+	member, ok := arnMembers[op]
+	if !ok {
+		return
+	}
+	var in map[string]json.RawMessage
+	if json.Unmarshal(body, &in) != nil || len(in) != 1 {
+		return
+	}
+	var arn string
+	if json.Unmarshal(in[member], &arn) != nil {
+		return // another member, or not a string
+	}
+	switch well := wellFormedARN(arn); {
+	case !well && code != "InvalidParameterValueException":
+		t.Errorf("%s with the malformed %s %q: fault %s, want InvalidParameterValueException", op, member, arn, code)
+	case well && code == "InvalidParameterValueException":
+		t.Errorf("%s with the well-formed %s %q: InvalidParameterValueException; a well-formed ARN is found or not (ResourceNotFoundFault)", op, member, arn)
 	}
 }
 
@@ -636,12 +679,17 @@ func fuzzIdentifier(t *testing.T, s string) {
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 func fuzzARN(t *testing.T, h *Handler, s string) {
+	well := wellFormedARN(s)
 	for _, want := range []string{"", kindEndpoint, kindConfig} {
 		got, err := h.checkARN("Arn", s, want)
 		if err != nil {
-			code := faultCode(t, "checkARN", err)
-			if code != "InvalidParameterValueException" && code != "ResourceNotFoundFault" {
-				t.Fatalf("checkARN fault %s", code)
+			// Only a malformed ARN is an invalid value; a well-formed one
+			// that cannot name a resource here is not found.
+			switch code := faultCode(t, "checkARN", err); {
+			case !well && code != "InvalidParameterValueException":
+				t.Fatalf("checkARN(%q) of a malformed ARN: fault %s, want InvalidParameterValueException", s, code)
+			case well && code != "ResourceNotFoundFault":
+				t.Fatalf("checkARN(%q) of a well-formed ARN: fault %s, want ResourceNotFoundFault", s, code)
 			}
 			// The value is quoted back clipped, so a huge ARN does not make
 			// a huge answer.
@@ -650,19 +698,63 @@ func fuzzARN(t *testing.T, h *Handler, s string) {
 			}
 			continue
 		}
+		if !well {
+			t.Fatalf("checkARN accepted the malformed %q", s)
+		}
 		if want != "" && got != want {
 			t.Fatalf("checkARN(%q, %q) accepted a %s", s, want, got)
 		}
-		id, ok := strings.CutPrefix(s, "arn:aws:dms:"+fuzzRegion+":"+fuzzAccount+":"+got+":")
-		if !ok || (got != kindEndpoint && got != kindConfig) || len(id) < 1 || len(id) > 64 {
-			t.Fatalf("checkARN accepted %q as a %s", s, got)
-		}
-		for i := 0; i < len(id); i++ {
-			if !('A' <= id[i] && id[i] <= 'Z' || '0' <= id[i] && id[i] <= '9') {
-				t.Fatalf("checkARN accepted %q, whose resource ID is not upper-case letters and digits", s)
-			}
+		if _, ok := strings.CutPrefix(s, "arn:aws:dms:"+fuzzRegion+":"+fuzzAccount+":"+got+":"); !ok || (got != kindEndpoint && got != kindConfig) {
+			t.Fatalf("checkARN accepted %q as a %s of this server", s, got)
 		}
 	}
+}
+
+// wellFormedARN restates the shape of a DMS ARN without a regular
+// expression: arn:<partition>:dms:<region>:<account>:<type>:<ID>, the
+// partition aws or aws-<letters>..., the region lower-case letters, digits
+// and hyphens, the account 12 digits, the type lower-case words joined by
+// single hyphens, and the ID 1 to 255 letters, digits, '.', '_' and '-',
+// starting with a letter or digit.
+func wellFormedARN(s string) bool {
+	p := strings.Split(s, ":")
+	if len(p) != 7 || p[0] != "arn" || p[2] != "dms" {
+		return false
+	}
+	lower := func(c byte) bool { return 'a' <= c && c <= 'z' }
+	digit := func(c byte) bool { return '0' <= c && c <= '9' }
+	words := func(s string) bool { // lower-case words joined by single hyphens
+		for _, w := range strings.Split(s, "-") {
+			if w == "" || strings.IndexFunc(w, func(r rune) bool { return r > 0x7f || !lower(byte(r)) }) >= 0 {
+				return false
+			}
+		}
+		return true
+	}
+	partition, region, account, typ, id := p[1], p[3], p[4], p[5], p[6]
+	if partition != "aws" && !(strings.HasPrefix(partition, "aws-") && words(partition)) {
+		return false
+	}
+	if region == "" || len(account) != 12 || !words(typ) || id == "" || len(id) > 255 {
+		return false
+	}
+	for i := 0; i < len(region); i++ {
+		if c := region[i]; !lower(c) && !digit(c) && c != '-' {
+			return false
+		}
+	}
+	for i := 0; i < len(account); i++ {
+		if !digit(account[i]) {
+			return false
+		}
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !isLetter(c) && !digit(c) && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // fuzzPage pages through count items from marker with MaxRecords n (absent

@@ -38,7 +38,16 @@ const (
 	kindConfig   = "replication-config"
 )
 
-var arnRE = regexp.MustCompile(`^arn:aws:dms:([a-z0-9-]+):([0-9]{12}):(endpoint|replication-config):([A-Z0-9]{1,64})$`)
+// kindNames names the kinds Sluice has in messages.
+var kindNames = map[string]string{kindEndpoint: "endpoint", kindConfig: "replication config"}
+
+// arnRE is the shape of a DMS ARN, arn:<partition>:dms:<region>:<account>:
+// <resource type>:<ID>, whichever resource it names: a DMS kind Sluice does
+// not have (task, rep, ...), another partition, region or account, or an ID
+// no resource has (lower case, hyphens) are all well-formed. The ID's
+// characters are those of DMS's IDs and identifiers, so that no ID can
+// change the meaning of a store key.
+var arnRE = regexp.MustCompile(`^arn:(aws(?:-[a-z]+)*):dms:([a-z0-9-]+):([0-9]{12}):([a-z]+(?:-[a-z]+)*):([A-Za-z0-9][A-Za-z0-9._-]{0,254})$`)
 
 // newARN makes the ARN of a new resource, with a random resource ID as DMS
 // makes them.
@@ -52,8 +61,12 @@ func (h *Handler) newARN(kind string) string {
 	return fmt.Sprintf("arn:aws:dms:%s:%s:%s:%s", h.Region, h.Account, kind, b)
 }
 
-// checkARN checks that v is an ARN of this server of the wanted kind
-// (any kind when kind is empty) and returns the kind.
+// checkARN checks that v is a well-formed DMS ARN that can name a resource
+// of this server of the wanted kind (any kind when kind is empty), and
+// returns the kind. As in DMS, only a malformed ARN is an
+// InvalidParameterValueException; a well-formed one that names no resource
+// here (another kind, region or account) is a ResourceNotFoundFault, and so
+// is one the store does not hold, when the caller looks it up.
 func (h *Handler) checkARN(member, v, kind string) (string, error) {
 	if v == "" {
 		return "", invalid("%s is required", member)
@@ -62,13 +75,28 @@ func (h *Handler) checkARN(member, v, kind string) (string, error) {
 	if m == nil {
 		return "", invalid("%s %q is not a valid DMS ARN: expected arn:aws:dms:%s:%s:<endpoint|replication-config>:<ID>", member, clip(v), h.Region, h.Account)
 	}
-	if m[1] != h.Region || m[2] != h.Account {
-		return "", notFound("%s %s belongs to region %s, account %s; this server is region %s, account %s", member, v, m[1], m[2], h.Region, h.Account)
+	partition, region, account, typ := m[1], m[2], m[3], m[4]
+	want := kindNames[kind]
+	if want == "" {
+		want = "endpoint or replication config"
 	}
-	if kind != "" && m[3] != kind {
-		return "", invalid("%s %s is the ARN of a %s, not of a %s", member, v, m[3], kind)
+	switch {
+	case partition != "aws" || region != h.Region || account != h.Account:
+		return "", notFound("no %s %s: it belongs to partition %s, region %s, account %s; this server is partition aws, region %s, account %s", want, v, partition, region, account, h.Region, h.Account)
+	case kindNames[typ] == "":
+		return "", notFound("no %s %s: it names a DMS %s, and this server has only endpoints and replication configs", want, v, typ)
+	case kind != "" && typ != kind:
+		return "", notFound("no %s %s: the ARN names %s", want, v, article(kindNames[typ]))
 	}
-	return m[3], nil
+	return typ, nil
+}
+
+// article puts "a" or "an" before a noun.
+func article(noun string) string {
+	if noun != "" && strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
 }
 
 // clip shortens a value quoted back in an error message.
