@@ -1,11 +1,19 @@
 package test
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
 	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
 )
@@ -157,4 +165,79 @@ func TestAPIFaultsUnknownARN(t *testing.T) {
 	if err != nil || len(tags.TagList) != 0 {
 		t.Fatalf("tags after the refused requests: %v, %v", tags, err)
 	}
+}
+
+// TestAPIFaultsBodyTooLarge: a client sending a body three times the cap
+// reads the 413 RequestEntityTooLarge fault, not a connection reset, also
+// when it sends the whole request before it reads (as curl and botocore
+// do), and the server goes on answering.
+func TestAPIFaultsBodyTooLarge(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	huge := strings.Repeat("x", 12<<20)
+	clients := map[string]*dms.Client{
+		"Go's transport (reads while it sends)": s.client(testSecret),
+		"sending first": dms.New(dms.Options{
+			Region:       "us-east-1",
+			BaseEndpoint: aws.String(s.url),
+			Credentials:  credentials.NewStaticCredentialsProvider(testKeyID, testSecret, ""),
+			Retryer:      aws.NopRetryer{},
+			HTTPClient:   sendFirst{},
+		}),
+	}
+	for name, c := range clients {
+		t.Run(name, func(t *testing.T) {
+			for i := 0; i < 3; i++ {
+				_, err := c.ModifyReplicationConfig(ctx, &dms.ModifyReplicationConfigInput{
+					ReplicationConfigArn: aws.String(arnBase + "replication-config:" + strings.Repeat("Z", 26)),
+					TableMappings:        aws.String(huge),
+				})
+				requireFault(t, err, "RequestEntityTooLarge")
+				if status := httpStatus(err); status != http.StatusRequestEntityTooLarge {
+					t.Fatalf("status %d, want 413: %v", status, err)
+				}
+				if !strings.Contains(err.Error(), "larger than 4194304 bytes") {
+					t.Fatalf("the fault does not say the limit: %v", err)
+				}
+			}
+			if _, err := c.DescribeEndpoints(ctx, &dms.DescribeEndpointsInput{}); err != nil {
+				t.Fatalf("a request after the refused ones: %v", err)
+			}
+		})
+	}
+}
+
+// sendFirst is an HTTP client for the SDK that writes the whole request
+// before it reads a byte of the answer, on a connection of its own, as curl
+// and botocore do. Go's transport reads while it sends, so it sees an early
+// answer even when the server resets the connection after it.
+type sendFirst struct{}
+
+func (sendFirst) Do(r *http.Request) (*http.Response, error) {
+	conn, err := net.DialTimeout("tcp", r.URL.Host, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(time.Minute))
+	if err := r.Write(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("send the request: %w", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), r)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("read the answer: %w", err)
+	}
+	resp.Body = connBody{ReadCloser: resp.Body, conn: conn}
+	return resp, nil
+}
+
+// connBody closes the connection with the body it carries.
+type connBody struct {
+	io.ReadCloser
+	conn net.Conn
+}
+
+func (b connBody) Close() error {
+	return errors.Join(b.ReadCloser.Close(), b.conn.Close())
 }

@@ -27,6 +27,12 @@ import (
 // settings documents) stays far below it.
 const maxBody = 4 << 20
 
+// maxDrain bounds what is read and thrown away of a body above maxBody
+// before the answer, so that the client, still sending, reads the 413
+// instead of a connection reset. A body larger still gets the reset: the
+// bound keeps a caller from making the server read without end.
+const maxDrain = 64 << 20
+
 const targetPrefix = "AmazonDMSv20160101."
 
 // Control is what the API asks of whoever runs replicators, after it has
@@ -149,6 +155,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(body) > maxBody {
+		// Closing a connection whose unread data sits in the kernel's
+		// buffer resets it, and the client loses the answer: read the
+		// rest first, and close the connection after the answer rather
+		// than read another request after a body we did not parse.
+		_, _ = io.CopyN(io.Discard, r.Body, maxDrain)
+		w.Header().Set("Connection", "close")
 		h.writeError(w, newFault("RequestEntityTooLarge", http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes", maxBody))
 		return
 	}

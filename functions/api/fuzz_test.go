@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -612,18 +615,53 @@ func mergeKeys[A, B any](a map[string]A, b map[string]B) map[string]bool {
 }
 
 // TestRequestTooLarge covers the body cap, which the fuzzer's inputs (at
-// most a few hundred kilobytes) never reach.
+// most a few hundred kilobytes) never reach, over a real TCP connection. A
+// client that sends its whole request before it reads (curl, botocore)
+// reads the 413 fault for a body three times the cap, not a connection
+// reset, and the server closes the connection after the answer.
 func TestRequestTooLarge(t *testing.T) {
 	h := &Handler{Verifier: &sigv4.Verifier{}, Region: fuzzRegion, Account: fuzzAccount, Log: slog.New(slog.DiscardHandler)}
-	r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(bytes.Repeat([]byte(" "), maxBody+1)))
-	r.Header.Set("X-Amz-Target", targetPrefix+"CreateEndpoint")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	if w.Code != http.StatusRequestEntityTooLarge {
-		t.Fatalf("status %d, want 413: %s", w.Code, w.Body)
-	}
-	if code := checkFaultBody(t, w); code != "RequestEntityTooLarge" {
-		t.Fatalf("fault %s", code)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, size := range []int{maxBody + 1, 12 << 20} {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(time.Minute))
+		r, err := http.NewRequest(http.MethodPost, srv.URL+"/", bytes.NewReader(bytes.Repeat([]byte(" "), size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		r.Header.Set("X-Amz-Target", targetPrefix+"CreateEndpoint")
+		if err := r.Write(conn); err != nil {
+			t.Fatalf("send a body of %d bytes: %v; the server must read it before it answers", size, err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), r)
+		if err != nil {
+			t.Fatalf("read the answer to a body of %d bytes: %v", size, err)
+		}
+		w := httptest.NewRecorder()
+		w.Code = resp.StatusCode
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		_, err = io.Copy(w.Body, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("read the answer to a body of %d bytes: %v", size, err)
+		}
+		if w.Code != http.StatusRequestEntityTooLarge {
+			t.Fatalf("a body of %d bytes: status %d, want 413: %s", size, w.Code, w.Body)
+		}
+		if code := checkFaultBody(t, w); code != "RequestEntityTooLarge" {
+			t.Fatalf("a body of %d bytes: fault %s", size, code)
+		}
+		if !resp.Close {
+			t.Errorf("a body of %d bytes: the answer does not close the connection", size)
+		}
 	}
 }
 
