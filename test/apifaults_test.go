@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
 	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
+
+	"github.com/sluicedb/sluice/test/testenv"
 )
 
 // arnBase is the start of every ARN of the test server.
@@ -165,6 +167,159 @@ func TestAPIFaultsUnknownARN(t *testing.T) {
 	if err != nil || len(tags.TagList) != 0 {
 		t.Fatalf("tags after the refused requests: %v, %v", tags, err)
 	}
+}
+
+// TestAPIFaultsDescribeFilters: a Describe call whose filters match
+// nothing answers ResourceNotFoundFault, as DMS does, and one without
+// filters lists what there is, nothing in an empty account. Waiters for a
+// deleted resource (the SDK's EndpointDeleted, Airflow's
+// replication_config_deleted) end on that fault.
+func TestAPIFaultsDescribeFilters(t *testing.T) {
+	s := startServer(t)
+	c := s.client(testSecret)
+	ctx := context.Background()
+	filter := func(name string, values ...string) []types.Filter {
+		return []types.Filter{{Name: aws.String(name), Values: values}}
+	}
+	// lists calls the three account-wide Describe operations.
+	lists := func(filters func(op string) []types.Filter) (counts map[string]int, errs map[string]error) {
+		counts, errs = map[string]int{}, map[string]error{}
+		eps, err := c.DescribeEndpoints(ctx, &dms.DescribeEndpointsInput{Filters: filters("DescribeEndpoints")})
+		if errs["DescribeEndpoints"] = err; err == nil {
+			counts["DescribeEndpoints"] = len(eps.Endpoints)
+		}
+		cfgs, err := c.DescribeReplicationConfigs(ctx, &dms.DescribeReplicationConfigsInput{Filters: filters("DescribeReplicationConfigs")})
+		if errs["DescribeReplicationConfigs"] = err; err == nil {
+			counts["DescribeReplicationConfigs"] = len(cfgs.ReplicationConfigs)
+		}
+		reps, err := c.DescribeReplications(ctx, &dms.DescribeReplicationsInput{Filters: filters("DescribeReplications")})
+		if errs["DescribeReplications"] = err; err == nil {
+			counts["DescribeReplications"] = len(reps.Replications)
+		}
+		return counts, errs
+	}
+	requireEmpty := func(when string) {
+		t.Helper()
+		counts, errs := lists(func(string) []types.Filter { return nil })
+		for op, err := range errs {
+			if err != nil || counts[op] != 0 {
+				t.Fatalf("%s %s without filters: %d items, %v; want an empty list", when, op, counts[op], err)
+			}
+		}
+	}
+	requireNotFound := func(when string, filters func(op string) []types.Filter) {
+		t.Helper()
+		_, errs := lists(filters)
+		for op, err := range errs {
+			var nf *types.ResourceNotFoundFault
+			if !errors.As(err, &nf) {
+				t.Fatalf("%s %s with filters that match nothing: %v; want ResourceNotFoundFault", when, op, err)
+			}
+			if !strings.Contains(nf.ErrorMessage(), "found matching provided filters") {
+				t.Errorf("%s %s: message %q", when, op, nf.ErrorMessage())
+			}
+		}
+	}
+	byARN := func(arn string) func(op string) []types.Filter {
+		return func(op string) []types.Filter {
+			if op == "DescribeEndpoints" {
+				return filter("endpoint-arn", arn)
+			}
+			return filter("replication-config-arn", arn)
+		}
+	}
+
+	requireEmpty("an empty account:")
+	requireNotFound("an empty account:", byARN(arnBase+"replication-config:"+strings.Repeat("Z", 26)))
+
+	f := newFixture(t, c, "apifilters", "full-load")
+	testenv.Exec(t, f.src, `CREATE TABLE items (id int PRIMARY KEY, name text)`)
+	testenv.Exec(t, f.src, `INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g`)
+	counts, errs := lists(func(op string) []types.Filter {
+		if op == "DescribeEndpoints" {
+			return filter("endpoint-arn", f.srcArn)
+		}
+		return filter("replication-config-id", strings.ToUpper(f.configID))
+	})
+	for op, err := range errs {
+		if err != nil || counts[op] != 1 {
+			t.Fatalf("%s with a filter that matches: %d items, %v; want 1", op, counts[op], err)
+		}
+	}
+	requireNotFound("beside the fixture:", func(op string) []types.Filter {
+		if op == "DescribeEndpoints" {
+			return filter("engine-name", "mysql")
+		}
+		return filter("replication-config-id", "no-such-config")
+	})
+	// Every filter must match: two that each match a different item
+	// match nothing.
+	_, err := c.DescribeEndpoints(ctx, &dms.DescribeEndpointsInput{Filters: append(filter("endpoint-arn", f.srcArn), filter("endpoint-type", "target")...)})
+	requireFault(t, err, "ResourceNotFoundFault")
+
+	// Table statistics: none before the first run, and a filter that
+	// matches no table is a fault, for a config that exists.
+	stats := func(filters []types.Filter) (int, error) {
+		out, err := c.DescribeReplicationTableStatistics(ctx, &dms.DescribeReplicationTableStatisticsInput{ReplicationConfigArn: aws.String(f.configArn), Filters: filters})
+		if err != nil {
+			return 0, err
+		}
+		return len(out.ReplicationTableStatistics), nil
+	}
+	if n, err := stats(nil); err != nil || n != 0 {
+		t.Fatalf("table statistics before the first run: %d, %v; want an empty list", n, err)
+	}
+	_, err = stats(filter("table-name", "items"))
+	requireFault(t, err, "ResourceNotFoundFault")
+	if _, err := c.StartReplication(ctx, &dms.StartReplicationInput{ReplicationConfigArn: aws.String(f.configArn), StartReplicationType: aws.String("start-replication")}); err != nil {
+		t.Fatalf("StartReplication: %v", err)
+	}
+	f.waitFor(t, c, "deprovisioned after the full load", 2*time.Minute, func(r types.Replication) bool {
+		return aws.ToString(r.Status) == "stopped" && r.ProvisionData != nil && aws.ToString(r.ProvisionData.ProvisionState) == "deprovisioned"
+	})
+	if n, err := stats(filter("table-name", "items")); err != nil || n != 1 {
+		t.Fatalf("table statistics of items: %d, %v; want 1", n, err)
+	}
+	if n, err := stats(nil); err != nil || n != 1 {
+		t.Fatalf("table statistics without filters: %d, %v; want 1", n, err)
+	}
+	_, err = stats(filter("table-name", "no_such_table"))
+	requireFault(t, err, "ResourceNotFoundFault")
+	_, err = stats(append(filter("table-name", "items"), filter("table-state", "Table error")...))
+	requireFault(t, err, "ResourceNotFoundFault")
+
+	// Delete the config and wait for it to be gone as Airflow's DMS
+	// Serverless delete operator does: DescribeReplicationConfigs
+	// filtered by its ARN until ResourceNotFoundFault.
+	if _, err := c.DeleteReplicationConfig(ctx, &dms.DeleteReplicationConfigInput{ReplicationConfigArn: aws.String(f.configArn)}); err != nil {
+		t.Fatalf("DeleteReplicationConfig: %v", err)
+	}
+	for attempt := 1; ; attempt++ {
+		_, err := c.DescribeReplicationConfigs(ctx, &dms.DescribeReplicationConfigsInput{Filters: filter("replication-config-arn", f.configArn)})
+		if faultCode(err) == "ResourceNotFoundFault" {
+			break
+		}
+		if attempt == 10 {
+			t.Fatalf("the deleted config is still described after %d attempts (%v): a replication_config_deleted waiter would not end", attempt, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_, err = c.DescribeReplications(ctx, &dms.DescribeReplicationsInput{Filters: filter("replication-config-arn", f.configArn)})
+	requireFault(t, err, "ResourceNotFoundFault")
+	_, err = c.DescribeReplicationTableStatistics(ctx, &dms.DescribeReplicationTableStatisticsInput{ReplicationConfigArn: aws.String(f.configArn)})
+	requireFault(t, err, "ResourceNotFoundFault")
+
+	// The SDK's own waiter for deleted endpoints.
+	for _, arn := range []string{f.srcArn, f.dstArn} {
+		if _, err := c.DeleteEndpoint(ctx, &dms.DeleteEndpointInput{EndpointArn: aws.String(arn)}); err != nil {
+			t.Fatalf("DeleteEndpoint: %v", err)
+		}
+		w := dms.NewEndpointDeletedWaiter(c, func(o *dms.EndpointDeletedWaiterOptions) { o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second })
+		if err := w.Wait(ctx, &dms.DescribeEndpointsInput{Filters: filter("endpoint-arn", arn)}, 10*time.Second); err != nil {
+			t.Fatalf("EndpointDeleted waiter: %v", err)
+		}
+	}
+	requireEmpty("after the deletes:")
 }
 
 // TestAPIFaultsBodyTooLarge: a client sending a body three times the cap

@@ -163,6 +163,7 @@ func deref(s *string) string {
 func (h *Handler) describeConfigs(ctx context.Context, body []byte) (any, error) {
 	return describe(body, listing[*store.Config]{
 		key:  "ReplicationConfigs",
+		noun: "replication configs",
 		list: func() ([]*store.Config, error) { return h.Store.Configs(ctx) },
 		arn:  func(c *store.Config) string { return c.ReplicationConfigArn },
 		filters: []filter[*store.Config]{

@@ -151,7 +151,8 @@ func (h *Handler) applyEndpoint(in *endpointInput, rec *store.EndpointRecord) er
 
 func (h *Handler) describeEndpoints(ctx context.Context, body []byte) (any, error) {
 	return describe(body, listing[store.Endpoint]{
-		key: "Endpoints",
+		key:  "Endpoints",
+		noun: "Endpoints",
 		list: func() ([]store.Endpoint, error) {
 			all, err := h.Store.Endpoints(ctx)
 			eps := make([]store.Endpoint, len(all))
@@ -167,8 +168,6 @@ func (h *Handler) describeEndpoints(ctx context.Context, body []byte) (any, erro
 			{"endpoint-id", func(e store.Endpoint) string { return e.EndpointIdentifier }},
 			{"engine-name", func(e store.Endpoint) string { return e.EngineName }},
 		},
-		// DMS answers a filter that matches no endpoint with a fault.
-		none: "no endpoint matches the filters",
 	})
 }
 

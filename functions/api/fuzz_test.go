@@ -363,6 +363,9 @@ func FuzzRequest(f *testing.F) {
 		if err := json.Unmarshal(out, &obj); err != nil {
 			t.Fatalf("a successful answer is not a JSON object: %s", out)
 		}
+		if !rest {
+			checkListing(t, target, body, obj)
+		}
 		if d := diff(s.baseline, after); len(d) > 0 {
 			if err := s.consistent(ctx); err != nil {
 				t.Fatalf("%s succeeded but left the store inconsistent (%v): %v", target, d, err)
@@ -471,6 +474,41 @@ func checkARNFault(t *testing.T, op string, body []byte, code string) {
 		t.Errorf("%s with the malformed %s %q: fault %s, want InvalidParameterValueException", op, member, arn, code)
 	case well && code == "InvalidParameterValueException":
 		t.Errorf("%s with the well-formed %s %q: InvalidParameterValueException; a well-formed ARN is found or not (ResourceNotFoundFault)", op, member, arn)
+	}
+}
+
+// listKeys are the Describe* operations and the member that lists what
+// they found.
+var listKeys = map[string]string{
+	"DescribeEndpoints":                  "Endpoints",
+	"DescribeReplicationConfigs":         "ReplicationConfigs",
+	"DescribeReplications":               "Replications",
+	"DescribeReplicationTableStatistics": "ReplicationTableStatistics",
+}
+
+// checkListing checks a successful Describe* answer: filters that match
+// nothing are a ResourceNotFoundFault, as in DMS, so a first page for a
+// request with filters lists something.
+func checkListing(t *testing.T, target string, body []byte, out map[string]json.RawMessage) {
+	t.Helper()
+	name, _ := strings.CutPrefix(strings.Trim(target, " \t"), targetPrefix)
+	key, ok := listKeys[name]
+	if !ok {
+		return
+	}
+	var in struct {
+		Filters []Filter
+		Marker  string
+	}
+	if len(bytes.TrimSpace(body)) > 0 && json.Unmarshal(body, &in) != nil {
+		return
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(out[key], &items); err != nil {
+		t.Fatalf("%s answered %s that is not a list: %s", name, key, out[key])
+	}
+	if len(in.Filters) > 0 && in.Marker == "" && len(items) == 0 {
+		t.Errorf("%s with filters %+v that match nothing answered an empty list; DMS answers ResourceNotFoundFault", name, in.Filters)
 	}
 }
 

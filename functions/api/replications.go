@@ -160,7 +160,8 @@ func (h *Handler) stop(ctx context.Context, arn string) (*store.ReplicationRecor
 
 func (h *Handler) describeReplications(ctx context.Context, body []byte) (any, error) {
 	return describe(body, listing[store.Replication]{
-		key: "Replications",
+		key:  "Replications",
+		noun: "replications",
 		list: func() ([]store.Replication, error) {
 			all, err := h.Store.Replications(ctx)
 			out := make([]store.Replication, len(all))
@@ -207,6 +208,9 @@ func (h *Handler) describeTableStats(ctx context.Context, body []byte) (any, err
 			t.EstimatedRows = 0 // not a DMS member
 			out = append(out, t)
 		}
+	}
+	if len(out) == 0 && len(in.Filters) > 0 {
+		return nil, noMatch("table statistics")
 	}
 	out, next, err := page(out, func(t store.TableStatistics) string { return t.SchemaName + "." + t.TableName }, in.Marker, in.MaxRecords)
 	if err != nil {

@@ -176,15 +176,14 @@ var slotRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
 // listing is what a Describe* operation lists: the items, under the
 // response member key, each found by its ARN for the Marker, with the
-// members its filters match by name.
+// members its filters match by name, and the noun that names the items in
+// the fault for filters that match none.
 type listing[T any] struct {
 	key     string
+	noun    string
 	list    func() ([]T, error)
 	arn     func(T) string
 	filters []filter[T]
-	// none, when set, is the fault's message for filters that match
-	// nothing.
-	none string
 }
 
 // filter is one filter name a Describe* operation takes and the member it
@@ -192,6 +191,15 @@ type listing[T any] struct {
 type filter[T any] struct {
 	name string
 	get  func(T) string
+}
+
+// noMatch is DMS's answer to a Describe* request whose filters match
+// nothing: a ResourceNotFoundFault, not an empty list (only a request
+// without filters lists nothing), which is what waiters for a deleted
+// resource wait for (the SDK's EndpointDeleted, Airflow's
+// replication_config_deleted).
+func noMatch(noun string) *fault {
+	return notFound("No %s found matching provided filters", noun)
 }
 
 // describe answers a Describe* operation: the items that match every
@@ -223,8 +231,8 @@ func describe[T any](body []byte, l listing[T]) (any, error) {
 			out = append(out, it)
 		}
 	}
-	if l.none != "" && len(in.Filters) > 0 && len(out) == 0 {
-		return nil, notFound("%s", l.none)
+	if len(out) == 0 && len(in.Filters) > 0 {
+		return nil, noMatch(l.noun)
 	}
 	out, next, err := page(out, l.arn, in.Marker, in.MaxRecords)
 	if err != nil {
