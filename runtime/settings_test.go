@@ -53,6 +53,38 @@ func TestParseSettings(t *testing.T) {
 		{`{"ValidationSettings":{"EnableValidation":true,"ValidationMode":"FAST"}}`, nil, "GROUP_LEVEL or ROW_LEVEL"},
 		{`{"ValidationSettings":{"ThreadCount":-1}}`, nil, "ThreadCount -1 is out of range"},
 		{`{"ValidationSettings":{"PartitionSize":1}}`, nil, "at least 2"},
+		// ErrorBehavior: DMS's members and values, DMS's defaults where
+		// a document is silent, the rest refused by name.
+		{`{"ErrorBehavior":{}}`, func(s Settings) bool {
+			e := s.ErrorBehavior
+			i, u, d := e.conflicts()
+			n, first, throttle, longest := e.retries()
+			return e.policy("DataErrorPolicy") == PolicyLogError && e.policy("TableErrorPolicy") == PolicySuspendTable &&
+				e.policy("DataErrorEscalationPolicy") == PolicySuspendTable && e.policy("ApplyErrorDeletePolicy") == PolicyIgnoreRecord &&
+				i == ConflictReport && u == ConflictReport && d == ConflictSkip && e.failOnNoTables() &&
+				n == -1 && first == firstRetry && throttle && longest == maxRetryWait
+		}, ""},
+		{`{"ErrorBehavior":{"ApplyErrorInsertPolicy":"INSERT_RECORD","ApplyErrorDeletePolicy":"LOG_ERROR","RecoverableErrorCount":3,"RecoverableErrorInterval":2,"RecoverableErrorThrottling":false}}`, func(s Settings) bool {
+			i, _, d := s.ErrorBehavior.conflicts()
+			n, first, throttle, _ := s.ErrorBehavior.retries()
+			return i == ConflictOverwrite && d == ConflictReport && n == 3 && first == 2*time.Second && !throttle
+		}, ""},
+		// An IGNORE_RECORD that counts towards an escalation is reported.
+		{`{"ErrorBehavior":{"ApplyErrorEscalationCount":5}}`, func(s Settings) bool {
+			_, _, d := s.ErrorBehavior.conflicts()
+			return d == ConflictReport
+		}, ""},
+		{`{"ErrorBehavior":{"DataErrorPolicy":"SKIP"}}`, nil, "ErrorBehavior.DataErrorPolicy \"SKIP\" is not valid"},
+		{`{"ErrorBehavior":{"ApplyErrorUpdatePolicy":"INSERT_RECORD"}}`, nil, "ApplyErrorUpdatePolicy"},
+		{`{"ErrorBehavior":{"TableErrorEscalationPolicy":"SUSPEND_TABLE"}}`, nil, "use STOP_TASK"},
+		{`{"ErrorBehavior":{"DataErrorEscalationCount":-1}}`, nil, "out of range"},
+		{`{"ErrorBehavior":{"RecoverableErrorCount":-2}}`, nil, "RecoverableErrorCount -2"},
+		{`{"ErrorBehavior":{"EventErrorPolicy":"IGNORE","ApplyErrorFailOnTruncationDdl":false}}`, nil, "ErrorBehavior.ApplyErrorFailOnTruncationDdl, ErrorBehavior.EventErrorPolicy: not honoured"},
+		// Batch apply writes net changes: conflict policies it cannot
+		// honour are refused when a document asks for them.
+		{`{"TargetMetadata":{"BatchApplyEnabled":true}}`, func(Settings) bool { return true }, ""},
+		{`{"TargetMetadata":{"BatchApplyEnabled":true},"ErrorBehavior":{"ApplyErrorInsertPolicy":"INSERT_RECORD","DataErrorPolicy":"STOP_TASK"}}`, func(Settings) bool { return true }, ""},
+		{`{"TargetMetadata":{"BatchApplyEnabled":true},"ErrorBehavior":{"ApplyErrorUpdatePolicy":"LOG_ERROR"}}`, nil, "ErrorBehavior.ApplyErrorUpdatePolicy LOG_ERROR cannot be honoured with TargetMetadata.BatchApplyEnabled"},
 		{`{"FullLoadSettings":`, nil, "not valid JSON"},
 		{`{"FullLoadSettings":{"MaxFullLoadSubTasks":"eight"}}`, nil, "not valid JSON"},
 	}
@@ -70,6 +102,21 @@ func TestParseSettings(t *testing.T) {
 		}
 		if !c.check(s) {
 			t.Errorf("ParseSettings(%s) = %+v", c.doc, s)
+		}
+	}
+}
+
+func TestCheckTypeNoTables(t *testing.T) {
+	s, err := ParseSettings([]byte(`{"ErrorBehavior":{"FailOnNoTablesCaptured":false}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckType(FullLoad); err != nil {
+		t.Errorf("full-load with FailOnNoTablesCaptured false: %v", err)
+	}
+	for _, typ := range []string{CDC, FullLoadAndCDC} {
+		if err := s.CheckType(typ); err == nil || !strings.Contains(err.Error(), "ErrorBehavior.FailOnNoTablesCaptured") {
+			t.Errorf("%s with FailOnNoTablesCaptured false: %v, want a refusal naming it", typ, err)
 		}
 	}
 }

@@ -2,12 +2,18 @@ package test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
+	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
+
 	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/pgtarget"
 	"github.com/sluicedb/sluice/runtime/task"
 	"github.com/sluicedb/sluice/test/testenv"
 )
@@ -461,4 +467,281 @@ func TestErrorPolicyEscalation(t *testing.T) {
 			t.Errorf("items counted %d conflicts, want 1 (the ignored update)", ts.ApplyMisses)
 		}
 	})
+}
+
+// TestErrorPolicyFullLoad: into target tables made beforehand
+// (TRUNCATE_BEFORE_LOAD) that refuse some rows, the full load leaves out
+// exactly the refused rows, records each in awsdms_apply_exceptions (a
+// value too long under DataTruncationErrorPolicy, a CHECK under
+// DataErrorPolicy) and loads every other row; a table the target cannot
+// load at all is suspended (TableErrorPolicy's default) while the rest
+// load and then follow the source.
+func TestErrorPolicyFullLoad(t *testing.T) {
+	policyEngines(t, func(t *testing.T, engine string) {
+		p := newPolicyDBs(t, engine, "epfl")
+		p.setUp(t, 3000)
+		p.exec(t, p.src, `UPDATE items SET v = 'bad' WHERE id IN (17, 1500, 2999)`)
+		p.exec(t, p.src, `UPDATE items SET v = 'a value far too long' WHERE id = 2000`)
+		if engine == "postgres" {
+			p.exec(t, p.dst, `CREATE TABLE items (id int PRIMARY KEY, v varchar(12) NOT NULL CHECK (v <> 'bad'))`)
+			p.exec(t, p.dst, `CREATE TABLE other (id int PRIMARY KEY)`) // lacks n
+		} else {
+			p.exec(t, "", "CREATE DATABASE "+p.dst)
+			p.exec(t, p.dst, `CREATE TABLE items (id int PRIMARY KEY, v varchar(12) NOT NULL, CONSTRAINT no_bad CHECK (v <> 'bad'))`)
+			p.exec(t, p.dst, `CREATE TABLE other (id int PRIMARY KEY)`)
+		}
+		r := testenv.Start(t, p.task("epfl", "full-load-and-cdc", `"FullLoadSettings":{"TargetTablePrepMode":"TRUNCATE_BEFORE_LOAD"},"SluiceSettings":{"ChunkPages":2}`))
+		want := edit(p.table(t, p.src, "items"), map[string]string{"17": "", "1500": "", "2999": "", "2000": ""})
+		p.waitTable(t, r, "items", func() []string { return want })
+		ts := waitState(t, r, "other", "other suspended", func(ts runtime.TableSnapshot) bool { return ts.TableState == runtime.StateError })
+		if !strings.Contains(ts.TableStateDetails, "TableErrorPolicy SUSPEND_TABLE") {
+			t.Errorf("other's TableStateDetails %q do not name TableErrorPolicy", ts.TableStateDetails)
+		}
+		waitState(t, r, "items", "items loaded", func(ts runtime.TableSnapshot) bool { return ts.TableState == runtime.StateCompleted })
+		xs := p.exceptions(t, "epfl")
+		var items []string
+		for _, x := range xs {
+			if strings.HasPrefix(x, "items|") {
+				items = append(items, x)
+			}
+		}
+		if len(items) != 4 || len(xs) != 5 {
+			t.Fatalf("awsdms_apply_exceptions = %q, want 4 rows of items and 1 of other", xs)
+		}
+		for _, id := range []string{"17", "1500", "2999", "2000"} {
+			if !strings.Contains(strings.Join(items, "\n"), id+"\t") {
+				t.Errorf("no exception holds the row %s: %q", id, items)
+			}
+		}
+		if !strings.Contains(strings.Join(items, "\n"), "truncation") {
+			t.Errorf("the long value is not recorded as a truncation: %q", items)
+		}
+		if ts := statsOf(t, r, "items"); ts.ApplyErrors != 4 || ts.FullLoadRows != 2996 {
+			t.Errorf("items: %d refused, %d loaded; want 4, 2996", ts.ApplyErrors, ts.FullLoadRows)
+		}
+		// The change stream follows items and leaves other out.
+		p.exec(t, p.src, `INSERT INTO items VALUES (5000, 'later')`)
+		p.exec(t, p.src, `INSERT INTO other VALUES (5000, 1)`)
+		want = edit(want, map[string]string{"5000": "later"})
+		p.waitTable(t, r, "items", func() []string { return want })
+	})
+}
+
+// TestErrorPolicyKill9: the replicator is killed with SIGKILL again and
+// again just after source transactions that hold a refused row beside good
+// ones: each refused row ends in awsdms_apply_exceptions exactly once, and
+// every good row arrives exactly once.
+func TestErrorPolicyKill9(t *testing.T) {
+	policyEngines(t, func(t *testing.T, engine string) {
+		p := newPolicyDBs(t, engine, "epkill")
+		p.setUp(t, 50)
+		dir := t.TempDir()
+		tf := writeTask(t, dir, p.task("epkill", "full-load-and-cdc", ""))
+		proc := startReplicator(t, tf, dir)
+		p.waitTable(t, proc, "items", func() []string { return p.table(t, p.src, "items") })
+		p.refuseOnTarget(t)
+		want := p.table(t, p.dst, "items")
+		bad := 0
+		for round := range 4 {
+			for i := range 12 {
+				id := 1000 + round*100 + i
+				stmts := []string{fmt.Sprintf(`INSERT INTO items VALUES (%d, 'good')`, id)}
+				want = append(want, fmt.Sprintf("%d|good", id))
+				if i%3 == 0 {
+					stmts = append(stmts, fmt.Sprintf(`INSERT INTO items VALUES (%d, 'bad')`, id+50))
+					bad++
+				}
+				stmts = append(stmts, fmt.Sprintf(`UPDATE other SET n = n + 1 WHERE id = %d`, i+1))
+				p.txn(t, stmts)
+			}
+			time.Sleep(time.Duration(5+round*15) * time.Millisecond)
+			proc.kill(t)
+			proc = startReplicator(t, tf, dir)
+		}
+		p.waitTable(t, proc, "items", func() []string { return sortedCopy(want) })
+		p.waitTable(t, proc, "other", func() []string { return p.table(t, p.src, "other") })
+		xs := p.exceptions(t, "epkill")
+		seen := map[string]int{}
+		for _, x := range xs {
+			for round := range 4 {
+				for i := 0; i < 12; i += 3 {
+					if id := fmt.Sprint(1000 + round*100 + i + 50); strings.Contains(x, id) {
+						seen[id]++
+					}
+				}
+			}
+		}
+		if len(xs) != bad || len(seen) != bad {
+			t.Fatalf("awsdms_apply_exceptions holds %d rows for %d distinct refused rows, want %d each:\n%s", len(xs), len(seen), bad, strings.Join(xs, "\n"))
+		}
+	})
+}
+
+// txn runs stmts in one source transaction.
+func (p *policyDBs) txn(t *testing.T, stmts []string) {
+	t.Helper()
+	if p.engine == "postgres" {
+		p.exec(t, p.src, "BEGIN; "+strings.Join(stmts, "; ")+"; COMMIT")
+		return
+	}
+	conn := testenv.MySQLConnect(t, p.src)
+	defer conn.Close()
+	for _, q := range append(append([]string{"BEGIN"}, stmts...), "COMMIT") {
+		if _, err := conn.Execute(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// TestErrorPolicyNoTables: FailOnNoTablesCaptured false lets a full load
+// whose mappings select nothing finish having loaded nothing; by default
+// it fails, saying what to check.
+func TestErrorPolicyNoTables(t *testing.T) {
+	p := newPolicyDBs(t, "postgres", "epnone")
+	tk := p.task("epnone", "full-load", `"ErrorBehavior":{"FailOnNoTablesCaptured":false}`)
+	tk.TableMappings = testenv.IncludeAll("nowhere")
+	if err := task.Run(context.Background(), tk, nil, nil); err != nil {
+		t.Fatalf("FailOnNoTablesCaptured false: %v", err)
+	}
+	tk = p.task("epnone", "full-load", "")
+	tk.TableMappings = testenv.IncludeAll("nowhere")
+	if err := task.Run(context.Background(), tk, nil, nil); !errors.Is(err, runtime.ErrNothingSelected) {
+		t.Fatalf("by default: %v, want %v", err, runtime.ErrNothingSelected)
+	}
+}
+
+// TestAPIErrorPolicies drives ErrorBehavior through the DMS API with the
+// official SDK: a member Sluice does not honour is refused by name; a
+// refused row suspends its table, which DescribeReplicationTableStatistics
+// shows as Table error with the reason while the other table keeps
+// flowing; ReloadReplicationTables brings it back.
+func TestAPIErrorPolicies(t *testing.T) {
+	s := startServer(t)
+	c := s.client(testSecret)
+	ctx := context.Background()
+	f := newFixture(t, c, "apierr", "full-load-and-cdc")
+	testenv.Exec(t, f.src, `CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)`)
+	testenv.Exec(t, f.src, `CREATE TABLE other (id int PRIMARY KEY, n int NOT NULL)`)
+	testenv.Exec(t, f.src, `INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 500) g`)
+	modify := func(doc string) error {
+		_, err := c.ModifyReplicationConfig(ctx, &dms.ModifyReplicationConfigInput{ReplicationConfigArn: aws.String(f.configArn), ReplicationSettings: aws.String(doc)})
+		return err
+	}
+	err := modify(`{"ErrorBehavior":{"DataErrorPolicy":"SUSPEND_TABLE","EventErrorPolicy":"IGNORE"}}`)
+	requireFault(t, err, "InvalidParameterValueException")
+	if !strings.Contains(err.Error(), "ErrorBehavior.EventErrorPolicy") {
+		t.Errorf("the refusal does not name the member: %v", err)
+	}
+	requireFault(t, modify(`{"ErrorBehavior":{"DataErrorPolicy":"SUSPEND"}}`), "InvalidParameterValueException")
+	if err := modify(`{"ErrorBehavior":{"DataErrorPolicy":"SUSPEND_TABLE"}}`); err != nil {
+		t.Fatalf("ModifyReplicationConfig: %v", err)
+	}
+	if _, err := c.StartReplication(ctx, &dms.StartReplicationInput{ReplicationConfigArn: aws.String(f.configArn), StartReplicationType: aws.String("start-replication")}); err != nil {
+		t.Fatalf("StartReplication: %v", err)
+	}
+	f.waitFor(t, c, "running with the load done", 2*time.Minute, func(r types.Replication) bool {
+		return aws.ToString(r.Status) == "running" && r.ReplicationStats != nil && r.ReplicationStats.FullLoadProgressPercent == 100
+	})
+	testenv.WaitEqual(t, nil, f.src, f.dst, time.Minute, "items", "other")
+	testenv.Exec(t, f.dst, `ALTER TABLE items ADD CONSTRAINT no_bad CHECK (v <> 'bad') NOT VALID`)
+	testenv.Exec(t, f.src, `INSERT INTO items VALUES (1000, 'bad')`)
+	testenv.Exec(t, f.src, `INSERT INTO other SELECT g, g FROM generate_series(1, 100) g`)
+	deadline := time.Now().Add(time.Minute)
+	var ts types.TableStatistics
+	for ts = apiTableStats(t, c, f.configArn, "items"); aws.ToString(ts.TableState) != "Table error"; ts = apiTableStats(t, c, f.configArn, "items") {
+		if time.Now().After(deadline) {
+			t.Fatalf("items is %q, want Table error", aws.ToString(ts.TableState))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if d := aws.ToString(ts.ValidationStateDetails); !strings.Contains(d, "DataErrorPolicy SUSPEND_TABLE") || !strings.Contains(d, "no_bad") {
+		t.Errorf("items' details %q do not say why it is suspended", d)
+	}
+	testenv.Exec(t, f.src, `INSERT INTO other SELECT g, g FROM generate_series(101, 200) g`)
+	testenv.WaitEqual(t, nil, f.src, f.dst, time.Minute, "other")
+	if r := f.describe(t, c); aws.ToString(r.Status) != "running" {
+		t.Fatalf("the replication is %q with one table suspended, want running", aws.ToString(r.Status))
+	}
+	testenv.Exec(t, f.dst, `ALTER TABLE items DROP CONSTRAINT no_bad`)
+	if _, err := c.ReloadReplicationTables(ctx, &dms.ReloadReplicationTablesInput{ReplicationConfigArn: aws.String(f.configArn),
+		TablesToReload: []types.TableToReload{{SchemaName: aws.String("public"), TableName: aws.String("items")}}}); err != nil {
+		t.Fatalf("ReloadReplicationTables: %v", err)
+	}
+	testenv.WaitEqual(t, nil, f.src, f.dst, time.Minute, "items", "other")
+	for deadline = time.Now().Add(time.Minute); aws.ToString(apiTableStats(t, c, f.configArn, "items").TableState) != "Table completed"; {
+		if time.Now().After(deadline) {
+			t.Fatal("items did not come back to Table completed after the reload")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestAPIErrorPolicyStopNamesTable: a replication stopped by STOP_TASK
+// says, in DescribeReplications' FailureMessages, which table refused which
+// row, even when the refused insert was pipelined before an insert into
+// another table (the message named that other table before).
+func TestAPIErrorPolicyStopNamesTable(t *testing.T) {
+	s := startServer(t)
+	c := s.client(testSecret)
+	ctx := context.Background()
+	f := newFixture(t, c, "apistop", "full-load-and-cdc")
+	testenv.Exec(t, f.src, `CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)`)
+	testenv.Exec(t, f.src, `CREATE TABLE events (id int PRIMARY KEY, what text)`)
+	if _, err := c.ModifyReplicationConfig(ctx, &dms.ModifyReplicationConfigInput{ReplicationConfigArn: aws.String(f.configArn),
+		ReplicationSettings: aws.String(`{"ErrorBehavior":{"DataErrorPolicy":"STOP_TASK"}}`)}); err != nil {
+		t.Fatalf("ModifyReplicationConfig: %v", err)
+	}
+	if _, err := c.StartReplication(ctx, &dms.StartReplicationInput{ReplicationConfigArn: aws.String(f.configArn), StartReplicationType: aws.String("start-replication")}); err != nil {
+		t.Fatalf("StartReplication: %v", err)
+	}
+	f.waitFor(t, c, "running with the load done", 2*time.Minute, func(r types.Replication) bool {
+		return aws.ToString(r.Status) == "running" && r.ReplicationStats != nil && r.ReplicationStats.FullLoadProgressPercent == 100
+	})
+	testenv.Exec(t, f.dst, `ALTER TABLE items ADD CONSTRAINT no_bad CHECK (v <> 'bad') NOT VALID`)
+	testenv.Exec(t, f.src, `BEGIN; INSERT INTO items VALUES (1, 'bad'); INSERT INTO events VALUES (1, 'after'); COMMIT`)
+	r := f.waitFor(t, c, "failed", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "failed" })
+	msg := strings.Join(r.FailureMessages, "; ")
+	if !strings.Contains(msg, "insert of public.items") || !strings.Contains(msg, "STOP_TASK") || strings.Contains(msg, "events") {
+		t.Fatalf("FailureMessages %q: want the refused insert into public.items, and no word of events", msg)
+	}
+}
+
+// TestPipelinedErrorNamesStatement: when the PostgreSQL applier sends a
+// pipeline to prepare a statement for another table, the error of a
+// statement already in the pipeline is that statement's: it names its
+// table, not the one being prepared.
+func TestPipelinedErrorNamesStatement(t *testing.T) {
+	db := testenv.NewPGDatabase(t, "pipename")
+	testenv.Exec(t, db, `CREATE TABLE items (id int PRIMARY KEY, v text CHECK (v <> 'bad')); CREATE TABLE events (id int PRIMARY KEY)`)
+	ctx := context.Background()
+	tg, err := pgtarget.New(ctx, pgtarget.Config{ConnString: testenv.PGURL(db), ControlSchema: "public", Task: "pipename"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close(ctx)
+	table := func(name string, cols ...string) *runtime.Table {
+		tb := &runtime.Table{SourceSchema: "public", SourceName: name, Schema: "public", Name: name, Key: []int{0}, HasPrimaryKey: true}
+		for _, c := range cols {
+			tb.Columns = append(tb.Columns, runtime.Column{SourceName: c, Name: c, Type: "text"})
+		}
+		tb.Columns[0].Type = "integer"
+		return tb
+	}
+	items, events := table("items", "id", "v"), table("events", "id")
+	ap, err := tg.Applier(ctx, "pipename", []*runtime.Table{items, events}, runtime.ApplyOptions{}, runtime.NewStats())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ap.Close(ctx)
+	val := func(s string) runtime.Value { return runtime.Value{Kind: runtime.Text, Data: []byte(s)} }
+	if err := ap.Apply(ctx, &runtime.Change{Op: runtime.OpInsert, Table: items, New: runtime.Row{val("1"), val("bad")}}); err != nil {
+		t.Fatalf("the insert into items is pipelined, not sent: %v", err)
+	}
+	err = ap.Apply(ctx, &runtime.Change{Op: runtime.OpInsert, Table: events, New: runtime.Row{val("1")}})
+	if err == nil || !strings.Contains(err.Error(), `"public"."items"`) || strings.Contains(err.Error(), "events") {
+		t.Fatalf("error %v: want it to name the insert into items, not events", err)
+	}
+	if runtime.Classify(err) != runtime.KindData {
+		t.Errorf("Classify(%v) = %v, want a data error", err, runtime.Classify(err))
+	}
 }
