@@ -745,3 +745,59 @@ func TestPipelinedErrorNamesStatement(t *testing.T) {
 		t.Errorf("Classify(%v) = %v, want a data error", err, runtime.Classify(err))
 	}
 }
+
+// TestErrorPolicyOverwrite: INSERT_RECORD overwrites the row an insert
+// finds with its key, UPDATE_RECORD inserts the row an update does not
+// find, so the target ends equal to the source; neither records an
+// exception.
+func TestErrorPolicyOverwrite(t *testing.T) {
+	policyEngines(t, func(t *testing.T, engine string) {
+		p := newPolicyDBs(t, engine, "epover")
+		p.setUp(t, 50)
+		r := testenv.Start(t, p.task("epover", "full-load-and-cdc", `"ErrorBehavior":{"ApplyErrorInsertPolicy":"INSERT_RECORD","ApplyErrorUpdatePolicy":"UPDATE_RECORD"}`))
+		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+		p.exec(t, p.dst, "DELETE FROM "+p.tableRef(p.dst, "items")+" WHERE id = 9")
+		p.exec(t, p.dst, "INSERT INTO "+p.tableRef(p.dst, "items")+" VALUES (1002, 'target''s own')")
+		p.exec(t, p.src, `UPDATE items SET v = 'changed' WHERE id = 9`)
+		p.exec(t, p.src, `INSERT INTO items VALUES (1002, 'source''s')`)
+		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+		if xs := p.exceptions(t, "epover"); len(xs) != 0 {
+			t.Errorf("exceptions recorded: %q", xs)
+		}
+	})
+}
+
+// TestErrorPolicyBatchApply: with BatchApplyEnabled, a batch the target
+// refuses a row of is applied again change by change: the refused row is
+// recorded and left out, the rest of the batch applied.
+func TestErrorPolicyBatchApply(t *testing.T) {
+	p := newPolicyDBs(t, "postgres", "epbatch")
+	p.setUp(t, 100)
+	r := testenv.Start(t, p.task("epbatch", "full-load-and-cdc", `"TargetMetadata":{"BatchApplyEnabled":true}`))
+	p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+	p.refuseOnTarget(t)
+	p.exec(t, p.src, `BEGIN; INSERT INTO items SELECT g, 'batch ' || g FROM generate_series(200, 300) g; UPDATE items SET v = 'bad' WHERE id = 250; UPDATE items SET v = 'ok' WHERE id = 3; COMMIT`)
+	want := edit(p.table(t, p.src, "items"), map[string]string{"250": "batch 250"})
+	p.waitTable(t, r, "items", func() []string { return want })
+	if xs := p.exceptions(t, "epbatch"); len(xs) != 1 || !strings.Contains(xs[0], "250") {
+		t.Fatalf("awsdms_apply_exceptions = %q, want the update of 250", xs)
+	}
+}
+
+// TestErrorPolicyRecoverableCount: RecoverableErrorCount 0 restarts
+// nothing: a lost target session ends the replication, saying so.
+func TestErrorPolicyRecoverableCount(t *testing.T) {
+	p := newPolicyDBs(t, "postgres", "eprec")
+	p.setUp(t, 10)
+	r := testenv.Start(t, p.task("eprec", "full-load-and-cdc", `"ErrorBehavior":{"RecoverableErrorCount":0}`))
+	p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+	p.exec(t, "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+p.dst+"' AND pid <> pg_backend_pid()")
+	p.exec(t, p.src, `INSERT INTO items VALUES (100, 'after')`)
+	deadline := time.Now().Add(time.Minute)
+	for r.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), "RecoverableErrorCount") {
+		t.Fatalf("the replication's end: %v, want it to give up naming RecoverableErrorCount", err)
+	}
+}
