@@ -180,6 +180,16 @@ func (p *policyDBs) suspendedTables(t *testing.T, taskName string) []string {
 	return p.rows(t, p.dst, q)
 }
 
+// start runs a full-load-and-cdc replication with settings, waits for
+// its load, and makes the target refuse rows.
+func (p *policyDBs) start(t *testing.T, id, settings string) *testenv.Running {
+	t.Helper()
+	r := testenv.Start(t, p.task(id, "full-load-and-cdc", settings))
+	p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
+	p.refuseOnTarget(t)
+	return r
+}
+
 func (p *policyDBs) refuseOnTarget(t *testing.T) {
 	t.Helper()
 	for _, q := range p.refuse {
@@ -331,9 +341,7 @@ func TestErrorPolicySuspendAndReload(t *testing.T) {
 		p := newPolicyDBs(t, engine, "epsus")
 		p.setUp(t, 100)
 		settings := `"ErrorBehavior":{"DataErrorPolicy":"SUSPEND_TABLE"}`
-		r := testenv.Start(t, p.task("epsus", "full-load-and-cdc", settings))
-		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
-		p.refuseOnTarget(t)
+		r := p.start(t, "epsus", settings)
 		before := p.table(t, p.dst, "items")
 		p.exec(t, p.src, `INSERT INTO items VALUES (500, 'bad')`)
 		p.exec(t, p.src, `INSERT INTO items VALUES (501, 'after')`)
@@ -401,9 +409,7 @@ func TestErrorPolicyStopTask(t *testing.T) {
 		p := newPolicyDBs(t, engine, "epstop")
 		p.setUp(t, 100)
 		settings := `"ErrorBehavior":{"DataErrorPolicy":"STOP_TASK"}`
-		r := testenv.Start(t, p.task("epstop", "full-load-and-cdc", settings))
-		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
-		p.refuseOnTarget(t)
+		r := p.start(t, "epstop", settings)
 		p.exec(t, p.src, `INSERT INTO other VALUES (900, 1)`)
 		p.exec(t, p.src, `INSERT INTO items VALUES (900, 'bad')`)
 		p.exec(t, p.src, `INSERT INTO items VALUES (901, 'after')`)
@@ -440,9 +446,7 @@ func TestErrorPolicyEscalation(t *testing.T) {
 	policyEngines(t, func(t *testing.T, engine string) {
 		p := newPolicyDBs(t, engine, "epesc")
 		p.setUp(t, 100)
-		r := testenv.Start(t, p.task("epesc", "full-load-and-cdc", `"ErrorBehavior":{"DataErrorEscalationCount":2,"ApplyErrorUpdatePolicy":"IGNORE_RECORD"}`))
-		p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
-		p.refuseOnTarget(t)
+		r := p.start(t, "epesc", `"ErrorBehavior":{"DataErrorEscalationCount":2,"ApplyErrorUpdatePolicy":"IGNORE_RECORD"}`)
 		p.exec(t, p.dst, "DELETE FROM "+p.tableRef(p.dst, "items")+" WHERE id = 20")
 		p.exec(t, p.src, `UPDATE items SET v = 'gone' WHERE id = 20`)
 		p.exec(t, p.src, `INSERT INTO items VALUES (600, 'bad')`)
