@@ -171,7 +171,8 @@ func (l *applyLoop) begin(ctx context.Context, c *Change) error {
 		}
 		return errCommitTimeReached
 	}
-	if l.careful != nil && c.Position != nil && c.Position.Kind() == l.careful.Kind() && c.Position.Compare(l.careful) > 0 {
+	if l.careful != nil && c.Position != nil && c.Position.Kind() == l.careful.Kind() && c.Position.Compare(l.careful) > 0 &&
+		time.Since(l.r.refusedAt) > carefulLinger {
 		l.r.Log.Info("past the refused change: applying transactions together again", "task", l.r.Task)
 		l.careful, l.r.careful = nil, nil
 	}
@@ -311,6 +312,12 @@ func (l *applyLoop) finish(ctx context.Context) error {
 	}
 	return nil
 }
+
+// carefulLinger is how long the applier goes on applying change by change
+// after the last refused change: refusals come in runs (a damaged table, a
+// constraint the source does not have), and each one met in a grouped
+// transaction costs a restart of the stream.
+const carefulLinger = 2 * time.Second
 
 // durableCheck is how often an idle applier asks the target what is durable.
 const durableCheck = 200 * time.Millisecond

@@ -34,6 +34,7 @@ func (l *applyLoop) again(ctx context.Context, err error) error {
 		return errors.Join(err, rerr)
 	}
 	l.inTxn, l.pending = false, nil
+	l.r.refusedAt = time.Now()
 	return &replayError{until: l.began, cause: err}
 }
 
@@ -43,6 +44,7 @@ func (l *applyLoop) again(ctx context.Context, err error) error {
 // suspended; UPDATE_RECORD inserts the row an update did not find.
 func (l *applyLoop) refused(ctx context.Context, re *RowError) error {
 	r := l.r
+	r.refusedAt = time.Now()
 	c := re.Change
 	tables := c.touched()
 	member, policy := r.policy(re, tables)

@@ -66,6 +66,7 @@ type Replicator struct {
 	// to (applyLoop.careful).
 	suspended suspensions
 	careful   Position
+	refusedAt time.Time // when the target last refused a change
 }
 
 // Run replicates until ctx ends, which is a graceful stop: the transaction

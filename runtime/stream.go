@@ -22,10 +22,15 @@ func (r *Replicator) streamRetrying(ctx context.Context, tables []*Table, from P
 	for {
 		began := time.Now()
 		err := r.stream(ctx, tables, from)
+		var replay *replayError
+		if ctx.Err() != nil && errors.As(err, &replay) {
+			// Stopped while a refused change waits to be found: the
+			// position is before it, and the next start finds it.
+			return nil
+		}
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		var replay *replayError
 		switch {
 		case errors.As(err, &replay):
 			r.careful = replay.until
