@@ -61,8 +61,9 @@ func alive(pid int) bool {
 // replicator, which takes the lease with a higher fencing token, ends the
 // frozen one's sessions and claims the target. Woken with SIGCONT, the old
 // one finds its lease gone and its writes refused, and exits. Then the new
-// one is killed with SIGKILL and replaced too. The target ends equal to
-// the source, and the replication never stopped running.
+// one is killed with SIGKILL and replaced too, at once: the launcher saw it
+// die. The target ends equal to the source, and the replication never
+// stopped running.
 func TestLeaseTakeover(t *testing.T) {
 	s := startServer(t, "SLUICE_LEASE_TTL=2s")
 	c := s.client(testSecret)
@@ -153,7 +154,13 @@ func TestLeaseTakeover(t *testing.T) {
 	}
 	killed := time.Now()
 	third := waitPIDs("a replicator replacing the killed one", func(p []int) bool { return len(p) == 1 && p[0] != second[0] })
-	t.Logf("replicator %d replaced the killed one %.1f s after the kill", third[0], time.Since(killed).Seconds())
+	took := time.Since(killed)
+	t.Logf("replicator %d replaced the killed one %.1f s after the kill", third[0], took.Seconds())
+	// The launcher saw it die: its lease is released and a new one
+	// launched at once, not after the lease (2 s here) lapses.
+	if took >= 2*time.Second {
+		t.Errorf("the killed replicator was replaced after %s, as late as its lease lapsing", took.Round(time.Millisecond))
+	}
 	time.Sleep(time.Second)
 	stopWriter()
 	testenv.WaitEqual(t, nil, f.src, f.dst, time.Minute, "items")

@@ -67,10 +67,34 @@ func (s *Server) report(ctx context.Context, rp report) error {
 		return s.Launcher.Stop(ctx, rp.ID)
 	case !rp.Exited && rp.stats != nil:
 		return s.autoscale(ctx, updated, rp.stats)
+	case again && rp.Killed:
+		return s.replaceKilled(ctx, rp.ID, rp.Holder)
 	case again:
 		return s.relaunch(ctx, rp.ID)
 	}
 	return nil
+}
+
+// replaceKilled launches a new replicator at once for one the launcher saw
+// killed: its lease, still held in its name, is released first (it is
+// dead, so nothing of it can commit again; fencing would stop it if it
+// could). A lease someone else took meanwhile is left to them.
+func (s *Server) replaceKilled(ctx context.Context, arn, holder string) error {
+	cur, token, err := s.Store.LeaseHolder(ctx, arn)
+	if err != nil {
+		return err
+	}
+	switch cur {
+	case holder:
+		if err := s.Store.ReleaseLease(ctx, arn, holder, token); err != nil {
+			return err
+		}
+	case "":
+	default:
+		s.Log.Info("a killed replicator was already replaced", "replication", arn, "holder", cur)
+		return nil
+	}
+	return s.relaunch(ctx, arn)
 }
 
 // exited records a replicator's exit in rep and says whether the
@@ -87,6 +111,9 @@ func (s *Server) exited(rep *store.ReplicationRecord, rp report, restart bool, n
 		return true
 	case s.detached.Load() && rp.ExitErr == "" && rep.Status != store.StatusStopping:
 		// Stopped with the server; the next one adopts it.
+	case rp.Killed && live && rp.Holder != "":
+		s.Log.Warn("replicator killed; launching a new one from the checkpoint now", "replication", rp.ID, "error", rp.ExitErr)
+		return true
 	case rp.Killed && live:
 		s.Log.Warn("replicator killed; a new one takes over once its lease lapses", "replication", rp.ID, "error", rp.ExitErr)
 	case rp.Killed && rep.Status == store.StatusStopping:

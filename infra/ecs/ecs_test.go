@@ -324,10 +324,15 @@ func TestLaunchStop(t *testing.T) {
 	for _, kv := range co.Environment {
 		envs[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
 	}
-	key := envs["SLUICE_TASK_KEY"]
+	key, holder := envs["SLUICE_TASK_KEY"], envs["SLUICE_LEASE_HOLDER"]
 	want := map[string]string{
 		"SLUICE_REDIS_URL": testRedisURL, "SLUICE_REPLICATION_ARN": id, "SLUICE_TASK_KEY": key,
-		"SLUICE_LEASE_TTL": "15s", "GOMEMLIMIT": "3686MiB",
+		"SLUICE_LEASE_TTL": "15s", "GOMEMLIMIT": "3686MiB", "SLUICE_LEASE_HOLDER": holder,
+	}
+	// The lease holder name is the launcher's, so that it can release the
+	// lease of a task it sees killed.
+	if !strings.HasPrefix(holder, "ecs/") {
+		t.Errorf("SLUICE_LEASE_HOLDER = %q, want a name the launcher made (ecs/…)", holder)
 	}
 	if key == "" || fmt.Sprint(envs) != fmt.Sprint(want) {
 		t.Errorf("environment = %v; want %v with a key", envs, want)
@@ -374,6 +379,9 @@ func TestLaunchStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = waitReport(t, reports, "of the end", func(r launch.Report) bool { return r.Exited })
+	if r.Holder != holder {
+		t.Errorf("the end's report names the holder %q, want %q", r.Holder, holder)
+	}
 	if r.ID != id || r.ExitErr != "" || r.Killed || !bytes.Equal(r.Stats, b) {
 		t.Errorf("last report = %+v; want a clean end with the last statistics", r)
 	}

@@ -65,8 +65,11 @@ type task struct {
 	stale []byte
 	// stopping is set once Stop asked the task to end.
 	stopping atomic.Bool
-	cancel   context.CancelFunc // ends the watcher
-	done     chan struct{}      // closed when the watcher has returned
+	// holder is its replicator's lease holder name, "" for a task
+	// adopted from an earlier server.
+	holder string
+	cancel context.CancelFunc // ends the watcher
+	done   chan struct{}      // closed when the watcher has returned
 }
 
 // New returns a launcher that runs replicators with client as cfg says,
@@ -110,7 +113,11 @@ func (l *Launcher) Launch(ctx context.Context, id string, doc []byte, plan launc
 		return fmt.Errorf("leave the task document for the replicator: %w", err)
 	}
 	sz := l.size(id, plan)
-	arn, err := l.run(ctx, l.cfg.runTaskInput(id, key, sz))
+	in := l.cfg.runTaskInput(id, key, sz)
+	holder := launch.NewHolder("ecs")
+	co := &in.Overrides.ContainerOverrides[0]
+	co.Environment = append(co.Environment, types.KeyValuePair{Name: aws.String(launch.HolderEnv), Value: aws.String(holder)})
+	arn, err := l.run(ctx, in)
 	if err != nil {
 		l.dropHandoff(ctx, id)
 		return err
@@ -124,7 +131,7 @@ func (l *Launcher) Launch(ctx context.Context, id string, doc []byte, plan launc
 		l.dropHandoff(ctx, id)
 		return fmt.Errorf("record the replicator task %s in Redis: %w", arn, err)
 	}
-	l.watch(ctx, id, arn, stale)
+	l.watch(ctx, id, arn, stale, holder)
 	l.log.Info("replicator task started", "replication", id, "task", arn, "units", plan.Units, "cpu", sz.cpu, "memory_mib", sz.memMiB)
 	return nil
 }
@@ -389,7 +396,7 @@ func (l *Launcher) watched(id string) *task {
 // adopt watches a task an earlier server launched.
 func (l *Launcher) adopt(id, arn string) *task {
 	l.log.Info("watching a replicator task an earlier server started", "replication", id, "task", arn)
-	return l.watch(context.Background(), id, arn, nil)
+	return l.watch(context.Background(), id, arn, nil, "")
 }
 
 // recorded returns the task ARN recorded for replication id, "" if none.

@@ -23,9 +23,9 @@ const missingPolls = 15
 // watch starts watching replication id's task arn and returns it. The
 // watcher outlives ctx (it runs until the task ends or Shutdown) but keeps
 // its values.
-func (l *Launcher) watch(ctx context.Context, id, arn string, stale []byte) *task {
+func (l *Launcher) watch(ctx context.Context, id, arn string, stale []byte, holder string) *task {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	t := &task{arn: arn, stale: stale, cancel: cancel, done: make(chan struct{})}
+	t := &task{arn: arn, stale: stale, holder: holder, cancel: cancel, done: make(chan struct{})}
 	l.mu.Lock()
 	l.tasks[id] = t
 	l.mu.Unlock()
@@ -121,7 +121,7 @@ func (l *Launcher) finish(ctx context.Context, id string, t *task, et *types.Tas
 	if l.watched(id) != t {
 		return // replaced: the exit message and the record are the new task's
 	}
-	r := launch.Report{ID: id, Stats: l.stats(ctx, id, t), Exited: true}
+	r := launch.Report{ID: id, Stats: l.stats(ctx, id, t), Exited: true, Holder: t.holder}
 	r.ExitErr, r.Killed = ended(t.arn, et, l.cfg.Container, t.stopping.Load())
 	msg, err := l.st.ReplicatorExit(ctx, id)
 	if err != nil {

@@ -5,7 +5,12 @@
 // replicator wrote them, and the control loop reads them.
 package launch
 
-import "encoding/json"
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+)
 
 // UnitMiB is the memory of one capacity unit, as DMS Serverless counts it.
 const UnitMiB = 2048
@@ -32,4 +37,22 @@ type Report struct {
 	// OOM killer): not a failure of the replication, which the control
 	// loop launches again from the checkpoint.
 	Killed bool
+	// Holder is the name the replicator holds its lease under, which the
+	// launcher gave it (SLUICE_LEASE_HOLDER); empty when unknown (a task
+	// adopted from an earlier server). A killed replicator's lease can
+	// then be released at once instead of waiting for it to lapse.
+	Holder string
+}
+
+// HolderEnv names the variable that gives a replicator its lease holder
+// name.
+const HolderEnv = "SLUICE_LEASE_HOLDER"
+
+// NewHolder returns a fresh lease holder name for a replicator launched
+// by kind (process, ecs).
+func NewHolder(kind string) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails: crypto/rand aborts the program instead
+	host, _ := os.Hostname()
+	return kind + "/" + host + "/" + hex.EncodeToString(b)
 }

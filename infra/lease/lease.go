@@ -16,6 +16,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sluicedb/sluice/infra/launch"
 	"github.com/sluicedb/sluice/infra/secrets"
 	"github.com/sluicedb/sluice/infra/store"
 )
@@ -61,10 +62,16 @@ func FromEnv(ctx context.Context, log *slog.Logger) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	host, _ := os.Hostname()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return &Link{st: st, arn: arn, ttl: ttl, holder: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)), log: log}, nil
+	// The launcher names the holder, so that it can release the lease of
+	// a replicator it saw die; one started by hand gets a name of its own.
+	holder := os.Getenv(launch.HolderEnv)
+	if holder == "" {
+		host, _ := os.Hostname()
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		holder = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+	}
+	return &Link{st: st, arn: arn, ttl: ttl, holder: holder, log: log}, nil
 }
 
 // TakeTask reads the sealed task document a launcher left in Redis, with

@@ -40,9 +40,10 @@ type Launcher struct {
 }
 
 type proc struct {
-	cmd   *exec.Cmd
-	stats string
-	done  chan struct{}
+	cmd    *exec.Cmd
+	stats  string
+	holder string // its lease holder name
+	done   chan struct{}
 }
 
 // New returns a launcher that runs bin, keeps its files in dir, and sends
@@ -86,7 +87,9 @@ func (l *Launcher) Launch(ctx context.Context, id string, task []byte, size laun
 	cmd.Stdin = bytes.NewReader(task)
 	cmd.Stdout = logf
 	cmd.Stderr = io.MultiWriter(logf, tail)
-	cmd.Env = append(append(childEnv(), l.Env...), fmt.Sprintf("GOMEMLIMIT=%dMiB", size.MemoryLimitMiB), "SLUICE_REPLICATION_ARN="+id, fmt.Sprintf("SLUICE_CAPACITY_UNITS=%d", size.Units))
+	holder := launch.NewHolder("process")
+	cmd.Env = append(append(childEnv(), l.Env...), fmt.Sprintf("GOMEMLIMIT=%dMiB", size.MemoryLimitMiB), "SLUICE_REPLICATION_ARN="+id,
+		fmt.Sprintf("SLUICE_CAPACITY_UNITS=%d", size.Units), launch.HolderEnv+"="+holder)
 	// A replicator must not outlive the server that watches it: nobody
 	// would stop it or see it fail.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -94,7 +97,7 @@ func (l *Launcher) Launch(ctx context.Context, id string, task []byte, size laun
 		logf.Close()
 		return fmt.Errorf("start the replicator: %w", err)
 	}
-	p := &proc{cmd: cmd, stats: stats, done: make(chan struct{})}
+	p := &proc{cmd: cmd, stats: stats, holder: holder, done: make(chan struct{})}
 	l.procs[id] = p
 	l.log.Info("replicator started", "replication", id, "pid", cmd.Process.Pid, "units", size.Units)
 	go l.watch(id, p, logf, tail)
@@ -111,11 +114,11 @@ func (l *Launcher) watch(id string, p *proc, logf *os.File, tail *lastLines) {
 		select {
 		case <-tick.C:
 			if s := readStats(p.stats); s != nil && l.current(id, p) {
-				l.reports <- launch.Report{ID: id, Stats: s}
+				l.reports <- launch.Report{ID: id, Stats: s, Holder: p.holder}
 			}
 		case err := <-exited:
 			logf.Close()
-			r := launch.Report{ID: id, Stats: readStats(p.stats), Exited: true}
+			r := launch.Report{ID: id, Stats: readStats(p.stats), Exited: true, Holder: p.holder}
 			_ = os.Remove(p.stats)
 			if err != nil {
 				r.ExitErr = tail.last()
