@@ -2,6 +2,7 @@ package control
 
 import (
 	"sync"
+	"time"
 
 	"github.com/sluicedb/sluice/capacity"
 	"github.com/sluicedb/sluice/infra/store"
@@ -26,6 +27,23 @@ type runs struct {
 	// bounds are the running replications' Min/MaxCapacityUnits, read once
 	// a run: a config cannot change while its replication runs.
 	bounds map[string][2]int
+	// dropWarned is when each failing source drop was last logged.
+	dropWarned map[string]time.Time
+}
+
+// dropFailed notes that arn's source drop failed and says whether to log
+// it: once every every.
+func (r *runs) dropFailed(arn string, every time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dropWarned == nil {
+		r.dropWarned = map[string]time.Time{}
+	}
+	if time.Since(r.dropWarned[arn]) < every {
+		return false
+	}
+	r.dropWarned[arn] = time.Now()
+	return true
 }
 
 // restart marks arn's replicator to be launched again when it exits; false

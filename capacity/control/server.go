@@ -116,6 +116,7 @@ func (s *Server) Run(ctx context.Context) error {
 	loops := append([]Loop{
 		{"deprovision sweep", min(max(s.DeprovisionAfter/2, time.Second), time.Minute), s.Sweep},
 		{"lease sweep", max(s.LeaseTTL/2, 100*time.Millisecond), s.SweepLeases},
+		{"source drops", 2 * time.Second, s.SweepDrops},
 		{"queued requests", 500 * time.Millisecond, func(ctx context.Context) error { return s.Consume(ctx, work) }},
 	}, s.Loops...)
 	for _, l := range loops {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluicedb/sluice/capacity/lifecycle"
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/runtime/task"
 )
 
 // errClaimed ends a sweep's claim on a timer another sweeper (or a new
@@ -112,6 +113,39 @@ func (s *Server) Consume(ctx, work context.Context) error {
 				s.Log.Warn("a queued request failed", "queue", q.name, "replication", arn, "error", err)
 			}
 		}
+	}
+	return nil
+}
+
+// dropRetryWarn is how often a drop that keeps failing is logged.
+const dropRetryWarn = time.Minute
+
+// SweepDrops drops what deleted replication configs left on their sources
+// (PostgreSQL's slot, which holds WAL until it is dropped, and the
+// publications). A drop that fails (the source unreachable) is tried
+// again at the next sweep, and the source endpoint cannot be deleted
+// meanwhile: its credentials are what the drop needs.
+func (s *Server) SweepDrops(ctx context.Context) error {
+	drops, err := s.Store.SourceDrops(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range drops {
+		ep, err := s.endpoint(ctx, d.SourceEndpointArn)
+		if err == nil {
+			err = task.DropSource(ctx, &task.Task{ReplicationConfigIdentifier: d.ReplicationConfigIdentifier, SourceEndpoint: ep})
+		}
+		if err != nil {
+			if s.runs.dropFailed(d.ConfigArn, dropRetryWarn) {
+				s.Log.Warn("could not drop the replication slot and publications a deleted replication config left on its source; trying again",
+					"replication", d.ReplicationConfigIdentifier, "source_endpoint", d.SourceEndpointArn, "error", err)
+			}
+			continue
+		}
+		if err := s.Store.SourceDropped(ctx, d); err != nil {
+			return err
+		}
+		s.Log.Info("dropped what a deleted replication config left on its source", "replication", d.ReplicationConfigIdentifier, "source_endpoint", d.SourceEndpointArn)
 	}
 	return nil
 }

@@ -535,6 +535,14 @@ func (s *fuzzServer) consistent(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pending, err := s.st.SourceDrops(ctx)
+	if err != nil {
+		return err
+	}
+	drops := map[string]bool{}
+	for _, d := range pending {
+		drops[d.ConfigArn] = true
+	}
 	reps, err := s.st.Replications(ctx)
 	if err != nil {
 		return err
@@ -612,8 +620,8 @@ func (s *fuzzServer) consistent(ctx context.Context) error {
 				ok = cfgByARN[id] != nil
 			case "tags":
 				ok = epByARN[id] != nil || cfgByARN[id] != nil
-			case "epid", "cfgid", "eps", "cfgs", "queue":
-				ok = true // checked above, from the records' side
+			case "epid", "cfgid", "eps", "cfgs", "queue", "drops":
+				ok = true // checked above, from the records' side, or below
 			}
 			if !ok {
 				return fmt.Errorf("key %s:%s belongs to no resource", kind, id)
@@ -632,6 +640,14 @@ func (s *fuzzServer) consistent(ctx context.Context) error {
 			return err
 		}
 		for _, u := range users {
+			if arn, ok := strings.CutPrefix(u, "drop:"); ok {
+				// A deleted config's source resources wait to be
+				// dropped: the config is gone, the drop is recorded.
+				if !drops[arn] || cfgByARN[arn] != nil {
+					return fmt.Errorf("endpoint %s is held by the drop of %s, which is not pending", ep, arn)
+				}
+				continue
+			}
 			if c := cfgByARN[u]; c == nil || (c.SourceEndpointArn != ep && c.TargetEndpointArn != ep) {
 				return fmt.Errorf("endpoint %s is held by %s, which does not use it", ep, u)
 			}

@@ -63,6 +63,7 @@ const (
 	kTags        = "tags"
 	kQueue       = "queue"
 	kTimers      = "timers"
+	kDrops       = "drops" // hash: deleted config ARN → SourceDrop
 )
 
 // maxAttempts bounds the reruns of an optimistic transaction under contention.
@@ -235,9 +236,20 @@ func (s *Store) DeleteEndpoint(ctx context.Context, arn string) (*EndpointRecord
 		if err != nil {
 			return err
 		}
-		if len(users) > 0 {
-			sort.Strings(users)
-			return fmt.Errorf("%w: endpoint %s is used by replication config %v; delete or modify those first", ErrInUse, rec.EndpointIdentifier, users)
+		var configs, drops []string
+		for _, u := range users {
+			if d, ok := strings.CutPrefix(u, dropRef); ok {
+				drops = append(drops, d)
+			} else {
+				configs = append(configs, u)
+			}
+		}
+		sort.Strings(configs)
+		switch {
+		case len(configs) > 0:
+			return fmt.Errorf("%w: endpoint %s is used by replication config %v; delete or modify those first", ErrInUse, rec.EndpointIdentifier, configs)
+		case len(drops) > 0:
+			return fmt.Errorf("%w: the replication slot and publications that deleted replication config %v left on endpoint %s are not dropped yet (the server drops them within seconds while it can reach the source; its log says why not): try again once they are", ErrInUse, drops, rec.EndpointIdentifier)
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, key, s.Key(kEndpointID, rec.EndpointIdentifier), s.Key(kTags, arn))
@@ -415,14 +427,61 @@ func (s *Store) DeleteConfig(ctx context.Context, arn string, check func(*Config
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, key, repKey, s.Key(kConfigID, cfg.ReplicationConfigIdentifier), s.Key(kTableStats, arn), s.Key(kStatsBase, arn), s.Key(kTags, arn))
 			p.SRem(ctx, s.Key(kConfigs, ""), arn)
-			p.SRem(ctx, s.Key(kEndpointRef, cfg.SourceEndpointArn), arn)
 			p.SRem(ctx, s.Key(kEndpointRef, cfg.TargetEndpointArn), arn)
+			// What the replication left on its source (a slot that holds
+			// WAL) is dropped by the control loop; until then the source
+			// endpoint stays in use, so its credentials stay too.
+			p.SRem(ctx, s.Key(kEndpointRef, cfg.SourceEndpointArn), arn)
+			p.SAdd(ctx, s.Key(kEndpointRef, cfg.SourceEndpointArn), dropRef+arn)
+			p.HSet(ctx, s.Key(kDrops, ""), arn, mustJSON(SourceDrop{ConfigArn: arn, ReplicationConfigIdentifier: cfg.ReplicationConfigIdentifier, SourceEndpointArn: cfg.SourceEndpointArn}))
 			return nil
 		})
 		out = cfg
 		return err
 	}, key, repKey)
 	return out, err
+}
+
+// dropRef marks, among an endpoint's users, a deleted config whose source
+// resources wait to be dropped.
+const dropRef = "drop:"
+
+// SourceDrop is what a deleted replication config left on its source to
+// drop: the capture resources (PostgreSQL's slot and publications) named
+// after its identifier, on its source endpoint.
+type SourceDrop struct {
+	ConfigArn                   string
+	ReplicationConfigIdentifier string
+	SourceEndpointArn           string
+}
+
+// SourceDrops returns the drops that wait.
+func (s *Store) SourceDrops(ctx context.Context) ([]SourceDrop, error) {
+	m, err := s.rdb.HGetAll(ctx, s.Key(kDrops, "")).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SourceDrop, 0, len(m))
+	for _, v := range m {
+		var d SourceDrop
+		if err := json.Unmarshal([]byte(v), &d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ConfigArn < out[j].ConfigArn })
+	return out, nil
+}
+
+// SourceDropped records that d is done: the source endpoint is no longer
+// in use by it.
+func (s *Store) SourceDropped(ctx context.Context, d SourceDrop) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, s.Key(kDrops, ""), d.ConfigArn)
+		p.SRem(ctx, s.Key(kEndpointRef, d.SourceEndpointArn), dropRef+d.ConfigArn)
+		return nil
+	})
+	return err
 }
 
 // Replication returns the replication of a config, or ErrNotFound.

@@ -558,6 +558,21 @@ func (s *Source) Drop(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.Slot); err != nil {
 		return fmt.Errorf("drop slot %s: %w", s.cfg.Slot, err)
 	}
+	return s.dropPublications(ctx, conn)
+}
+
+// DropPublications removes the publications only: the slot is the
+// user's (an endpoint's SlotName), theirs to drop.
+func (s *Source) DropPublications(ctx context.Context) error {
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return s.dropPublications(ctx, conn)
+}
+
+func (s *Source) dropPublications(ctx context.Context, conn *pgx.Conn) error {
 	for _, p := range []string{s.cfg.Publication, s.cfg.Publication + "_ins"} {
 		if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+quoteIdent(p)); err != nil {
 			return fmt.Errorf("drop publication %s: %w", p, err)

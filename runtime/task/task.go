@@ -97,6 +97,29 @@ func (t *Task) source(settings runtime.Settings, rules *mapping.Rules, log *slog
 	return eng.source(t, settings, rules, log), nil
 }
 
+// DropSource drops what replications of t capture changes with on its
+// source: PostgreSQL's slot and publications, named after the config
+// identifier. A slot the endpoint names (PostgreSQLSettings.SlotName) is
+// the user's and stays; MySQL and MariaDB keep nothing for a replica.
+func DropSource(ctx context.Context, t *Task) error {
+	src, err := t.source(runtime.DefaultSettings(), &mapping.Rules{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	type dropper interface {
+		Drop(context.Context) error
+		DropPublications(context.Context) error
+	}
+	d, ok := src.(dropper)
+	switch {
+	case !ok:
+		return nil
+	case t.SourceEndpoint.PostgreSQLSettings != nil && t.SourceEndpoint.PostgreSQLSettings.SlotName != "":
+		return d.DropPublications(ctx)
+	}
+	return d.Drop(ctx)
+}
+
 // target returns the task's target.
 func (t *Task) target(ctx context.Context, settings runtime.Settings) (runtime.Target, error) {
 	eng, err := EngineOf(t.TargetEndpoint.EngineName)

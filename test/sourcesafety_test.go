@@ -1,0 +1,101 @@
+package test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
+	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
+
+	"github.com/sluicedb/sluice/test/testenv"
+)
+
+// captureLeft returns the replication slots and publications on the
+// PostgreSQL source db, as "slot name" and "publication name" lines.
+func captureLeft(t *testing.T, db string) []string {
+	t.Helper()
+	conn := testenv.Connect(t, "postgres")
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), `SELECT 'slot ' || slot_name FROM pg_replication_slots WHERE database = $1`, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	src := testenv.Connect(t, db)
+	defer src.Close(context.Background())
+	prows, err := src.Query(context.Background(), `SELECT 'publication ' || pubname FROM pg_publication`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for prows.Next() {
+		var s string
+		if err := prows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestAPIDeleteDropsSlot: deleting a replication config drops the slot
+// and publications its replication made on the PostgreSQL source, so a
+// deleted config cannot pin the source's WAL until its disk is full; the
+// source endpoint cannot be deleted before that is done.
+func TestAPIDeleteDropsSlot(t *testing.T) {
+	s := startServer(t)
+	c := s.client(testSecret)
+	ctx := context.Background()
+	f := newFixture(t, c, "dropslot", "full-load-and-cdc")
+	testenv.Exec(t, f.src, `CREATE TABLE items (id int PRIMARY KEY, v text)`)
+	testenv.Exec(t, f.src, `INSERT INTO items SELECT g, 'v' FROM generate_series(1, 100) g`)
+	if _, err := c.StartReplication(ctx, &dms.StartReplicationInput{ReplicationConfigArn: aws.String(f.configArn), StartReplicationType: aws.String("start-replication")}); err != nil {
+		t.Fatalf("StartReplication: %v", err)
+	}
+	f.waitFor(t, c, "running with the load done", 2*time.Minute, func(r types.Replication) bool {
+		return aws.ToString(r.Status) == "running" && r.ReplicationStats != nil && r.ReplicationStats.FullLoadProgressPercent == 100
+	})
+	left := captureLeft(t, f.src)
+	if !strings.Contains(strings.Join(left, ","), "slot sluice_") || !strings.Contains(strings.Join(left, ","), "publication sluice_") {
+		t.Fatalf("a running replication's source holds %q, want its slot and publication", left)
+	}
+	if _, err := c.StopReplication(ctx, &dms.StopReplicationInput{ReplicationConfigArn: aws.String(f.configArn)}); err != nil {
+		t.Fatalf("StopReplication: %v", err)
+	}
+	f.waitFor(t, c, "stopped and deprovisioned", time.Minute, func(r types.Replication) bool {
+		return aws.ToString(r.Status) == "stopped" && r.ProvisionData != nil && aws.ToString(r.ProvisionData.ProvisionState) == "deprovisioned"
+	})
+	// Stopped, it keeps them: a resume needs them.
+	if got := captureLeft(t, f.src); len(got) != len(left) {
+		t.Fatalf("a stopped replication's source holds %q, want %q: a resume needs them", got, left)
+	}
+	if _, err := c.DeleteReplicationConfig(ctx, &dms.DeleteReplicationConfigInput{ReplicationConfigArn: aws.String(f.configArn)}); err != nil {
+		t.Fatalf("DeleteReplicationConfig: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for got := captureLeft(t, f.src); len(got) > 0; got = captureLeft(t, f.src) {
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after DeleteReplicationConfig the source still holds %q", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Then the source endpoint can go too.
+	for deadline = time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, err := c.DeleteEndpoint(ctx, &dms.DeleteEndpointInput{EndpointArn: aws.String(f.srcArn)})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("DeleteEndpoint of the source after the drop: %v", err)
+		}
+	}
+}
