@@ -67,6 +67,9 @@ type Replicator struct {
 	suspended suspensions
 	careful   Position
 	refusedAt time.Time // when the target last refused a change
+	// loaded records the running full load's copied tables; nil outside
+	// a full load.
+	loaded *loadRecord
 }
 
 // Run replicates until ctx ends, which is a graceful stop: the transaction
@@ -150,12 +153,16 @@ func (r *Replicator) Run(ctx context.Context) error {
 			return fmt.Errorf("store the start position: %w", err)
 		}
 	default:
-		if st.Phase == PhaseFullLoad {
-			r.Log.Warn("an earlier full load did not finish; loading again", "task", r.Task)
+		if st.Phase == PhaseFullLoad && loadedTables(st) != nil {
+			from, err = r.resumeFullLoad(ctx, tables, types, st)
+		} else {
+			if st.Phase == PhaseFullLoad {
+				r.Log.Warn("an earlier full load did not finish, and no table of it was complete; loading again", "task", r.Task)
+			}
+			from, err = r.fullLoad(ctx, tables, types)
 		}
-		from, err = r.fullLoad(ctx, tables, types)
 		if err != nil && ctx.Err() != nil {
-			r.Log.Info("stopped during the full load; the next start loads again", "task", r.Task)
+			r.Log.Info("stopped during the full load; the next start loads the tables not yet copied", "task", r.Task)
 			return nil
 		}
 		if err != nil {

@@ -46,6 +46,7 @@ func newPolicyDBs(t *testing.T, engine, label string) *policyDBs {
 		p.rows = func(t *testing.T, db, sql string) []string {
 			t.Helper()
 			conn := testenv.Connect(t, db)
+			defer conn.Close(context.Background())
 			rows, err := conn.Query(context.Background(), sql)
 			if err != nil && strings.Contains(err.Error(), "does not exist") {
 				return []string{"<no table>"}
@@ -111,6 +112,26 @@ func newPolicyDBs(t *testing.T, engine, label string) *policyDBs {
 		p.allow = []string{`ALTER TABLE items DROP CONSTRAINT no_bad`, `DROP TRIGGER keep_row`}
 		p.concat = func(cols ...string) string { return "CONCAT_WS('|', " + strings.Join(cols, ", ") + ")" }
 		return p
+	}
+}
+
+// session returns a function that runs SQL on the source over one
+// connection, for writers that run many statements.
+func (p *policyDBs) session(t *testing.T) func(sql string) {
+	t.Helper()
+	if p.engine == "postgres" {
+		conn := testenv.Connect(t, p.src)
+		return func(sql string) {
+			if _, err := conn.Exec(context.Background(), sql); err != nil {
+				t.Errorf("%s: %v", sql, err)
+			}
+		}
+	}
+	conn := testenv.MySQLConnect(t, p.src)
+	return func(sql string) {
+		if _, err := conn.Execute(sql); err != nil {
+			t.Errorf("%s: %v", sql, err)
+		}
 	}
 }
 
