@@ -158,6 +158,11 @@ type SluiceSettings struct {
 	// different on the target from the source, through the applier, and
 	// records them as repaired. Default false: failures are reported only.
 	RepairValidationFailures bool
+	// WalRetentionWarningMB is how much WAL, in MB, the replication's
+	// slot may hold on a PostgreSQL source before a warning says so in
+	// FailureMessages; a source's max_slot_wal_keep_size lowers it to half
+	// that. Default 10240 (10 GiB).
+	WalRetentionWarningMB int64
 }
 
 // DefaultSettings returns the settings used where a document is silent.
@@ -232,6 +237,12 @@ func (s *Settings) validate() error {
 	}
 	if s.SluiceSettings.ChunkPages <= 0 {
 		s.SluiceSettings.ChunkPages = 4096
+	}
+	if s.SluiceSettings.WalRetentionWarningMB < 0 {
+		return fmt.Errorf("SluiceSettings.WalRetentionWarningMB %d must not be negative", s.SluiceSettings.WalRetentionWarningMB)
+	}
+	if s.SluiceSettings.WalRetentionWarningMB == 0 {
+		s.SluiceSettings.WalRetentionWarningMB = 10240
 	}
 	return nil
 }

@@ -815,6 +815,8 @@ func TestErrorPolicyRecoverableCount(t *testing.T) {
 	p := newPolicyDBs(t, "postgres", "eprec")
 	p.setUp(t, 10)
 	r := testenv.Start(t, p.task("eprec", "full-load-and-cdc", `"ErrorBehavior":{"RecoverableErrorCount":0}`))
+	// A row that arrives by the change stream: the load is over.
+	p.exec(t, p.src, `INSERT INTO items VALUES (99, 'streamed')`)
 	p.waitTable(t, r, "items", func() []string { return p.table(t, p.src, "items") })
 	p.exec(t, "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+p.dst+"' AND pid <> pg_backend_pid()")
 	p.exec(t, p.src, `INSERT INTO items VALUES (100, 'after')`)

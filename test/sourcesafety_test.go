@@ -49,8 +49,8 @@ func captureLeft(t *testing.T, db string) []string {
 
 // TestAPIDeleteDropsSlot: deleting a replication config drops the slot
 // and publications its replication made on the PostgreSQL source, so a
-// deleted config cannot pin the source's WAL until its disk is full; the
-// source endpoint cannot be deleted before that is done.
+// deleted config cannot pin the source's WAL until its disk is full, even
+// when the source endpoint is deleted right after.
 func TestAPIDeleteDropsSlot(t *testing.T) {
 	s := startServer(t)
 	c := s.client(testSecret)
@@ -81,6 +81,11 @@ func TestAPIDeleteDropsSlot(t *testing.T) {
 	if _, err := c.DeleteReplicationConfig(ctx, &dms.DeleteReplicationConfigInput{ReplicationConfigArn: aws.String(f.configArn)}); err != nil {
 		t.Fatalf("DeleteReplicationConfig: %v", err)
 	}
+	// The endpoint can go at once, as a script deleting a stack does: the
+	// drop keeps what it needs of it.
+	if _, err := c.DeleteEndpoint(ctx, &dms.DeleteEndpointInput{EndpointArn: aws.String(f.srcArn)}); err != nil {
+		t.Fatalf("DeleteEndpoint of the source right after its config: %v", err)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for got := captureLeft(t, f.src); len(got) > 0; got = captureLeft(t, f.src) {
 		if time.Now().After(deadline) {
@@ -88,14 +93,59 @@ func TestAPIDeleteDropsSlot(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	// Then the source endpoint can go too.
-	for deadline = time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		_, err := c.DeleteEndpoint(ctx, &dms.DeleteEndpointInput{EndpointArn: aws.String(f.srcArn)})
-		if err == nil {
+}
+
+// TestAPIRetentionWarning: the WAL a stopped replication's slot holds on
+// its source is measured, and past SluiceSettings.WalRetentionWarningMB
+// FailureMessages says so (with what to do); once the replication runs
+// again and reads past it, the warning goes.
+func TestAPIRetentionWarning(t *testing.T) {
+	s := startServer(t, "SLUICE_RETENTION_CHECK=300ms")
+	c := s.client(testSecret)
+	ctx := context.Background()
+	f := newFixture(t, c, "walheld", "full-load-and-cdc")
+	testenv.Exec(t, f.src, `CREATE TABLE items (id int PRIMARY KEY, v text)`)
+	if _, err := c.ModifyReplicationConfig(ctx, &dms.ModifyReplicationConfigInput{ReplicationConfigArn: aws.String(f.configArn),
+		ReplicationSettings: aws.String(`{"SluiceSettings":{"WalRetentionWarningMB":4}}`)}); err != nil {
+		t.Fatalf("ModifyReplicationConfig: %v", err)
+	}
+	if _, err := c.StartReplication(ctx, &dms.StartReplicationInput{ReplicationConfigArn: aws.String(f.configArn), StartReplicationType: aws.String("start-replication")}); err != nil {
+		t.Fatalf("StartReplication: %v", err)
+	}
+	f.waitFor(t, c, "running with the load done", 2*time.Minute, func(r types.Replication) bool {
+		return aws.ToString(r.Status) == "running" && r.ReplicationStats != nil && r.ReplicationStats.FullLoadProgressPercent == 100
+	})
+	if _, err := c.StopReplication(ctx, &dms.StopReplicationInput{ReplicationConfigArn: aws.String(f.configArn)}); err != nil {
+		t.Fatalf("StopReplication: %v", err)
+	}
+	f.waitFor(t, c, "stopped", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "stopped" })
+	// 8 MB of changes nobody reads.
+	testenv.Exec(t, f.src, `INSERT INTO items SELECT g, repeat('x', 400) FROM generate_series(1, 20000) g`)
+	warned := func(r types.Replication) bool {
+		return strings.Contains(strings.Join(r.FailureMessages, ";"), "replication slot sluice_walheld_cfg holds")
+	}
+	r := f.waitFor(t, c, "a retention warning", 30*time.Second, warned)
+	if msg := strings.Join(r.FailureMessages, ";"); !strings.Contains(msg, "MiB of WAL (warning above 4.0 MiB)") || !strings.Contains(msg, "delete its config") {
+		t.Errorf("the warning %q does not say how much and what to do", msg)
+	}
+	if _, err := c.StartReplication(ctx, &dms.StartReplicationInput{ReplicationConfigArn: aws.String(f.configArn), StartReplicationType: aws.String("resume-processing")}); err != nil {
+		t.Fatalf("StartReplication resume-processing: %v", err)
+	}
+	testenv.WaitEqual(t, nil, f.src, f.dst, time.Minute, "items")
+	deadline := time.Now().Add(time.Minute)
+	conn := testenv.Connect(t, f.src)
+	for {
+		// The slot's restart position moves at the source's next
+		// checkpoint once the changes are confirmed.
+		if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+			t.Fatal(err)
+		}
+		if r := f.describe(t, c); !warned(r) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("DeleteEndpoint of the source after the drop: %v", err)
+			t.Fatalf("the warning stays after the replication read past the WAL: %q", f.describe(t, c).FailureMessages)
 		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

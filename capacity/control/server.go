@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -62,6 +63,9 @@ type Config struct {
 	// (SLUICE_LEASE_TTL); a launched replicator has this plus launchGrace
 	// to take it.
 	LeaseTTL time.Duration
+	// RetentionCheck is how often the WAL the replications' slots hold is
+	// measured (SweepRetention); zero: every 30 s.
+	RetentionCheck time.Duration
 	// Scaler resizes running replications by their utilization; nil
 	// leaves them at the size they started with.
 	Scaler *capacity.Scaler
@@ -117,6 +121,7 @@ func (s *Server) Run(ctx context.Context) error {
 		{"deprovision sweep", min(max(s.DeprovisionAfter/2, time.Second), time.Minute), s.Sweep},
 		{"lease sweep", max(s.LeaseTTL/2, 100*time.Millisecond), s.SweepLeases},
 		{"source drops", 2 * time.Second, s.SweepDrops},
+		{"source retention", cmp.Or(s.RetentionCheck, 30*time.Second), s.SweepRetention},
 		{"queued requests", 500 * time.Millisecond, func(ctx context.Context) error { return s.Consume(ctx, work) }},
 	}, s.Loops...)
 	for _, l := range loops {

@@ -3,10 +3,13 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sluicedb/sluice/capacity/lifecycle"
 	"github.com/sluicedb/sluice/infra/store"
+	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/task"
 )
 
@@ -122,30 +125,122 @@ const dropRetryWarn = time.Minute
 
 // SweepDrops drops what deleted replication configs left on their sources
 // (PostgreSQL's slot, which holds WAL until it is dropped, and the
-// publications). A drop that fails (the source unreachable) is tried
-// again at the next sweep, and the source endpoint cannot be deleted
-// meanwhile: its credentials are what the drop needs.
+// publications), with the source endpoint as it was at the deletion. A
+// drop that fails (the source unreachable) is tried again at the next
+// sweep.
 func (s *Server) SweepDrops(ctx context.Context) error {
 	drops, err := s.Store.SourceDrops(ctx)
 	if err != nil {
 		return err
 	}
 	for _, d := range drops {
-		ep, err := s.endpoint(ctx, d.SourceEndpointArn)
+		ep, err := s.endpointOf(ctx, &d.Source)
 		if err == nil {
 			err = task.DropSource(ctx, &task.Task{ReplicationConfigIdentifier: d.ReplicationConfigIdentifier, SourceEndpoint: ep})
 		}
 		if err != nil {
 			if s.runs.dropFailed(d.ConfigArn, dropRetryWarn) {
 				s.Log.Warn("could not drop the replication slot and publications a deleted replication config left on its source; trying again",
-					"replication", d.ReplicationConfigIdentifier, "source_endpoint", d.SourceEndpointArn, "error", err)
+					"replication", d.ReplicationConfigIdentifier, "source_endpoint", d.Source.EndpointIdentifier, "error", err)
 			}
 			continue
 		}
 		if err := s.Store.SourceDropped(ctx, d); err != nil {
 			return err
 		}
-		s.Log.Info("dropped what a deleted replication config left on its source", "replication", d.ReplicationConfigIdentifier, "source_endpoint", d.SourceEndpointArn)
+		s.Log.Info("dropped what a deleted replication config left on its source", "replication", d.ReplicationConfigIdentifier, "source_endpoint", d.Source.EndpointIdentifier)
 	}
 	return nil
+}
+
+// retentionWarning starts the FailureMessages line the retention sweep
+// owns: it replaces it at each sweep and removes it when it no longer
+// applies.
+const retentionWarning = "Warning: the source's replication slot "
+
+// SweepRetention measures the WAL each replication's slot holds on its
+// PostgreSQL source, running or stopped (a stopped replication's slot
+// holds WAL too, until it is resumed or its config deleted), records it
+// in ReplicationStats.SourceRetainedWalBytes, and says in FailureMessages
+// when it passes SluiceSettings.WalRetentionWarningMB (or half the
+// source's max_slot_wal_keep_size), or when the source has invalidated
+// the slot.
+func (s *Server) SweepRetention(ctx context.Context) error {
+	reps, err := s.Store.Replications(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rep := range reps {
+		if rep.Runs == 0 || rep.ReplicationType == runtime.FullLoad {
+			continue // no slot was made
+		}
+		t, cfg, err := s.task(ctx, rep.ReplicationConfigArn)
+		if err != nil {
+			continue // deleted meanwhile, or its endpoint unreadable: the start says why
+		}
+		ret, err := task.SourceRetention(ctx, t)
+		if err != nil {
+			if s.runs.dropFailed("retention "+rep.ReplicationConfigArn, dropRetryWarn) {
+				s.Log.Warn("could not measure the WAL the replication's slot holds on its source", "replication", rep.ReplicationConfigIdentifier, "error", err)
+			}
+			continue
+		}
+		warning := retentionMessage(ret, cfg.ReplicationSettings)
+		_, err = s.Store.UpdateReplication(ctx, rep.ReplicationConfigArn, func(rep *store.ReplicationRecord) error {
+			var held int64
+			if ret != nil {
+				held = ret.Bytes
+			}
+			if rep.ReplicationStats == nil {
+				rep.ReplicationStats = &store.ReplicationStats{}
+			}
+			rep.ReplicationStats.SourceRetainedWalBytes = held
+			msgs := rep.FailureMessages[:0:0]
+			for _, m := range rep.FailureMessages {
+				if !strings.HasPrefix(m, retentionWarning) {
+					msgs = append(msgs, m)
+				}
+			}
+			if warning != "" {
+				msgs = append(msgs, warning)
+			}
+			rep.FailureMessages = msgs
+			return nil
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// retentionMessage is the warning for what a slot holds, "" when none is
+// due.
+func retentionMessage(ret *task.Retention, settings string) string {
+	if ret == nil {
+		return ""
+	}
+	if ret.Lost {
+		return retentionWarning + ret.Slot + " was invalidated by the source (wal_status lost: it held more than max_slot_wal_keep_size): the changes since the last checkpoint are gone, so the replication cannot resume; start it with reload-target"
+	}
+	set, err := runtime.ParseSettings([]byte(settings))
+	if err != nil {
+		return ""
+	}
+	limit := set.SluiceSettings.WalRetentionWarningMB << 20
+	if ret.KeepBytes > 0 {
+		limit = min(limit, ret.KeepBytes/2)
+	}
+	if ret.Bytes <= limit {
+		return ""
+	}
+	return fmt.Sprintf("%s%s holds %s of WAL (warning above %s): the source cannot recycle it until the replication reads past it; resume the replication, or delete its config to drop the slot", retentionWarning, ret.Slot, sizeText(ret.Bytes), sizeText(limit))
+}
+
+// sizeText is n bytes in MiB or GiB.
+func sizeText(n int64) string {
+	if n >= 1<<30 {
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }

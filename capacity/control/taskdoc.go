@@ -71,6 +71,11 @@ func (s *Server) endpoint(ctx context.Context, arn string) (task.Endpoint, error
 	if err != nil {
 		return task.Endpoint{}, err
 	}
+	return s.endpointOf(ctx, rec)
+}
+
+// endpointOf is the task's view of endpoint record rec.
+func (s *Server) endpointOf(ctx context.Context, rec *store.EndpointRecord) (task.Endpoint, error) {
 	ep := task.Endpoint{
 		EndpointIdentifier: rec.EndpointIdentifier, EngineName: rec.EngineName,
 		ServerName: rec.ServerName, Port: rec.Port, DatabaseName: rec.DatabaseName,

@@ -44,7 +44,7 @@ func Open(ctx context.Context, cfg *config.Config, st *store.Store, l Launcher, 
 	}
 	return New(Config{
 		Store: st, Launcher: l, Reports: reports, Box: box, Secrets: resolver, Log: log,
-		DeprovisionAfter: cfg.DeprovisionAfter, LeaseTTL: cfg.LeaseTTL, Scaler: scaler,
+		DeprovisionAfter: cfg.DeprovisionAfter, LeaseTTL: cfg.LeaseTTL, RetentionCheck: cfg.RetentionCheck, Scaler: scaler,
 	}), nil
 }
 

@@ -258,6 +258,9 @@ func render(v *watchView, rate float64, now time.Time) string {
 	if r.Status == store.StatusRunning {
 		fmt.Fprintf(&b, "lag         %s\nthroughput  %s rows/s\n", lag(v.CDCLatencyTarget), thousands(int64(rate+0.5)))
 	}
+	if st := r.ReplicationStats; st != nil && st.SourceRetainedWalBytes > 0 {
+		fmt.Fprintf(&b, "source WAL  %s held by the slot\n", bytesText(st.SourceRetainedWalBytes))
+	}
 	if r.StopReason != "" {
 		fmt.Fprintf(&b, "stopped     %s\n", r.StopReason)
 	}
@@ -334,4 +337,15 @@ func clipName(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+// bytesText is n bytes in the largest unit that keeps it above 1.
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 }

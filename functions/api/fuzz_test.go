@@ -535,13 +535,20 @@ func (s *fuzzServer) consistent(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A deleted config's source drop waits for the server: the config
+	// is gone.
 	pending, err := s.st.SourceDrops(ctx)
 	if err != nil {
 		return err
 	}
-	drops := map[string]bool{}
+	live := map[string]bool{}
+	for _, c := range cfgs {
+		live[c.ReplicationConfigArn] = true
+	}
 	for _, d := range pending {
-		drops[d.ConfigArn] = true
+		if live[d.ConfigArn] {
+			return fmt.Errorf("config %s is live and has a source drop pending", d.ConfigArn)
+		}
 	}
 	reps, err := s.st.Replications(ctx)
 	if err != nil {
@@ -640,14 +647,6 @@ func (s *fuzzServer) consistent(ctx context.Context) error {
 			return err
 		}
 		for _, u := range users {
-			if arn, ok := strings.CutPrefix(u, "drop:"); ok {
-				// A deleted config's source resources wait to be
-				// dropped: the config is gone, the drop is recorded.
-				if !drops[arn] || cfgByARN[arn] != nil {
-					return fmt.Errorf("endpoint %s is held by the drop of %s, which is not pending", ep, arn)
-				}
-				continue
-			}
 			if c := cfgByARN[u]; c == nil || (c.SourceEndpointArn != ep && c.TargetEndpointArn != ep) {
 				return fmt.Errorf("endpoint %s is held by %s, which does not use it", ep, u)
 			}

@@ -46,6 +46,10 @@ type Config struct {
 	// LeaseTTL is how long a replicator's lease lasts unrenewed
 	// (SLUICE_LEASE_TTL).
 	LeaseTTL time.Duration
+	// RetentionCheck is how often the WAL each replication's slot holds
+	// on its source is measured, running or stopped
+	// (SLUICE_RETENTION_CHECK).
+	RetentionCheck time.Duration
 	// Launcher is local (child processes) or ecs (SLUICE_LAUNCHER).
 	Launcher string
 	// ReplicatorBin and StateDir are the local launcher's binary and
@@ -106,6 +110,7 @@ func Read(getenv func(string) string) (*Config, error) {
 	c.Autoscale = r.choice("SLUICE_AUTOSCALE", "on", "is not on or off", "on", "off") == "on"
 	c.DeprovisionAfter = r.duration("SLUICE_DEPROVISION_AFTER", 48*time.Hour, 0, "a duration like 48h or 30m")
 	c.LeaseTTL = r.duration("SLUICE_LEASE_TTL", 15*time.Second, time.Second, "a duration of at least 1s, like 15s")
+	c.RetentionCheck = r.duration("SLUICE_RETENTION_CHECK", 30*time.Second, 100*time.Millisecond, "a duration like 30s")
 	c.ScaleUpAfter = r.duration("SLUICE_SCALE_UP_AFTER", 0, time.Nanosecond, "a duration like 2m")
 	c.ScaleDownAfter = r.duration("SLUICE_SCALE_DOWN_AFTER", 0, time.Nanosecond, "a duration like 2m")
 	c.SweepWindow = r.duration("SLUICE_SWEEP_WINDOW", 40*time.Second, time.Nanosecond, "a duration like 40s")

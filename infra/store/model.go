@@ -153,6 +153,11 @@ type ReplicationStats struct {
 	ValidationFailedRecords  int64 `json:",omitempty"`
 	ValidationPendingRecords int64 `json:",omitempty"`
 	TablesMismatched         int   `json:",omitempty"`
+	// SourceRetainedWalBytes is how much WAL the replication's slot holds
+	// on its PostgreSQL source (Sluice's member), measured while it runs
+	// and while it is stopped: a slot nobody reads holds WAL until the
+	// source's disk is full.
+	SourceRetainedWalBytes int64 `json:",omitempty"`
 	FreshStartDate           *Time `json:",omitempty"`
 	StartDate                *Time `json:",omitempty"`
 	StopDate                 *Time `json:",omitempty"`

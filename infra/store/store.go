@@ -236,20 +236,9 @@ func (s *Store) DeleteEndpoint(ctx context.Context, arn string) (*EndpointRecord
 		if err != nil {
 			return err
 		}
-		var configs, drops []string
-		for _, u := range users {
-			if d, ok := strings.CutPrefix(u, dropRef); ok {
-				drops = append(drops, d)
-			} else {
-				configs = append(configs, u)
-			}
-		}
-		sort.Strings(configs)
-		switch {
-		case len(configs) > 0:
-			return fmt.Errorf("%w: endpoint %s is used by replication config %v; delete or modify those first", ErrInUse, rec.EndpointIdentifier, configs)
-		case len(drops) > 0:
-			return fmt.Errorf("%w: the replication slot and publications that deleted replication config %v left on endpoint %s are not dropped yet (the server drops them within seconds while it can reach the source; its log says why not): try again once they are", ErrInUse, drops, rec.EndpointIdentifier)
+		if len(users) > 0 {
+			sort.Strings(users)
+			return fmt.Errorf("%w: endpoint %s is used by replication config %v; delete or modify those first", ErrInUse, rec.EndpointIdentifier, users)
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, key, s.Key(kEndpointID, rec.EndpointIdentifier), s.Key(kTags, arn))
@@ -424,16 +413,21 @@ func (s *Store) DeleteConfig(ctx context.Context, arn string, check func(*Config
 		if err := check(cfg, rep); err != nil {
 			return err
 		}
+		// The drop of what the replication left on its source carries the
+		// source endpoint as it is now (its password still sealed for it):
+		// the endpoint may be deleted or changed before the drop is done.
+		var src EndpointRecord
+		if err := getJSON(ctx, tx, s.Key(kEndpoint, cfg.SourceEndpointArn), &src); err != nil {
+			return fmt.Errorf("the source endpoint of %s: %w", cfg.ReplicationConfigIdentifier, err)
+		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, key, repKey, s.Key(kConfigID, cfg.ReplicationConfigIdentifier), s.Key(kTableStats, arn), s.Key(kStatsBase, arn), s.Key(kTags, arn))
 			p.SRem(ctx, s.Key(kConfigs, ""), arn)
 			p.SRem(ctx, s.Key(kEndpointRef, cfg.TargetEndpointArn), arn)
-			// What the replication left on its source (a slot that holds
-			// WAL) is dropped by the control loop; until then the source
-			// endpoint stays in use, so its credentials stay too.
 			p.SRem(ctx, s.Key(kEndpointRef, cfg.SourceEndpointArn), arn)
-			p.SAdd(ctx, s.Key(kEndpointRef, cfg.SourceEndpointArn), dropRef+arn)
-			p.HSet(ctx, s.Key(kDrops, ""), arn, mustJSON(SourceDrop{ConfigArn: arn, ReplicationConfigIdentifier: cfg.ReplicationConfigIdentifier, SourceEndpointArn: cfg.SourceEndpointArn}))
+			// What the replication left on its source (a slot that holds
+			// WAL) is dropped by the control loop.
+			p.HSet(ctx, s.Key(kDrops, ""), arn, mustJSON(SourceDrop{ConfigArn: arn, ReplicationConfigIdentifier: cfg.ReplicationConfigIdentifier, Source: src}))
 			return nil
 		})
 		out = cfg
@@ -442,17 +436,13 @@ func (s *Store) DeleteConfig(ctx context.Context, arn string, check func(*Config
 	return out, err
 }
 
-// dropRef marks, among an endpoint's users, a deleted config whose source
-// resources wait to be dropped.
-const dropRef = "drop:"
-
 // SourceDrop is what a deleted replication config left on its source to
 // drop: the capture resources (PostgreSQL's slot and publications) named
-// after its identifier, on its source endpoint.
+// after its identifier, on its source endpoint as it was at the deletion.
 type SourceDrop struct {
 	ConfigArn                   string
 	ReplicationConfigIdentifier string
-	SourceEndpointArn           string
+	Source                      EndpointRecord
 }
 
 // SourceDrops returns the drops that wait.
@@ -473,15 +463,9 @@ func (s *Store) SourceDrops(ctx context.Context) ([]SourceDrop, error) {
 	return out, nil
 }
 
-// SourceDropped records that d is done: the source endpoint is no longer
-// in use by it.
+// SourceDropped records that d is done.
 func (s *Store) SourceDropped(ctx context.Context, d SourceDrop) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HDel(ctx, s.Key(kDrops, ""), d.ConfigArn)
-		p.SRem(ctx, s.Key(kEndpointRef, d.SourceEndpointArn), dropRef+d.ConfigArn)
-		return nil
-	})
-	return err
+	return s.rdb.HDel(ctx, s.Key(kDrops, ""), d.ConfigArn).Err()
 }
 
 // Replication returns the replication of a config, or ErrNotFound.

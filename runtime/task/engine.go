@@ -50,6 +50,15 @@ type Engine struct {
 	tableBytes func(ctx context.Context, e *Endpoint, tables []*runtime.Table) (n int64, ok bool, err error)
 }
 
+// slotName is the PostgreSQL slot of t's replication: the endpoint's
+// SlotName, else one named after the config identifier, which is unique.
+func slotName(t *Task) string {
+	if ps := t.SourceEndpoint.PostgreSQLSettings; ps != nil && ps.SlotName != "" {
+		return ps.SlotName
+	}
+	return "sluice_" + sanitize(t.ReplicationConfigIdentifier)
+}
+
 // The engine families.
 const (
 	FamilyPostgres = "postgres"
@@ -65,13 +74,9 @@ var postgresEngine = &Engine{
 	NeedsDatabase: true,
 	source: func(t *Task, settings runtime.Settings, _ *mapping.Rules, _ *slog.Logger) taskSource {
 		e := t.SourceEndpoint
-		slot := "sluice_" + sanitize(t.ReplicationConfigIdentifier)
-		if ps := e.PostgreSQLSettings; ps != nil && ps.SlotName != "" {
-			slot = ps.SlotName
-		}
 		return pgsource.New(pgsource.Config{
 			ConnString: e.ConnString(), User: e.Username,
-			Slot: slot, Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
+			Slot: slotName(t), Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
 			SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
 			TakeOver:               t.Fence > 0,
 		})

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/mapping"
 	"github.com/sluicedb/sluice/runtime/mysqlconn"
@@ -118,6 +120,52 @@ func DropSource(ctx context.Context, t *Task) error {
 		return d.DropPublications(ctx)
 	}
 	return d.Drop(ctx)
+}
+
+// Retention is what a replication's slot holds on a PostgreSQL source.
+type Retention struct {
+	Slot string
+	// Bytes is the WAL from the slot's restart position to the source's
+	// current one: what the source cannot recycle.
+	Bytes int64
+	// Lost says the source invalidated the slot (wal_status lost,
+	// max_slot_wal_keep_size exceeded): the changes since the last
+	// checkpoint are gone.
+	Lost bool
+	// KeepBytes is the source's max_slot_wal_keep_size, -1 when unlimited.
+	KeepBytes int64
+}
+
+// SourceRetention measures what t's slot holds on its source; nil when
+// the source keeps nothing for it (MySQL, MariaDB) or the slot does not
+// exist.
+func SourceRetention(ctx context.Context, t *Task) (*Retention, error) {
+	eng, err := EngineOf(t.SourceEndpoint.EngineName)
+	if err != nil || eng.Family != FamilyPostgres {
+		return nil, err
+	}
+	slot := slotName(t)
+	conn, err := pgx.Connect(ctx, t.SourceEndpoint.ConnString())
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	r := &Retention{Slot: slot}
+	var status *string
+	err = conn.QueryRow(ctx, `SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint, wal_status,
+  (SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size')
+FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&r.Bytes, &status, &r.KeepBytes)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.KeepBytes > 0 {
+		r.KeepBytes <<= 20 // the setting is in MB
+	}
+	r.Lost = status != nil && *status == "lost"
+	return r, nil
 }
 
 // target returns the task's target.
