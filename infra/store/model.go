@@ -158,11 +158,11 @@ type ReplicationStats struct {
 	// and while it is stopped: a slot nobody reads holds WAL until the
 	// source's disk is full.
 	SourceRetainedWalBytes int64 `json:",omitempty"`
-	FreshStartDate           *Time `json:",omitempty"`
-	StartDate                *Time `json:",omitempty"`
-	StopDate                 *Time `json:",omitempty"`
-	FullLoadStartDate        *Time `json:",omitempty"`
-	FullLoadFinishDate       *Time `json:",omitempty"`
+	FreshStartDate         *Time `json:",omitempty"`
+	StartDate              *Time `json:",omitempty"`
+	StopDate               *Time `json:",omitempty"`
+	FullLoadStartDate      *Time `json:",omitempty"`
+	FullLoadFinishDate     *Time `json:",omitempty"`
 }
 
 // Replication is the running state of one config, as DescribeReplications
