@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
 	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
 
+	"github.com/sluicedb/sluice/runtime/task"
 	"github.com/sluicedb/sluice/test/testenv"
 )
 
@@ -148,4 +150,64 @@ func TestAPIRetentionWarning(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// TestLostSlotNeedsReloadTarget: a slot the source invalidated while the
+// replication was stopped (it held more than max_slot_wal_keep_size) ends
+// the next start with the cause and reload-target as the fix, not with a
+// stream error, and reload-target starts over from a new slot.
+func TestLostSlotNeedsReloadTarget(t *testing.T) {
+	src, dst := testenv.NewPGDatabase(t, "lostslot_src"), testenv.NewPGDatabase(t, "lostslot_dst")
+	testenv.Exec(t, src, `CREATE TABLE items (id int PRIMARY KEY, pad text)`)
+	testenv.Exec(t, src, `INSERT INTO items VALUES (1, 'first')`)
+	tk := testenv.PGTask(t, "lostslot", "full-load-and-cdc", src, dst)
+	r := testenv.Start(t, tk)
+	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	admin := testenv.Connect(t, "postgres")
+	ctx := context.Background()
+	for _, q := range []string{"ALTER SYSTEM SET max_slot_wal_keep_size = '32MB'", "SELECT pg_reload_conf()"} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, q := range []string{"ALTER SYSTEM RESET max_slot_wal_keep_size", "SELECT pg_reload_conf()"} {
+			if _, err := admin.Exec(ctx, q); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	// More WAL than the slot may hold, then the checkpoints that remove it.
+	conn := testenv.Connect(t, src)
+	deadline := time.Now().Add(2 * time.Minute)
+	for i := 0; ; i++ {
+		var status string
+		if err := admin.QueryRow(ctx, "SELECT coalesce(wal_status, '') FROM pg_replication_slots WHERE slot_name = 'sluice_lostslot'").Scan(&status); err != nil {
+			t.Fatal(err)
+		}
+		if status == "lost" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slot is %q after 2 minutes of WAL, not lost", status)
+		}
+		if _, err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO items SELECT g, repeat(md5(g::text), 25) FROM generate_series(%d, %d) g", 10+i*20000, 10+i*20000+19999)); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"SELECT pg_switch_wal()", "CHECKPOINT"} {
+			if _, err := admin.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	err := task.Run(ctx, tk, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "invalidated") || !strings.Contains(err.Error(), "reload-target") {
+		t.Fatalf("a start on a lost slot: %v; want the cause and reload-target", err)
+	}
+	tk.StartReplicationType = "reload-target"
+	r = testenv.Start(t, tk)
+	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
 }

@@ -138,13 +138,16 @@ func (s *Source) Prepare(ctx context.Context, tables []*runtime.Table, opts runt
 		return nil, err
 	}
 	var exists bool
-	var confirmed *string
-	err = conn.QueryRow(ctx, `SELECT true, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.Slot).Scan(&exists, &confirmed)
+	var confirmed, walStatus *string
+	err = conn.QueryRow(ctx, `SELECT true, confirmed_flush_lsn::text, wal_status FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.Slot).Scan(&exists, &confirmed, &walStatus)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("look up slot %s: %w", s.cfg.Slot, err)
 	}
 	if !exists && opts.Resume {
 		return nil, fmt.Errorf("%w: slot %q does not exist on the source (was it dropped?). Changes after the last checkpoint cannot be recovered: restart the replication with reload-target", ErrSlotMissing, s.cfg.Slot)
+	}
+	if exists && opts.Resume && walStatus != nil && *walStatus == "lost" {
+		return nil, fmt.Errorf("%w: the source invalidated slot %q (wal_status lost: it held more WAL than max_slot_wal_keep_size), so the changes after the last checkpoint are gone: restart the replication with reload-target", ErrSlotMissing, s.cfg.Slot)
 	}
 	if exists && !opts.Snapshot {
 		if confirmed == nil {
