@@ -72,6 +72,11 @@ type applyLoop struct {
 	// rolled back at a stop is sent again by the source and must not count
 	// twice.
 	counts tally
+	// shown are what the statistics say of the open target transaction
+	// (a table suspended, a change recorded as refused): they are shown
+	// when it commits, so no reader sees them before the rows that go
+	// with them (awsdms_apply_exceptions, awsdms_suspended_tables).
+	shown []func()
 	// span is the open target transaction's, nil between them; changes and
 	// txns count the changes and source transactions in it.
 	span          trace.Span
@@ -265,6 +270,10 @@ func (l *applyLoop) commit(ctx context.Context) error {
 		return l.again(ctx, fmt.Errorf("commit at %s: %w", pos, err))
 	}
 	l.counts.flush(l.r.Stats)
+	for _, show := range l.shown {
+		show()
+	}
+	l.shown = nil
 	l.lastAt = at
 	l.r.Stats.recordApplied(pos, at, len(l.buf.ch) == 0)
 	if l.reached != nil {
@@ -305,6 +314,7 @@ func (l *applyLoop) ack(ctx context.Context) error {
 // committed.
 func (l *applyLoop) finish(ctx context.Context) error {
 	if l.inTxn {
+		l.shown = nil
 		return l.target.Rollback(ctx)
 	}
 	if l.pending != nil {

@@ -33,7 +33,7 @@ func (l *applyLoop) again(ctx context.Context, err error) error {
 	if rerr := l.target.Rollback(ctx); rerr != nil {
 		return errors.Join(err, rerr)
 	}
-	l.inTxn, l.pending = false, nil
+	l.inTxn, l.pending, l.shown = false, nil, nil
 	l.r.refusedAt = time.Now()
 	return &replayError{until: l.began, cause: err}
 }
@@ -94,11 +94,12 @@ func (l *applyLoop) refused(ctx context.Context, re *RowError) error {
 				return fmt.Errorf("record %s as suspended: %w", t.QualifiedSource(), err)
 			}
 			r.suspended.add(t, re.Kind, why)
-			ts.SetError(why)
+			l.shown = append(l.shown, func() { ts.SetError(why) })
 			r.Log.Error("table suspended: its changes are no longer applied until it is reloaded", "task", r.Task, "table", t.QualifiedSource(), "reason", why)
 			continue
 		}
-		ts.Warn(fmt.Sprintf("changes not applied (%s): recorded in awsdms_apply_exceptions", re.Kind))
+		warning := fmt.Sprintf("changes not applied (%s): recorded in awsdms_apply_exceptions", re.Kind)
+		l.shown = append(l.shown, func() { ts.Warn(warning) })
 		r.Log.Warn("change not applied; recorded in awsdms_apply_exceptions", "task", r.Task, "table", t.QualifiedSource(), "reason", why)
 	}
 	return nil
