@@ -471,6 +471,16 @@ func TestAPIBadInput(t *testing.T) {
 			_, err := c.CreateEndpoint(ctx, &dms.CreateEndpointInput{EndpointIdentifier: aws.String("ora"), EndpointType: types.ReplicationEndpointTypeValueSource, EngineName: aws.String("oracle")})
 			return err
 		}, "InvalidParameterValueException"},
+		{"HeartbeatSchema, which Sluice's heartbeat has no use for", func() error {
+			_, err := c.CreateEndpoint(ctx, &dms.CreateEndpointInput{EndpointIdentifier: aws.String("hbschema"), EndpointType: types.ReplicationEndpointTypeValueSource, EngineName: aws.String("postgres"), ServerName: aws.String("h"), DatabaseName: aws.String("d"), Username: aws.String("u"),
+				PostgreSQLSettings: &types.PostgreSQLSettings{HeartbeatEnable: aws.Bool(true), HeartbeatSchema: aws.String("public")}})
+			return err
+		}, "InvalidParameterValueException"},
+		{"negative HeartbeatFrequency", func() error {
+			_, err := c.ModifyEndpoint(ctx, &dms.ModifyEndpointInput{EndpointArn: aws.String(f.srcArn),
+				PostgreSQLSettings: &types.PostgreSQLSettings{HeartbeatEnable: aws.Bool(true), HeartbeatFrequency: aws.Int32(-5)}})
+			return err
+		}, "InvalidParameterValueException"},
 		{"invalid ARN", func() error {
 			_, err := c.DeleteEndpoint(ctx, &dms.DeleteEndpointInput{EndpointArn: aws.String("not-an-arn")})
 			return err

@@ -211,3 +211,50 @@ func TestLostSlotNeedsReloadTarget(t *testing.T) {
 	r = testenv.Start(t, tk)
 	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
 }
+
+// TestIdleSourceDoesNotPinWAL: a replication whose database stays idle
+// while another database on the same cluster writes does not keep that WAL:
+// the stream confirms the server's WAL end, and the heartbeat
+// (HeartbeatEnable) keeps the idle database's own WAL moving.
+func TestIdleSourceDoesNotPinWAL(t *testing.T) {
+	src, dst := testenv.NewPGDatabase(t, "idlewal_src"), testenv.NewPGDatabase(t, "idlewal_dst")
+	busy := testenv.NewPGDatabase(t, "idlewal_busy")
+	testenv.Exec(t, src, `CREATE TABLE items (id int PRIMARY KEY, v text)`)
+	testenv.Exec(t, src, `INSERT INTO items VALUES (1, 'idle')`)
+	testenv.Exec(t, busy, `CREATE TABLE churn (id int PRIMARY KEY, pad text)`)
+	tk := testenv.PGTask(t, "idlewal", "full-load-and-cdc", src, dst)
+	tk.SourceEndpoint.PostgreSQLSettings = &task.PostgreSQLSettings{HeartbeatEnable: true, HeartbeatFrequency: 1}
+	r := testenv.Start(t, tk)
+	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
+	admin := testenv.Connect(t, "postgres")
+	ctx := context.Background()
+	held := func() int64 {
+		var n int64
+		if err := admin.QueryRow(ctx, `SELECT coalesce(pg_current_wal_lsn() - restart_lsn, -1)::bigint FROM pg_replication_slots WHERE slot_name = 'sluice_idlewal'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// About 64 MB of WAL in the other database.
+	testenv.Exec(t, busy, `INSERT INTO churn SELECT g, repeat(md5(g::text), 12) FROM generate_series(1, 150000) g`)
+	if n := held(); n < 32<<20 {
+		t.Fatalf("the slot holds %d bytes right after the busy database wrote: the test wrote too little to tell", n)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// The restart position moves on the running-transactions record a
+		// checkpoint writes, once the stream confirmed past it.
+		testenv.Exec(t, busy, "CHECKPOINT")
+		n := held()
+		if n >= 0 && n < 8<<20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after the busy database wrote, the idle replication's slot still holds %d bytes of WAL", n)
+		}
+		time.Sleep(time.Second)
+	}
+	// And the idle replication still follows.
+	testenv.Exec(t, src, `INSERT INTO items VALUES (2, 'still followed')`)
+	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
+}

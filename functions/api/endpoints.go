@@ -116,8 +116,16 @@ func (h *Handler) applyEndpoint(in *endpointInput, rec *store.EndpointRecord) er
 	default:
 		return invalid("SslMode %q is not valid: use none, require, verify-ca or verify-full", clip(rec.SslMode))
 	}
-	if ps := rec.PostgreSQLSettings; ps != nil && ps.SlotName != "" && !slotRE.MatchString(ps.SlotName) {
-		return invalid("PostgreSQLSettings.SlotName %q is not a valid slot name: use lower-case letters, digits and underscores, at most 63", clip(ps.SlotName))
+	if ps := rec.PostgreSQLSettings; ps != nil {
+		if ps.SlotName != "" && !slotRE.MatchString(ps.SlotName) {
+			return invalid("PostgreSQLSettings.SlotName %q is not a valid slot name: use lower-case letters, digits and underscores, at most 63", clip(ps.SlotName))
+		}
+		if ps.HeartbeatSchema != "" {
+			return invalid("PostgreSQLSettings.HeartbeatSchema is not supported: Sluice's heartbeat writes a logical decoding message to the WAL and creates no table, so there is no schema to choose. Remove HeartbeatSchema; HeartbeatEnable and HeartbeatFrequency work without it")
+		}
+		if ps.HeartbeatFrequency < 0 || ps.HeartbeatFrequency > 60*24 {
+			return invalid("PostgreSQLSettings.HeartbeatFrequency %d is out of range: give minutes from 1 to 1440 (DMS's default is %d)", ps.HeartbeatFrequency, task.DefaultHeartbeatFrequency)
+		}
 	}
 	secret := rec.SecretID()
 	if secret == "" {

@@ -52,6 +52,10 @@ type PostgreSQLSettings struct {
 	ServerName                  string `json:",omitempty"`
 	Username                    string `json:",omitempty"`
 	HeartbeatEnable             bool   `json:",omitempty"`
+	HeartbeatFrequency          int    `json:",omitempty"` // minutes
+	// HeartbeatSchema is kept only to be refused by name: Sluice's
+	// heartbeat creates nothing on the source, so there is no schema.
+	HeartbeatSchema string `json:",omitempty"`
 }
 
 // MySQLSettings are the DMS MySQL endpoint settings Sluice keeps.

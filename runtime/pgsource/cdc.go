@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/runtime/pgtext"
@@ -64,7 +65,15 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 	if err != nil {
 		return classify(fmt.Errorf("start streaming from slot %s at %s: %w", s.cfg.Slot, st.from, err), s.cfg.Slot)
 	}
-	return st.run(ctx)
+	if s.cfg.Heartbeat <= 0 {
+		return st.run(ctx)
+	}
+	// A heartbeat that cannot write ends the stream: silently not beating
+	// would let the slot pin WAL the user enabled it to release.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.heartbeat(gctx, s.cfg.Heartbeat) })
+	g.Go(func() error { return st.run(gctx) })
+	return g.Wait()
 }
 
 func (st *stream) run(ctx context.Context) error {

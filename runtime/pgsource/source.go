@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,9 @@ type Config struct {
 	// TakeOver says the replicator holds the replication's lease, so a
 	// session still holding the slot is a predecessor's, to be ended.
 	TakeOver bool
+	// Heartbeat, when positive, is how often the stream writes a record
+	// to the source's WAL (DMS's HeartbeatEnable and HeartbeatFrequency).
+	Heartbeat time.Duration
 }
 
 // Source is a PostgreSQL database read through logical replication.

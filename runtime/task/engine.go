@@ -79,6 +79,7 @@ var postgresEngine = &Engine{
 			Slot: slotName(t), Publication: "sluice_" + sanitize(t.ReplicationConfigIdentifier),
 			SetReplicaIdentityFull: settings.SluiceSettings.SetReplicaIdentityFull,
 			TakeOver:               t.Fence > 0,
+			Heartbeat:              heartbeat(t),
 		})
 	},
 	target: func(ctx context.Context, e *Endpoint, c targetConfig) (runtime.Target, error) {

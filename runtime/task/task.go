@@ -298,6 +298,26 @@ func serverID(id string) uint32 {
 type PostgreSQLSettings struct {
 	SlotName   string
 	PluginName string
+	// HeartbeatEnable writes a record to the source's WAL every
+	// HeartbeatFrequency minutes (5 when 0) while the stream runs.
+	HeartbeatEnable    bool `json:",omitempty"`
+	HeartbeatFrequency int  `json:",omitempty"`
+}
+
+// DefaultHeartbeatFrequency is DMS's HeartbeatFrequency default, in minutes.
+const DefaultHeartbeatFrequency = 5
+
+// heartbeat is how often the stream from t's source writes a heartbeat, or
+// 0 for none.
+func heartbeat(t *Task) time.Duration {
+	ps := t.SourceEndpoint.PostgreSQLSettings
+	if ps == nil || !ps.HeartbeatEnable {
+		return 0
+	}
+	if ps.HeartbeatFrequency > 0 {
+		return time.Duration(ps.HeartbeatFrequency) * time.Minute
+	}
+	return DefaultHeartbeatFrequency * time.Minute
 }
 
 // Parse reads a task file.
