@@ -266,7 +266,7 @@ func (l *applyLoop) commit(ctx context.Context) error {
 	if err := l.committed.Advance(pos); err != nil {
 		return fmt.Errorf("refusing to commit: %w", err)
 	}
-	if err := l.target.Commit(ctx, pos, at); err != nil {
+	if err := l.target.Commit(ctx, pos, at, l.counts.stored(l.r.Stats)); err != nil {
 		return l.again(ctx, fmt.Errorf("commit at %s: %w", pos, err))
 	}
 	l.counts.flush(l.r.Stats)
@@ -385,6 +385,22 @@ func (t tally) add(c *Change) {
 	}
 }
 
+// stored returns the counts the target stores with the transaction: for
+// each table it changed, the statistics as they will stand once it commits.
+func (t tally) stored(s *Stats) map[string]Counts {
+	out := make(map[string]Counts, len(t))
+	for tb, n := range t {
+		c := s.Table(tb.SourceSchema, tb.SourceName).counts()
+		c.Inserts += n[0]
+		c.Updates += n[1]
+		c.Deletes += n[2]
+		c.DDLs += n[3]
+		c.ApplyErrors += n[5]
+		out[tb.QualifiedSource()] = c
+	}
+	return out
+}
+
 // flush adds the counts to the statistics and starts over.
 func (t tally) flush(s *Stats) {
 	for tb, n := range t {
@@ -436,7 +452,7 @@ func (l *applyLoop) repairDeferred(ctx context.Context) error {
 		if pos == nil {
 			pos = l.start
 		}
-		err = l.target.Commit(ctx, pos, l.lastAt)
+		err = l.target.Commit(ctx, pos, l.lastAt, nil) // repairs are not changes of the source: nothing to count
 	}
 	for _, m := range made {
 		m.done <- err

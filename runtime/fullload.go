@@ -29,6 +29,7 @@ func (r *Replicator) fullLoad(ctx context.Context, tables []*Table, types []User
 	if err := r.Target.SaveState(ctx, r.Task, State{Phase: PhaseFullLoad, Position: start}); err != nil {
 		return nil, fmt.Errorf("store the full-load state: %w", err)
 	}
+	r.Stats.Restore(nil) // a load from the start counts from zero
 	// Every table is loaded anew: none stays suspended, and the rows an
 	// earlier load refused are gone with its copy.
 	r.suspend(nil)
@@ -80,7 +81,7 @@ func (r *Replicator) finishLoad(ctx context.Context, tables []*Table, start Posi
 			done.Tables[t] = p
 		}
 	}
-	if err := r.Target.SaveState(ctx, r.Task, State{Phase: phase, Position: start, Reload: done, Suspended: r.suspended.all()}); err != nil {
+	if err := r.Target.SaveState(ctx, r.Task, State{Phase: phase, Position: start, Reload: done, Suspended: r.suspended.all(), Counts: r.Stats.Counts()}); err != nil {
 		return fmt.Errorf("store the end of the full load: %w", err)
 	}
 	return nil
@@ -124,7 +125,17 @@ func (r *Replicator) tableLoaded(ctx context.Context, t *Table) error {
 	for k, v := range l.tables {
 		rec.Tables[k] = v
 	}
-	return r.Target.SaveState(ctx, r.Task, State{Phase: PhaseFullLoad, Position: l.start, Reload: rec, Suspended: r.suspended.all()})
+	// The loaded tables' rows are counted with the record that keeps
+	// them; t is not yet marked completed.
+	counts := r.Stats.Counts()
+	for k := range l.tables {
+		if ts, ok := r.Stats.lookup(k); ok {
+			c := counts[k]
+			c.FullLoadRows = ts.FullLoadRows.Load()
+			counts[k] = c
+		}
+	}
+	return r.Target.SaveState(ctx, r.Task, State{Phase: PhaseFullLoad, Position: l.start, Reload: rec, Suspended: r.suspended.all(), Counts: counts})
 }
 
 // resumeFullLoad goes on with a full load a stopped or killed replicator

@@ -66,6 +66,7 @@ func (r *Replicator) reloadTables(ctx context.Context, todo []*Table, types []Us
 	// replicator stopped from here on finishes it when it starts again.
 	st.Reload = rl
 	st.Suspended = r.suspended.all()
+	st.Counts = r.Stats.Counts()
 	if err := r.Target.SaveState(ctx, r.Task, st); err != nil {
 		return fmt.Errorf("store the reload request: %w", err)
 	}
@@ -121,6 +122,7 @@ func (r *Replicator) reloadTables(ctx context.Context, todo []*Table, types []Us
 		rl.Tables[n] = at
 	}
 	st.Suspended = r.suspended.all()
+	st.Counts = r.Stats.Counts()
 	if err := r.Target.SaveState(ctx, r.Task, st); err != nil {
 		return fmt.Errorf("store the end of the reload: %w", err)
 	}

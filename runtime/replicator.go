@@ -113,6 +113,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 		st = State{}
 	}
 	r.suspend(st.Suspended)
+	r.Stats.Restore(st.Counts)
 	if r.Type == FullLoad && st.Phase == PhaseDone {
 		r.Log.Info("full load already finished; nothing to do", "task", r.Task)
 		return nil
@@ -152,6 +153,7 @@ func (r *Replicator) Run(ctx context.Context) error {
 		if err := r.Target.SaveState(ctx, r.Task, State{Phase: PhaseCDC, Position: from}); err != nil {
 			return fmt.Errorf("store the start position: %w", err)
 		}
+		r.Stats.Restore(nil)
 	default:
 		if st.Phase == PhaseFullLoad && loadedTables(st) != nil {
 			from, err = r.resumeFullLoad(ctx, tables, types, st)

@@ -100,6 +100,9 @@ type Stats struct {
 	// by whoever measures the process).
 	BufferBytes, BufferLimit atomic.Int64
 	cpuMilli                 atomic.Int64
+	// cumulative is set once the counters were restored from the target
+	// (Restore).
+	cumulative atomic.Bool
 }
 
 // SetCPU records how many cores the replicator used lately.
@@ -158,6 +161,10 @@ type Snapshot struct {
 	// budget in bytes, and the cores the replicator used lately.
 	BufferBytes, BufferLimit int64   `json:",omitempty"`
 	CPU                      float64 `json:",omitempty"`
+	// Cumulative says the counters count from the replication's start:
+	// the run restored them from the counts its target stored with the
+	// position. Otherwise they count from this run's start.
+	Cumulative bool `json:",omitempty"`
 }
 
 // StatsReader is how the control plane reads a running replication.
@@ -174,6 +181,7 @@ func (s *Stats) Snapshot() Snapshot {
 	out.Checkpoint, _ = s.applied.Load().(string)
 	out.BufferBytes, out.BufferLimit = s.BufferBytes.Load(), s.BufferLimit.Load()
 	out.CPU = float64(s.cpuMilli.Load()) / 1000
+	out.Cumulative = s.cumulative.Load()
 	if c := s.lastCommit.Load(); c != 0 && !s.caughtUp.Load() {
 		out.Lag = time.Since(time.Unix(0, c))
 	}

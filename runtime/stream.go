@@ -28,6 +28,11 @@ func (r *Replicator) streamRetrying(ctx context.Context, tables []*Table, from P
 			// position is before it, and the next start finds it.
 			return nil
 		}
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Stopped while the stream was starting (opening the
+			// applier, say): a stop, not a failure.
+			return nil
+		}
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
@@ -65,6 +70,9 @@ func (r *Replicator) streamRetrying(ctx context.Context, tables []*Table, from P
 			from = st.Position
 		}
 		r.suspend(st.Suspended)
+		// A commit the target lost (asynchronous, then a target crash)
+		// is applied again: counted again from the stored counts.
+		r.Stats.Restore(st.Counts)
 	}
 }
 

@@ -33,6 +33,10 @@ type State struct {
 	// source name (schema.table), to why (ErrorBehavior's SUSPEND_TABLE);
 	// a reload of the table brings it back.
 	Suspended map[string]string
+	// Counts are the tables' counters as of Position, by source name:
+	// nil when none are stored (a new replication, or a target written by
+	// a version before them).
+	Counts map[string]Counts
 }
 
 // Reload is a reload of some tables while the replication goes on
@@ -170,10 +174,11 @@ type Applier interface {
 
 	// Commit writes what is held and commits it together with pos as the
 	// task's position, atomically: after a crash either both are on the
-	// target or neither is. commitTime is the source commit time of pos.
-	// Commit may return before the transaction is durable (an asynchronous
+	// target or neither is. commitTime is the source commit time of pos;
+	// counts are the counters, as of pos, of the tables the transaction
+	// changed, stored over theirs in State.Counts. Commit may return before the transaction is durable (an asynchronous
 	// commit); Durable says when it is.
-	Commit(ctx context.Context, pos Position, commitTime time.Time) error
+	Commit(ctx context.Context, pos Position, commitTime time.Time, counts map[string]Counts) error
 
 	// Durable returns the last committed position that a crash of the
 	// target can no longer lose, or nil if none is yet. The source is

@@ -32,7 +32,7 @@ func fenceCase(t *testing.T, open func(fence int64) runtime.Target) {
 	}
 	defer oldA.Close(ctx)
 	p1, _ := runtime.ParsePosition("0/100")
-	if err := oldA.Commit(ctx, p1, time.Now()); err != nil {
+	if err := oldA.Commit(ctx, p1, time.Now(), nil); err != nil {
 		t.Fatalf("the lease holder's commit: %v", err)
 	}
 	if _, err := newT.State(ctx, task); err != nil {
@@ -46,7 +46,7 @@ func fenceCase(t *testing.T, open func(fence int64) runtime.Target) {
 		t.Fatal(err)
 	}
 	defer oldA2.Close(ctx)
-	err = oldA2.Commit(ctx, p2, time.Now())
+	err = oldA2.Commit(ctx, p2, time.Now(), nil)
 	if err == nil || !strings.Contains(err.Error(), "taken over by a newer replicator") {
 		t.Fatalf("the fenced-off replicator's commit: %v, want refused as taken over", err)
 	}
@@ -68,7 +68,7 @@ func fenceCase(t *testing.T, open func(fence int64) runtime.Target) {
 		t.Fatal(err)
 	}
 	defer newA.Close(ctx)
-	if err := newA.Commit(ctx, p2, time.Now()); err != nil {
+	if err := newA.Commit(ctx, p2, time.Now(), nil); err != nil {
 		t.Fatalf("the new lease holder's commit: %v", err)
 	}
 }

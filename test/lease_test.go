@@ -62,8 +62,8 @@ func alive(pid int) bool {
 // frozen one's sessions and claims the target. Woken with SIGCONT, the old
 // one finds its lease gone and its writes refused, and exits. Then the new
 // one is killed with SIGKILL and replaced too, at once: the launcher saw it
-// die. The target ends equal to the source, and the replication never
-// stopped running.
+// die. The target ends equal to the source, its statistics count every
+// change once, and the replication never stopped running.
 func TestLeaseTakeover(t *testing.T) {
 	s := startServer(t, "SLUICE_LEASE_TTL=2s")
 	c := s.client(testSecret)
@@ -164,6 +164,22 @@ func TestLeaseTakeover(t *testing.T) {
 	time.Sleep(time.Second)
 	stopWriter()
 	testenv.WaitEqual(t, nil, f.src, f.dst, time.Minute, "items")
+	// The statistics count every change once across the freeze, the
+	// takeover and the kill: every insert and update came through CDC.
+	var rows, updates int64
+	if err := testenv.Connect(t, f.src).QueryRow(ctx, `SELECT count(*), sum(n) FROM items`).Scan(&rows, &updates); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		ts := apiTableStats(t, c, f.configArn, "items")
+		if ts.FullLoadRows == 2000 && ts.Inserts == rows-2000 && ts.Deletes == 0 && ts.Updates == updates {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the takeover and the kill the statistics say full load %d, inserts %d, updates %d, deletes %d; the source had 2000, then %d inserts and %d updates",
+				ts.FullLoadRows, ts.Inserts, ts.Updates, ts.Deletes, rows-2000, updates)
+		}
+	}
 	r := f.describe(t, c)
 	if st := aws.ToString(r.Status); st != "running" {
 		t.Fatalf("status %s after the takeover, want running (failure: %v)", st, r.FailureMessages)

@@ -87,6 +87,47 @@ func (p *process) snapshot(t *testing.T) runtime.Snapshot {
 	return s
 }
 
+// requireCountsReconcile waits for the replicator's statistics to account
+// for every row of each table, as people reconcile them: full-load rows +
+// inserts - deletes = the rows the source has, after however many kills.
+func requireCountsReconcile(t *testing.T, p *process, rows func(table string) int64, tables ...string) {
+	t.Helper()
+	want := map[string]int64{}
+	for _, tb := range tables {
+		want[tb] = rows(tb)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s := p.snapshot(t)
+		var off []string
+		for _, tb := range tables {
+			var got *runtime.TableSnapshot
+			for i := range s.Tables {
+				if s.Tables[i].TableName == tb {
+					got = &s.Tables[i]
+				}
+			}
+			switch {
+			case got == nil:
+				off = append(off, tb+": no statistics")
+			case got.FullLoadRows+got.Inserts-got.Deletes != want[tb]:
+				off = append(off, fmt.Sprintf("%s: full load %d + inserts %d - deletes %d = %d, the source has %d rows",
+					tb, got.FullLoadRows, got.Inserts, got.Deletes, got.FullLoadRows+got.Inserts-got.Deletes, want[tb]))
+			}
+		}
+		if !s.Cumulative {
+			off = append(off, "the statistics were not restored from the target (Cumulative false)")
+		}
+		if len(off) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the statistics do not reconcile with the rows after the kills:\n%s", strings.Join(off, "\n"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // pgbench runs pgbench against db and returns its output.
 func pgbench(ctx context.Context, db string, args ...string) *exec.Cmd {
 	base := []string{"-h", testenv.PGHost, "-p", testenv.PGPort, "-U", testenv.PGUser}
@@ -110,7 +151,8 @@ func writeTask(t *testing.T, dir string, v any) string {
 // killing the replicator with SIGKILL several times during the full load and
 // CDC, and requires every table to end equal to the source: nothing lost
 // (row sets match) and nothing applied twice (pgbench_history has no key, so
-// a duplicate insert would show as an extra row).
+// a duplicate insert would show as an extra row), and the statistics to
+// count every row once.
 func TestPgbenchKill9(t *testing.T) {
 	for _, batch := range []bool{false, true} {
 		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
@@ -148,6 +190,14 @@ func TestPgbenchKill9(t *testing.T) {
 				t.Fatalf("pgbench: %v\n%s", err, benchOut)
 			}
 			testenv.WaitEqual(t, p, src, dst, 60*time.Second, pgbenchTables...)
+			srcConn := testenv.Connect(t, src)
+			requireCountsReconcile(t, p, func(table string) int64 {
+				var n int64
+				if err := srcConn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}, pgbenchTables...)
 
 			// A graceful stop exits cleanly with the checkpoint.
 			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

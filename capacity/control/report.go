@@ -221,7 +221,10 @@ func progress(rep *store.ReplicationRecord, s *runtime.Snapshot, now time.Time) 
 
 // carried adds the statistics of the runs before a resumed run to its own:
 // the counters go on, and a table the earlier runs loaded keeps its
-// full-load rows and times.
+// full-load rows and times. A run whose counters are cumulative (restored
+// from the counts its target stored with the position) keeps them: adding
+// the earlier runs' last report would count twice what they applied, and
+// that report misses what they applied after it.
 func carried(s *runtime.Snapshot, base []store.TableStatistics) *runtime.Snapshot {
 	if len(base) == 0 {
 		return s
@@ -234,12 +237,16 @@ func carried(s *runtime.Snapshot, base []store.TableStatistics) *runtime.Snapsho
 	out.Tables = make([]runtime.TableSnapshot, len(s.Tables))
 	for i, t := range s.Tables {
 		if b, ok := before[[2]string{t.SchemaName, t.TableName}]; ok {
-			t.Inserts += b.Inserts
-			t.Updates += b.Updates
-			t.Deletes += b.Deletes
-			t.DDLs += b.Ddls
+			if !s.Cumulative {
+				t.Inserts += b.Inserts
+				t.Updates += b.Updates
+				t.Deletes += b.Deletes
+				t.DDLs += b.Ddls
+			}
 			if t.FullLoadStartTime.IsZero() && b.FullLoadStartTime != nil {
-				t.FullLoadRows = b.FullLoadRows
+				if !s.Cumulative {
+					t.FullLoadRows = b.FullLoadRows
+				}
 				t.FullLoadStartTime = b.FullLoadStartTime.Time
 				if b.FullLoadEndTime != nil {
 					t.FullLoadEndTime = b.FullLoadEndTime.Time

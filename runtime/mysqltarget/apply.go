@@ -346,7 +346,7 @@ func (a *applier) ddl(d *runtime.DDL) error {
 }
 
 // Commit implements runtime.Applier.
-func (a *applier) Commit(ctx context.Context, pos runtime.Position, _ time.Time) error {
+func (a *applier) Commit(ctx context.Context, pos runtime.Position, _ time.Time, counts map[string]runtime.Counts) error {
 	if err := a.begin(); err != nil {
 		return err
 	}
@@ -355,7 +355,7 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, _ time.Time)
 		return err
 	}
 	var b strings.Builder
-	if err := a.t.upsertState(&b, a.task, runtime.PhaseCDC, pos, nil, true); err != nil {
+	if err := a.t.upsertState(&b, a.task, runtime.State{Phase: runtime.PhaseCDC, Position: pos, Counts: counts}, true); err != nil {
 		return err
 	}
 	if _, err := a.exec(b.String()); err != nil {

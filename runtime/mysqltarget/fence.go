@@ -14,17 +14,17 @@ import (
 // transaction's row locks hold the successor's writes until the server
 // drops the session (wait_timeout) or the predecessor wakes up and stops.
 
-// ensureFenceColumn adds the fence column to control tables made before
-// it existed (MySQL 8 has no ADD COLUMN IF NOT EXISTS).
-func (t *Target) ensureFenceColumn(conn *client.Conn) error {
-	r, err := conn.Execute("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'awsdms_txn_state' AND COLUMN_NAME = 'fence'", t.cfg.ControlSchema)
+// ensureColumn adds a column to control tables made before it existed
+// (MySQL 8 has no ADD COLUMN IF NOT EXISTS).
+func (t *Target) ensureColumn(conn *client.Conn, name, def string) error {
+	r, err := conn.Execute("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'awsdms_txn_state' AND COLUMN_NAME = ?", t.cfg.ControlSchema, name)
 	if err != nil {
 		return err
 	}
 	if n, _ := r.GetInt(0, 0); n > 0 {
 		return nil
 	}
-	_, err = conn.Execute("ALTER TABLE " + t.stateTable() + " ADD COLUMN fence bigint NOT NULL DEFAULT 0")
+	_, err = conn.Execute("ALTER TABLE " + t.stateTable() + " ADD COLUMN " + name + " " + def)
 	return err
 }
 

@@ -102,14 +102,17 @@ func (t *Target) ensureControl(conn *client.Conn) error {
 		"CREATE DATABASE IF NOT EXISTS " + ident(t.cfg.ControlSchema),
 		"CREATE TABLE IF NOT EXISTS " + t.stateTable() + ` (
 		  task_name varchar(255) PRIMARY KEY, phase varchar(32) NOT NULL, checkpoint text,
-		  checkpoint_timestamp datetime(6), updated_at datetime(6) NOT NULL, reload json)`,
+		  checkpoint_timestamp datetime(6), updated_at datetime(6) NOT NULL, reload json, counts json)`,
 	} {
 		if _, err := conn.Execute(q); err != nil {
 			return fmt.Errorf("create the control table %s: %w", t.stateTable(), err)
 		}
 	}
-	if err := t.ensureFenceColumn(conn); err != nil {
-		return fmt.Errorf("add the fence column to the control table %s: %w", t.stateTable(), err)
+	// Control tables made by earlier versions lack the newer columns.
+	for _, c := range []struct{ name, def string }{{"fence", "bigint NOT NULL DEFAULT 0"}, {"counts", "json"}} {
+		if err := t.ensureColumn(conn, c.name, c.def); err != nil {
+			return fmt.Errorf("add the %s column to the control table %s: %w", c.name, t.stateTable(), err)
+		}
 	}
 	return t.ensureExceptions(conn)
 }
@@ -149,7 +152,7 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 	if err := t.claim(conn, task); err != nil {
 		return runtime.State{}, err
 	}
-	r, err := conn.Execute("SELECT phase, checkpoint, reload FROM "+t.stateTable()+" WHERE task_name = ?", task)
+	r, err := conn.Execute("SELECT phase, checkpoint, reload, counts FROM "+t.stateTable()+" WHERE task_name = ?", task)
 	if err != nil {
 		return runtime.State{}, err
 	}
@@ -170,27 +173,34 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 			return st, fmt.Errorf("stored reload: %w", err)
 		}
 	}
+	counts, _ := r.GetString(0, 3)
+	if st.Counts, err = runtime.ParseCounts([]byte(counts)); err != nil {
+		return st, err
+	}
 	if st.Suspended, err = t.suspended(conn, task); err != nil {
 		return st, fmt.Errorf("read the suspended tables: %w", err)
 	}
 	return st, nil
 }
 
-// upsertState is the statement that stores a state row.
-func (t *Target) upsertState(b *strings.Builder, task string, phase runtime.Phase, pos runtime.Position, reload *runtime.Reload, keepReload bool) error {
-	b.WriteString("INSERT INTO " + t.stateTable() + " (task_name, phase, checkpoint, updated_at, fence, reload) VALUES (")
+// upsertState is the statement that stores a state row: all of st for
+// SaveState, or, for a target transaction's commit, its position with the
+// counts of the tables it changed over the stored ones (the reload and
+// suspensions stay).
+func (t *Target) upsertState(b *strings.Builder, task string, st runtime.State, commit bool) error {
+	b.WriteString("INSERT INTO " + t.stateTable() + " (task_name, phase, checkpoint, updated_at, fence, reload, counts) VALUES (")
 	mysqlconn.WriteLiteral(b, task)
 	b.WriteString(", ")
-	mysqlconn.WriteLiteral(b, string(phase))
+	mysqlconn.WriteLiteral(b, string(st.Phase))
 	b.WriteString(", ")
-	if pos != nil {
-		mysqlconn.WriteLiteral(b, runtime.Checkpoint(pos))
+	if st.Position != nil {
+		mysqlconn.WriteLiteral(b, runtime.Checkpoint(st.Position))
 	} else {
 		b.WriteString("NULL")
 	}
 	b.WriteString(", UTC_TIMESTAMP(6), " + strconv.FormatInt(t.cfg.Fence, 10) + ", ")
-	if reload != nil {
-		j, err := reload.MarshalJSON()
+	if st.Reload != nil {
+		j, err := st.Reload.MarshalJSON()
 		if err != nil {
 			return err
 		}
@@ -198,9 +208,20 @@ func (t *Target) upsertState(b *strings.Builder, task string, phase runtime.Phas
 	} else {
 		b.WriteString("NULL")
 	}
+	b.WriteString(", ")
+	switch counts := runtime.CountsJSON(st.Counts); {
+	case counts != nil:
+		mysqlconn.WriteLiteral(b, string(counts))
+	case commit:
+		b.WriteString("'{}'")
+	default:
+		b.WriteString("NULL")
+	}
 	b.WriteString(") ON DUPLICATE KEY UPDATE phase = VALUES(phase), checkpoint = VALUES(checkpoint), updated_at = VALUES(updated_at), fence = VALUES(fence)")
-	if !keepReload {
-		b.WriteString(", reload = VALUES(reload)")
+	if commit {
+		b.WriteString(", counts = JSON_MERGE_PATCH(COALESCE(counts, '{}'), VALUES(counts))")
+	} else {
+		b.WriteString(", reload = VALUES(reload), counts = VALUES(counts)")
 	}
 	return nil
 }
@@ -216,7 +237,7 @@ func (t *Target) SaveState(ctx context.Context, task string, st runtime.State) e
 		return err
 	}
 	var b strings.Builder
-	if err := t.upsertState(&b, task, st.Phase, st.Position, st.Reload, false); err != nil {
+	if err := t.upsertState(&b, task, st, false); err != nil {
 		return err
 	}
 	if _, err := conn.Execute("BEGIN"); err != nil {

@@ -376,7 +376,7 @@ func (a *applier) sendResults(ctx context.Context) ([]*pgconn.Result, error) {
 }
 
 // Commit implements runtime.Applier.
-func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime time.Time) error {
+func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime time.Time, counts map[string]runtime.Counts) error {
 	a.begin()
 	if a.net != nil {
 		if err := a.flushNet(ctx, nil, nil); err != nil {
@@ -400,7 +400,7 @@ func (a *applier) Commit(ctx context.Context, pos runtime.Position, commitTime t
 		return fmt.Errorf("prepare the position's update: %w", err)
 	}
 	a.batch.ExecPrepared(name,
-		[][]byte{[]byte(a.task), []byte(runtime.PhaseCDC), []byte(runtime.Checkpoint(pos)), []byte(commitTime.UTC().Format(time.RFC3339Nano)), fence},
+		[][]byte{[]byte(a.task), []byte(runtime.PhaseCDC), []byte(runtime.Checkpoint(pos)), []byte(commitTime.UTC().Format(time.RFC3339Nano)), fence, countsParam(counts)},
 		nil, nil)
 	a.queued = append(a.queued, queued{})
 	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)
@@ -693,4 +693,13 @@ func match(t *runtime.Table, row runtime.Row, arg func(col int) string) string {
 		conds = append(conds, ident(t.Columns[i].Name)+"::text IS NOT DISTINCT FROM ("+arg(i)+"::"+t.Columns[i].Type+")::text")
 	}
 	return fmt.Sprintf("(tableoid, ctid) = (SELECT tableoid, ctid FROM %s WHERE %s LIMIT 1)", tableName(t), strings.Join(conds, " AND "))
+}
+
+// countsParam is the text of the counts a commit stores: "{}" for none, so
+// the stored ones stay as they are.
+func countsParam(counts map[string]runtime.Counts) []byte {
+	if len(counts) == 0 {
+		return []byte("{}")
+	}
+	return runtime.CountsJSON(counts)
 }

@@ -89,12 +89,13 @@ CREATE TABLE IF NOT EXISTS %s (
   checkpoint_timestamp timestamptz,
   updated_at timestamptz NOT NULL DEFAULT now(),
   reload jsonb,
-  fence bigint NOT NULL DEFAULT 0)`, ident(t.cfg.ControlSchema), t.stateTable()))
+  fence bigint NOT NULL DEFAULT 0,
+  counts jsonb)`, ident(t.cfg.ControlSchema), t.stateTable()))
 	if err != nil {
 		return fmt.Errorf("create the control table %s: %w", t.stateTable(), err)
 	}
 	// Control tables made by earlier versions lack the newer columns.
-	for _, c := range []struct{ name, def string }{{"reload", "jsonb"}, {"fence", "bigint NOT NULL DEFAULT 0"}} {
+	for _, c := range []struct{ name, def string }{{"reload", "jsonb"}, {"fence", "bigint NOT NULL DEFAULT 0"}, {"counts", "jsonb"}} {
 		var has bool
 		err = t.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped)`, t.stateTable(), c.name).Scan(&has)
 		if err == nil && !has {
@@ -117,8 +118,8 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 	}
 	var st runtime.State
 	var cp *string
-	var reload []byte
-	err := t.pool.QueryRow(ctx, "SELECT phase, checkpoint, reload FROM "+t.stateTable()+" WHERE task_name = $1", task).Scan(&st.Phase, &cp, &reload)
+	var reload, counts []byte
+	err := t.pool.QueryRow(ctx, "SELECT phase, checkpoint, reload, counts FROM "+t.stateTable()+" WHERE task_name = $1", task).Scan(&st.Phase, &cp, &reload, &counts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return runtime.State{}, nil
 	}
@@ -136,16 +137,22 @@ func (t *Target) State(ctx context.Context, task string) (runtime.State, error) 
 			return st, fmt.Errorf("stored reload: %w", err)
 		}
 	}
+	if st.Counts, err = runtime.ParseCounts(counts); err != nil {
+		return st, err
+	}
 	if st.Suspended, err = t.suspended(ctx, t.pool, task); err != nil {
 		return st, fmt.Errorf("read the suspended tables: %w", err)
 	}
 	return st, nil
 }
 
-const upsertState = `INSERT INTO %s (task_name, phase, checkpoint, checkpoint_timestamp, updated_at, fence)
-VALUES ($1, $2, $3, $4, now(), $5)
+// upsertState stores the position a target transaction commits, and the
+// counts of the tables it changed over the stored ones.
+const upsertState = `INSERT INTO %s AS s (task_name, phase, checkpoint, checkpoint_timestamp, updated_at, fence, counts)
+VALUES ($1, $2, $3, $4, now(), $5, $6)
 ON CONFLICT (task_name) DO UPDATE SET phase = EXCLUDED.phase, checkpoint = EXCLUDED.checkpoint,
-  checkpoint_timestamp = EXCLUDED.checkpoint_timestamp, updated_at = now(), fence = EXCLUDED.fence`
+  checkpoint_timestamp = EXCLUDED.checkpoint_timestamp, updated_at = now(), fence = EXCLUDED.fence,
+  counts = coalesce(s.counts, '{}') || EXCLUDED.counts`
 
 // SaveState implements runtime.Target.
 func (t *Target) SaveState(ctx context.Context, task string, st runtime.State) error {
@@ -174,10 +181,11 @@ func (t *Target) SaveState(ctx context.Context, task string, st runtime.State) e
 			return err
 		}
 	}
-	_, err = tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (task_name, phase, checkpoint, updated_at, reload, fence)
-VALUES ($1, $2, $3, now(), $4, $5)
+	_, err = tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (task_name, phase, checkpoint, updated_at, reload, fence, counts)
+VALUES ($1, $2, $3, now(), $4, $5, $6)
 ON CONFLICT (task_name) DO UPDATE SET phase = EXCLUDED.phase, checkpoint = EXCLUDED.checkpoint,
-  checkpoint_timestamp = NULL, updated_at = now(), reload = EXCLUDED.reload, fence = EXCLUDED.fence`, t.stateTable()), task, st.Phase, cp, reload, t.cfg.Fence)
+  checkpoint_timestamp = NULL, updated_at = now(), reload = EXCLUDED.reload, fence = EXCLUDED.fence, counts = EXCLUDED.counts`, t.stateTable()),
+		task, st.Phase, cp, reload, t.cfg.Fence, jsonText(runtime.CountsJSON(st.Counts)))
 	if err != nil {
 		return err
 	}
@@ -459,4 +467,14 @@ func (t *Target) SetSequences(ctx context.Context, seqs []runtime.SequenceValue)
 func (t *Target) Close(context.Context) error {
 	t.pool.Close()
 	return nil
+}
+
+// jsonText passes JSON to a jsonb parameter as text, nil as NULL: pgx
+// would send a []byte as bytea.
+func jsonText(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
 }
