@@ -35,7 +35,9 @@ func (s *Source) Tables(ctx context.Context, selected func(schema, table string)
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `
 SELECT c.oid, n.nspname, c.relname, c.relkind::text, c.relreplident::text, c.relpersistence::text,
-       (SELECT coalesce(sum(pg_relation_size(p.relid)), 0)::int8 FROM pg_partition_tree(c.oid) p) / current_setting('block_size')::int8,
+       CASE WHEN c.relkind = 'p' -- pg_partition_tree lists nothing for a plain table
+            THEN (SELECT coalesce(sum(pg_relation_size(p.relid)), 0)::int8 FROM pg_partition_tree(c.oid) p)
+            ELSE pg_relation_size(c.oid) END / current_setting('block_size')::int8,
        greatest(c.reltuples, 0)::int8, has_table_privilege(c.oid, 'SELECT'), c.oid::regclass::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
