@@ -209,6 +209,37 @@ func (e ErrorBehavior) retries() (count int, first time.Duration, throttle bool,
 	return count, first, throttle, longest
 }
 
+// restarts paces the restarts after passing faults as ErrorBehavior's
+// RecoverableError members say.
+type restarts struct {
+	limit, tries         int
+	first, wait, longest time.Duration
+	throttle             bool
+}
+
+func (r *Replicator) restarts() *restarts {
+	limit, first, throttle, longest := r.Settings.ErrorBehavior.retries()
+	return &restarts{limit: limit, first: first, wait: first, longest: longest, throttle: throttle}
+}
+
+// next returns how long to wait before the restart after cause, which
+// ended an attempt that ran for ran (one that ran a while starts the count
+// over), or an error when RecoverableErrorCount restarts in a row were
+// tried.
+func (rs *restarts) next(ran time.Duration, cause error) (time.Duration, error) {
+	if ran > rs.longest {
+		rs.wait, rs.tries = rs.first, 0
+	}
+	if rs.tries++; rs.limit >= 0 && rs.tries > rs.limit {
+		return 0, fmt.Errorf("giving up after %d restarts (ErrorBehavior.RecoverableErrorCount): %w", rs.limit, cause)
+	}
+	wait := rs.wait
+	if rs.throttle {
+		rs.wait = min(2*rs.wait, rs.longest)
+	}
+	return wait, nil
+}
+
 // checkBatch refuses the conflict policies a document sets that batch
 // apply cannot honour: it writes each batch's net changes per key, so an
 // insert over a row there overwrites it, an update of a missing row

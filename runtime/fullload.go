@@ -281,6 +281,10 @@ const copyBufferSize = 256 << 10
 
 // copyChunk pipes one chunk from the source's copy-out into the target's
 // copy-in, so rows stream through without being held.
+// errTargetStopped is what a source's copy meets when the target stopped
+// reading it.
+var errTargetStopped = errors.New("target stopped reading")
+
 func (r *Replicator) copyChunk(ctx context.Context, c Chunk) (int64, error) {
 	f := CopyText
 	if c.Table.BinaryCopy && r.Target.ReadsBinary() {
@@ -302,10 +306,15 @@ func (r *Replicator) copyChunk(ctx context.Context, c Chunk) (int64, error) {
 		readErr <- err
 	}()
 	n, err := r.Target.Load(ctx, c.Table, f, pr)
-	pr.CloseWithError(errors.New("target stopped reading"))
+	pr.CloseWithError(errTargetStopped)
 	if err != nil {
 		cancel()
-		<-readErr
+		// A source that failed first is the cause, and says whether the
+		// copy can be tried again (a lost connection); the target's error
+		// is then only that its input broke off.
+		if rerr := <-readErr; rerr != nil && !errors.Is(rerr, errTargetStopped) && !errors.Is(rerr, context.Canceled) {
+			return n, rerr
+		}
 		return n, err
 	}
 	if err := <-readErr; err != nil {

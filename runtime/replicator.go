@@ -91,6 +91,35 @@ func (r *Replicator) Run(ctx context.Context) error {
 	if r.Log == nil {
 		r.Log = slog.Default()
 	}
+	// A passing fault before the change stream runs (a source or target
+	// unreachable at the start, a connection reset in the middle of a
+	// copy) starts the replication again from what the target holds: a
+	// full load goes on with the tables it has not yet copied. The stream
+	// restarts itself (streamRetrying).
+	rs := r.restarts()
+	for {
+		began := time.Now()
+		err := r.run(ctx)
+		if err == nil || ctx.Err() != nil || !Retryable(err) {
+			return err
+		}
+		// A snapshot the attempt held is of no use to the next.
+		_ = r.Source.EndSnapshot(context.WithoutCancel(ctx))
+		wait, gaveUp := rs.next(time.Since(began), err)
+		if gaveUp != nil {
+			return gaveUp
+		}
+		r.Log.Warn("replication interrupted; starting again from what the target holds", "task", r.Task, "error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// run is one attempt at Run.
+func (r *Replicator) run(ctx context.Context) error {
 	tables, types, err := r.tables(ctx)
 	if err != nil {
 		return err

@@ -17,8 +17,7 @@ import (
 // over. A change the target refused resumes it at once, change by change
 // (replayError).
 func (r *Replicator) streamRetrying(ctx context.Context, tables []*Table, from Position) error {
-	limit, first, throttle, longest := r.Settings.ErrorBehavior.retries()
-	wait, tries := first, 0
+	rs := r.restarts()
 	for {
 		began := time.Now()
 		err := r.stream(ctx, tables, from)
@@ -43,20 +42,15 @@ func (r *Replicator) streamRetrying(ctx context.Context, tables []*Table, from P
 		case !Retryable(err):
 			return err
 		default:
-			if time.Since(began) > longest {
-				wait, tries = first, 0
-			}
-			if tries++; limit >= 0 && tries > limit {
-				return fmt.Errorf("giving up after %d restarts (ErrorBehavior.RecoverableErrorCount): %w", limit, err)
+			wait, gaveUp := rs.next(time.Since(began), err)
+			if gaveUp != nil {
+				return gaveUp
 			}
 			r.Log.Warn("change stream interrupted; resuming from the target's position", "error", err, "retry_in", wait)
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-time.After(wait):
-			}
-			if throttle {
-				wait = min(2*wait, longest)
 			}
 		}
 		st, serr := r.Target.State(ctx, r.Task)
@@ -83,6 +77,14 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 		MemoryLimit: int64(r.Settings.ChangeProcessingTuning.BatchApplyMemoryLimit) << 20,
 	}
 	opts.Inserts, opts.Updates, opts.Deletes = r.Settings.ErrorBehavior.conflicts()
+	if opts.Batch {
+		// Batch apply writes each key's net change: an insert over a row
+		// there overwrites it, a delete of a row the batch inserted and
+		// deleted finds none (the only policies checkBatch lets through).
+		// Reported, each would stop the batch and replay it change by
+		// change.
+		opts.Inserts, opts.Deletes = ConflictOverwrite, ConflictSkip
+	}
 	ap, err := r.Target.Applier(ctx, r.Task, tables, opts, r.Stats)
 	if err != nil {
 		return fmt.Errorf("open the applier: %w", err)

@@ -190,6 +190,11 @@ func TestPgbenchKill9(t *testing.T) {
 				t.Fatalf("pgbench: %v\n%s", err, benchOut)
 			}
 			testenv.WaitEqual(t, p, src, dst, 60*time.Second, pgbenchTables...)
+			// Nothing the workload does is refused: a batch the target
+			// stopped would be replayed change by change, slowly.
+			if log, _ := os.ReadFile(filepath.Join(dir, "replicator.log")); strings.Contains(string(log), "the target refused a change") {
+				t.Errorf("the target refused changes of a plain pgbench workload:\n%s", log)
+			}
 			srcConn := testenv.Connect(t, src)
 			requireCountsReconcile(t, p, func(table string) int64 {
 				var n int64
