@@ -52,6 +52,23 @@ func Retryable(err error) bool {
 		pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "unexpected EOF")
 }
 
+// SilenceError is a change stream that heard nothing from its server for
+// longer than a live one stays silent (it sends keepalives or heartbeats
+// every second): a network that drops everything, which TCP would take
+// minutes to report. It is a net.Error that times out, so Retryable takes
+// it as the passing fault it is.
+type SilenceError struct{ Waited time.Duration }
+
+func (e *SilenceError) Error() string {
+	return fmt.Sprintf("no message from the server for %s, although it sends one every second when alive: the connection is taken as lost", e.Waited.Round(time.Second))
+}
+
+// Timeout and Temporary make a SilenceError a net.Error.
+func (e *SilenceError) Timeout() bool   { return true }
+func (e *SilenceError) Temporary() bool { return true }
+
+var _ net.Error = (*SilenceError)(nil)
+
 // ErrNothingSelected is returned when the table mappings select no table.
 var ErrNothingSelected = errors.New("the table mappings select no table")
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -69,11 +70,37 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 	for _, t := range tables {
 		st.tables[t.SourceSchema+"\x00"+t.SourceName] = t
 	}
+	// A watchdog ends the wait for the next event once the source has
+	// been silent too long: it sends a heartbeat every second. Only the
+	// wait counts, not the time spent applying.
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var waiting atomic.Int64 // since when, in unix nanos; 0 while not waiting
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-tick.C:
+				if w := waiting.Load(); w != 0 && time.Since(time.Unix(0, w)) > silentFor {
+					cancel(&runtime.SilenceError{Waited: time.Since(time.Unix(0, w))})
+					return
+				}
+			}
+		}
+	}()
 	for {
-		ev, err := streamer.GetEvent(ctx)
+		waiting.Store(time.Now().UnixNano())
+		ev, err := streamer.GetEvent(wctx)
+		waiting.Store(0)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if cause := context.Cause(wctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				err = cause
 			}
 			return fmt.Errorf("read the binlog in %s: %w", st.file, err)
 		}
@@ -82,6 +109,10 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 		}
 	}
 }
+
+// silentFor is how long the binlog may send nothing, heartbeats included,
+// before the stream takes its connection as lost.
+const silentFor = 10 * time.Second
 
 // syncer returns a binlog reader registered with the replication's server
 // id, reading TIMESTAMP values as UTC.

@@ -19,6 +19,17 @@ import (
 // applied; well under the default wal_sender_timeout of 60 s.
 const statusInterval = time.Second
 
+// Silence longer than this ends the stream as a lost connection: between
+// transactions every status asks the server for a keepalive, answered at
+// once by a live one, so seconds without any message mean a network that
+// drops everything (a black hole), which TCP would take minutes to report.
+// Inside a transaction nothing is asked for; the server's own keepalives
+// come every half of its wal_sender_timeout (60 s by default).
+const (
+	silentBetween = 10 * time.Second
+	silentInside  = 65 * time.Second
+)
+
 // relation is a source relation as the stream describes it.
 type relation struct {
 	table *runtime.Table
@@ -88,6 +99,9 @@ func (st *stream) run(ctx context.Context) error {
 	if err := nc.SetReadDeadline(next); err != nil {
 		return err
 	}
+	// silent is how long receives have waited in vain since the last
+	// message; time spent applying does not count.
+	var silent time.Duration
 	for {
 		if time.Now().After(next) {
 			// Between transactions the server is asked for a keepalive,
@@ -106,16 +120,26 @@ func (st *stream) run(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		waited := time.Now()
 		msg, err := st.conn.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			if pgconn.Timeout(err) {
+				silent += time.Since(waited)
+				limit := silentBetween
+				if st.inTxn {
+					limit = silentInside
+				}
+				if silent > limit {
+					return fmt.Errorf("receive from slot %s: %w", st.src.cfg.Slot, &runtime.SilenceError{Waited: silent})
+				}
 				continue
 			}
 			return classify(fmt.Errorf("receive from slot %s: %w", st.src.cfg.Slot, err), st.src.cfg.Slot)
 		}
+		silent = 0
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
 			if err := st.copyData(ctx, m.Data); err != nil {

@@ -467,11 +467,13 @@ func (e *Endpoint) ConnString() string {
 		ssl = "disable"
 	}
 	u := url.URL{
-		Scheme:   "postgres",
-		User:     url.UserPassword(e.Username, e.Password),
-		Host:     e.ServerName + ":" + strconv.Itoa(port),
-		Path:     "/" + e.DatabaseName,
-		RawQuery: url.Values{"sslmode": {ssl}}.Encode(),
+		Scheme: "postgres",
+		User:   url.UserPassword(e.Username, e.Password),
+		Host:   e.ServerName + ":" + strconv.Itoa(port),
+		Path:   "/" + e.DatabaseName,
+		// A server that never answers (a network dropping everything)
+		// fails the connection attempt instead of holding it forever.
+		RawQuery: url.Values{"sslmode": {ssl}, "connect_timeout": {"10"}}.Encode(),
 	}
 	return u.String()
 }
