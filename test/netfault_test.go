@@ -1,0 +1,260 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/sluicedb/sluice/runtime"
+	"github.com/sluicedb/sluice/runtime/task"
+	"github.com/sluicedb/sluice/test/testenv"
+)
+
+// faultProxy is a toxiproxy proxy, run in the test process on loopback,
+// between the replicator and one database server.
+type faultProxy struct {
+	p    *toxiproxy.Proxy
+	port int
+}
+
+func newFaultProxy(t *testing.T, name, upstream string) *faultProxy {
+	t.Helper()
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	p := toxiproxy.NewProxy(srv, name, "127.0.0.1:0", upstream)
+	if err := p.Start(); err != nil {
+		t.Fatalf("start the fault proxy to %s: %v", upstream, err)
+	}
+	t.Cleanup(p.Stop)
+	_, port, err := net.SplitHostPort(p.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(port)
+	return &faultProxy{p: p, port: n}
+}
+
+// reset cuts every connection through the proxy at once, as a network
+// that resets them does, and lets new ones through again after down.
+func (f *faultProxy) reset(t *testing.T, down time.Duration) {
+	t.Helper()
+	f.p.Stop()
+	time.Sleep(down)
+	if err := f.p.Start(); err != nil {
+		t.Fatalf("restart the fault proxy: %v", err)
+	}
+}
+
+// toxic adds a toxic (toxiproxy's JSON: type, stream, attributes) to the
+// connections through the proxy, open ones too, and returns a function
+// that removes it.
+func (f *faultProxy) toxic(t *testing.T, name, typ, stream string, attrs map[string]any) func() {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{"name": name, "type": typ, "stream": stream, "attributes": attrs})
+	if _, err := f.p.Toxics.AddToxicJson(strings.NewReader(string(b))); err != nil {
+		t.Fatalf("add toxic %s: %v", name, err)
+	}
+	return func() {
+		if err := f.p.Toxics.RemoveToxic(context.Background(), name); err != nil {
+			t.Errorf("remove toxic %s: %v", name, err)
+		}
+	}
+}
+
+// pgThrough is a PostgreSQL endpoint reached through f.
+func pgThrough(f *faultProxy, db string) task.Endpoint {
+	e := testenv.PGEndpoint(db)
+	e.ServerName, e.Port = "127.0.0.1", f.port
+	return e
+}
+
+// itemsWriter writes inserts, updates and deletes to table items of db
+// until stopped, each statement its own transaction.
+func itemsWriter(t *testing.T, db string) (stop func()) {
+	return testenv.StartWriter(t, db, func(ctx context.Context, conn *pgx.Conn, i int) error {
+		if _, err := conn.Exec(ctx, `INSERT INTO items (id, v) VALUES ($1, 'new') ON CONFLICT (id) DO NOTHING`, 1_000_000+i); err != nil {
+			return err
+		}
+		if _, err := conn.Exec(ctx, `UPDATE items SET v = v || '+' WHERE id = $1`, 1+i*7%5000); err != nil {
+			return err
+		}
+		if i%5 == 0 {
+			if _, err := conn.Exec(ctx, `DELETE FROM items WHERE id = $1`, 1_000_000+i-3); err != nil {
+				return err
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+		return nil
+	})
+}
+
+// requireStatsReconcile fails unless the statistics account for every row
+// of table items of src: full-load rows + inserts - deletes.
+func requireStatsReconcile(t *testing.T, r *testenv.Running, src string) {
+	t.Helper()
+	var rows int64
+	if err := testenv.Connect(t, src).QueryRow(context.Background(), `SELECT count(*) FROM items`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	var got runtime.TableSnapshot
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		for _, ts := range r.Stats.Snapshot().Tables {
+			if ts.TableName == "items" {
+				got = ts
+			}
+		}
+		if got.FullLoadRows+got.Inserts-got.Deletes == rows {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("statistics: full load %d + inserts %d - deletes %d = %d, the source has %d rows",
+				got.FullLoadRows, got.Inserts, got.Deletes, got.FullLoadRows+got.Inserts-got.Deletes, rows)
+		}
+	}
+}
+
+// TestNetFaultPGSource: the network between the replicator and its
+// PostgreSQL source resets every connection in the middle of the full
+// load's copy, resets them again three times during CDC while a writer
+// goes on, drops everything (a black hole) for 15 s, and slows every
+// packet by 200 ms for 5 s. The replication recovers by itself each time,
+// and ends with the target equal to the source and its statistics
+// accounting for every row.
+func TestNetFaultPGSource(t *testing.T) {
+	src, dst := testenv.NewPGDatabase(t, "netsrc_src"), testenv.NewPGDatabase(t, "netsrc_dst")
+	testenv.Exec(t, src, `CREATE TABLE items (id int PRIMARY KEY, v text)`)
+	testenv.Exec(t, src, `INSERT INTO items SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 200000) g`)
+	f := newFaultProxy(t, "pgsource", testenv.PGHost+":"+testenv.PGPort)
+	tk := testenv.PGTask(t, "netsrc", "full-load-and-cdc", src, dst)
+	tk.SourceEndpoint = pgThrough(f, src)
+	tk.ReplicationSettings = json.RawMessage(`{"SluiceSettings":{"ChunkPages":256},"FullLoadSettings":{"MaxFullLoadSubTasks":2}}`)
+	// The copy is slowed so that the reset lands in its middle.
+	slow := f.toxic(t, "slow", "bandwidth", "downstream", map[string]any{"rate": 4000})
+	r := testenv.Start(t, tk)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if sn := r.Stats.Snapshot(); len(sn.Tables) == 1 && sn.Tables[0].TableState == runtime.StateLoading {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the copy did not start within a minute")
+		}
+	}
+	time.Sleep(time.Second)
+	if st := r.Stats.Snapshot().Tables[0].TableState; st != runtime.StateLoading {
+		t.Fatalf("the table is %q when the connections are reset, want it loading (the slowed copy takes seconds)", st)
+	}
+	f.reset(t, 500*time.Millisecond)
+	slow()
+	testenv.WaitEqual(t, r, src, dst, 2*time.Minute, "items")
+
+	stop := itemsWriter(t, src)
+	for range 3 {
+		time.Sleep(time.Second)
+		f.reset(t, 300*time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	hole := f.toxic(t, "hole", "timeout", "downstream", map[string]any{"timeout": 0})
+	time.Sleep(15 * time.Second)
+	hole()
+	lag := f.toxic(t, "lag", "latency", "downstream", map[string]any{"latency": 200})
+	time.Sleep(5 * time.Second)
+	lag()
+	time.Sleep(time.Second)
+	stop()
+	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
+	requireStatsReconcile(t, r, src)
+}
+
+// TestNetFaultPGTarget: the network between the replicator and its
+// PostgreSQL target resets every connection three times while a writer
+// changes the source, some of them in the middle of a target transaction
+// or its commit, and then slows every packet by 200 ms for 5 s. The
+// replication recovers by itself, with nothing lost or applied twice.
+func TestNetFaultPGTarget(t *testing.T) {
+	src, dst := testenv.NewPGDatabase(t, "nettgt_src"), testenv.NewPGDatabase(t, "nettgt_dst")
+	testenv.Exec(t, src, `CREATE TABLE items (id int PRIMARY KEY, v text)`)
+	testenv.Exec(t, src, `INSERT INTO items SELECT g, 'v' FROM generate_series(1, 5000) g`)
+	f := newFaultProxy(t, "pgtarget", testenv.PGHost+":"+testenv.PGPort)
+	tk := testenv.PGTask(t, "nettgt", "full-load-and-cdc", src, dst)
+	tk.TargetEndpoint = pgThrough(f, dst)
+	r := testenv.Start(t, tk)
+	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
+	stop := itemsWriter(t, src)
+	for i := range 3 {
+		time.Sleep(time.Duration(700+300*i) * time.Millisecond)
+		f.reset(t, 300*time.Millisecond)
+	}
+	lag := f.toxic(t, "lag", "latency", "upstream", map[string]any{"latency": 200})
+	time.Sleep(5 * time.Second)
+	lag()
+	time.Sleep(time.Second)
+	stop()
+	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
+	requireStatsReconcile(t, r, src)
+}
+
+// TestNetFaultMariaDBSource: the network between the replicator and its
+// MariaDB source resets every connection three times during CDC while a
+// writer changes the source, then drops everything for 15 s. The binlog
+// stream recovers by itself each time, and the target ends equal.
+func TestNetFaultMariaDBSource(t *testing.T) {
+	my := testenv.NewMySQLDatabase(t, "netmy")
+	dst := testenv.NewPGDatabase(t, "netmy_dst")
+	testenv.MySQLExec(t, my, `CREATE TABLE items (id int PRIMARY KEY, v varchar(200))`)
+	testenv.MySQLExec(t, my, `INSERT INTO items SELECT seq, 'v' FROM seq_1_to_5000`)
+	f := newFaultProxy(t, "mysqlsource", testenv.MySQLHost+":"+testenv.MySQLPort)
+	srcEP := testenv.MySQLEndpoint()
+	srcEP.ServerName, srcEP.Port = "127.0.0.1", f.port
+	tk := &task.Task{
+		ReplicationConfigIdentifier: "netmy", ReplicationType: "full-load-and-cdc",
+		SourceEndpoint: srcEP, TargetEndpoint: testenv.PGEndpoint(dst),
+		TableMappings: testenv.IncludeAll(my),
+	}
+	r := testenv.Start(t, tk)
+	cols := map[string][]myCol{"items": {{"CAST(id AS CHAR)", "id::text"}, {"v", "v"}}}
+	waitMyEqual(t, r, my, dst, time.Minute, cols)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	conn := testenv.MySQLConnect(t, my)
+	go func() {
+		defer close(stopped)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for _, q := range []string{
+				fmt.Sprintf("INSERT INTO items VALUES (%d, 'new')", 1_000_000+i),
+				fmt.Sprintf("UPDATE items SET v = CONCAT(v, '+') WHERE id = %d", 1+i*7%5000),
+			} {
+				if _, err := conn.Execute(q); err != nil {
+					t.Errorf("writer: %s: %v", q, err)
+					return
+				}
+			}
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
+	for range 3 {
+		time.Sleep(time.Second)
+		f.reset(t, 300*time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	hole := f.toxic(t, "hole", "timeout", "downstream", map[string]any{"timeout": 0})
+	time.Sleep(15 * time.Second)
+	hole()
+	time.Sleep(time.Second)
+	close(done)
+	<-stopped
+	waitMyEqual(t, r, my, dst, time.Minute, cols)
+}
