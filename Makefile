@@ -9,7 +9,7 @@ TEST_TIMEOUT  ?= 20m
 # on an x86_64 machine without emulation (with ARCH=x86_64 there, see localstack/README.md).
 LAMBDA_GOARCH ?= arm64
 
-.PHONY: all build lambda tools test test-short bench demo lint services clean
+.PHONY: all build lambda tools test test-short bench soak demo lint services clean
 
 all: build
 
@@ -40,7 +40,7 @@ RACE_PKGS = $(shell $(GO) list ./... | grep -v '/test\(/\|$$\)')
 
 # The whole suite: unit, integration and end-to-end tests against the real
 # services, then the unit packages again under -race. Long soaks and
-# benchmarks are not here (see bench).
+# benchmarks are not here (see soak and bench).
 test: build
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
@@ -50,6 +50,13 @@ test: build
 # test in -short mode, and ./test's TestMain skips the whole package.
 test-short:
 	$(GO) test -short -count=1 ./...
+
+# The kill -9 soak: 20 SIGKILLs of the replicators of a PostgreSQL (pgbench) and a MariaDB
+# (sysbench) replication under `sluice serve`, with the recovery time after each; make test runs
+# the same test with 4 kills. SOAK_KILLS=50 for more.
+SOAK_KILLS ?= 20
+soak: build
+	SLUICE_SOAK_KILLS=$(SOAK_KILLS) $(GO) test -count=1 -timeout 30m -run 'TestSoakKill9' -v ./test/
 
 # Benchmarks against peer tools on the same machine, in one run.
 bench: build

@@ -22,6 +22,13 @@ var errTableSuspended = errors.New("table suspended")
 func (r *Replicator) loadRefused(ctx context.Context, c Chunk, err error) (int64, error) {
 	t := c.Table
 	if Classify(err) == KindTable {
+		// The table's other chunks fail the same way, at the same time:
+		// the first suspends the table and records why, once.
+		r.loadTableErr.Lock()
+		defer r.loadTableErr.Unlock()
+		if r.suspended.has(t) {
+			return 0, nil
+		}
 		re := &RowError{Change: &Change{Op: OpInsert, Table: t}, Kind: KindTable, Statement: "full load of " + t.QualifiedSource(), Err: err}
 		if err := r.refuseLoad(ctx, re, nil); !errors.Is(err, errTableSuspended) {
 			return 0, err

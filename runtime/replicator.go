@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicedb/sluice/runtime/mapping"
@@ -70,6 +71,8 @@ type Replicator struct {
 	// loaded records the running full load's copied tables; nil outside
 	// a full load.
 	loaded *loadRecord
+	// loadTableErr orders the full load's chunks that meet a table error.
+	loadTableErr sync.Mutex
 }
 
 // Run replicates until ctx ends, which is a graceful stop: the transaction
