@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -257,4 +258,98 @@ func TestNetFaultMariaDBSource(t *testing.T) {
 	close(done)
 	<-stopped
 	waitMyEqual(t, r, my, dst, time.Minute, cols)
+}
+
+// resilientWriter inserts rows into table items of a PostgreSQL (pg) or
+// MariaDB database until stopped, reconnecting whenever the server goes
+// away: a restart only pauses it. It returns how many rows it wrote.
+func resilientWriter(t *testing.T, write func(id int) error) (stop func() int) {
+	done := make(chan struct{})
+	var wrote int
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for id := 1_000_000; ; {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := write(id); err != nil {
+				time.Sleep(100 * time.Millisecond) // down: try again
+				continue
+			}
+			wrote++
+			id++
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return func() int { close(done); <-finished; return wrote }
+}
+
+// TestServerRestarts: the PostgreSQL server that is both source and target
+// of one replication restarts (pg_ctlcluster restart) while a writer goes
+// on, and so does the MariaDB server that is the source of another
+// (shutdown, then start). Both replications recover by themselves, with
+// nothing lost or applied twice.
+func TestServerRestarts(t *testing.T) {
+	ctx := context.Background()
+	src, dst := testenv.NewPGDatabase(t, "restart_src"), testenv.NewPGDatabase(t, "restart_dst")
+	testenv.Exec(t, src, `CREATE TABLE items (id int PRIMARY KEY, v text)`)
+	testenv.Exec(t, src, `INSERT INTO items SELECT g, 'v' FROM generate_series(1, 2000) g`)
+	my := testenv.NewMySQLDatabase(t, "restartmy")
+	myDst := testenv.NewPGDatabase(t, "restartmy_dst")
+	testenv.MySQLExec(t, my, `CREATE TABLE items (id int PRIMARY KEY, v varchar(20))`)
+	testenv.MySQLExec(t, my, `INSERT INTO items SELECT seq, 'v' FROM seq_1_to_2000`)
+	var version int
+	if err := testenv.Connect(t, "postgres").QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	pgRestart := exec.Command("pg_ctlcluster", "--skip-systemctl-redirect", strconv.Itoa(version/10000), "main", "restart")
+
+	r := testenv.Start(t, testenv.PGTask(t, "restartpg", "full-load-and-cdc", src, dst))
+	rm := testenv.Start(t, &task.Task{
+		ReplicationConfigIdentifier: "restartmy", ReplicationType: "full-load-and-cdc",
+		SourceEndpoint: testenv.MySQLEndpoint(), TargetEndpoint: testenv.PGEndpoint(myDst),
+		TableMappings: testenv.IncludeAll(my),
+	})
+	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
+	cols := map[string][]myCol{"items": {{"CAST(id AS CHAR)", "id::text"}, {"v", "v"}}}
+	waitMyEqual(t, rm, my, myDst, time.Minute, cols)
+
+	stopPG := resilientWriter(t, func(id int) error {
+		conn, err := pgx.Connect(ctx, testenv.PGURL(src))
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		if _, err = conn.Exec(ctx, `INSERT INTO items VALUES ($1, 'new')`, id); err != nil {
+			return err
+		}
+		_, err = conn.Exec(ctx, `UPDATE items SET v = v || '+' WHERE id = $1`, id%2000+1)
+		return err
+	})
+	time.Sleep(time.Second)
+	if out, err := pgRestart.CombinedOutput(); err != nil {
+		t.Fatalf("restart PostgreSQL: %v\n%s", err, out)
+	}
+	time.Sleep(2 * time.Second)
+	t.Logf("PostgreSQL: %d rows written around the restart", stopPG())
+	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
+	requireStatsReconcile(t, r, src)
+
+	stopMy := resilientWriter(t, func(id int) error {
+		conn, err := testenv.MySQLDial(my)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = conn.Execute(fmt.Sprintf("INSERT INTO items VALUES (%d, 'new')", id))
+		return err
+	})
+	time.Sleep(time.Second)
+	testenv.RestartMariaDB(t)
+	time.Sleep(2 * time.Second)
+	t.Logf("MariaDB: %d rows written around the restart", stopMy())
+	waitMyEqual(t, rm, my, myDst, time.Minute, cols)
 }

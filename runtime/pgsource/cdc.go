@@ -3,6 +3,7 @@ package pgsource
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -147,6 +148,11 @@ func (st *stream) run(ctx context.Context) error {
 			}
 		case *pgproto3.ErrorResponse:
 			return classify(fmt.Errorf("slot %s: %w", st.src.cfg.Slot, pgconn.ErrorResponseToPgError(m)), st.src.cfg.Slot)
+		case *pgproto3.CopyDone, *pgproto3.CommandComplete:
+			// The server ended the stream on its own: it is shutting
+			// down (a restart). An unexpected end, resumed from the
+			// target's position once it is back.
+			return fmt.Errorf("slot %s: the server ended the change stream (is it restarting?): %w", st.src.cfg.Slot, io.ErrUnexpectedEOF)
 		default:
 			return fmt.Errorf("slot %s: unexpected message %T", st.src.cfg.Slot, msg)
 		}

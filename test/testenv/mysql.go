@@ -3,7 +3,9 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -78,4 +80,54 @@ func MySQLExec(t testing.TB, db, sql string, args ...any) *mysql.Result {
 // MySQLEndpoint returns a DMS-style endpoint for the local MariaDB.
 func MySQLEndpoint() task.Endpoint {
 	return task.Endpoint{EngineName: "mariadb", ServerName: MySQLHost, Port: atoi(MySQLPort), Username: MySQLUser, Password: os.Getenv("SLUICE_TEST_MYSQL_PASSWORD")}
+}
+
+// MySQLDial connects to database db without a test, for callers that
+// expect the server to be away at times.
+func MySQLDial(db string) (*client.Conn, error) {
+	return client.Connect(MySQLHost+":"+MySQLPort, MySQLUser, os.Getenv("SLUICE_TEST_MYSQL_PASSWORD"), db)
+}
+
+// RestartMariaDB shuts the local MariaDB server down cleanly and starts it
+// again as test/services does, waiting until it answers. Only for a server
+// on this machine, run by this user (make services' setup).
+func RestartMariaDB(t testing.TB) {
+	t.Helper()
+	skipShort(t, "MariaDB at "+MySQLHost+":"+MySQLPort)
+	ping := func() bool { return exec.Command("mariadb-admin", "ping", "--silent").Run() == nil }
+	start := func() error {
+		bin, err := exec.LookPath("mariadbd")
+		if err != nil {
+			return err
+		}
+		out, err := exec.Command("start-stop-daemon", "--start", "--oknodo", "--background", "--exec", bin, "--", "--user=mysql").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		for deadline := time.Now().Add(60 * time.Second); !ping(); time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("MariaDB does not answer 60 s after its start (see /var/log/mysql/error.log)")
+			}
+		}
+		return nil
+	}
+	// Whatever happens below, the next tests find it running.
+	t.Cleanup(func() {
+		if !ping() {
+			if err := start(); err != nil {
+				t.Errorf("start MariaDB again: %v", err)
+			}
+		}
+	})
+	if out, err := exec.Command("mariadb-admin", "shutdown").CombinedOutput(); err != nil {
+		t.Fatalf("mariadb-admin shutdown: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(60 * time.Second); exec.Command("pgrep", "-x", "mariadbd").Run() == nil; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("mariadbd still runs 60 s after its shutdown")
+		}
+	}
+	if err := start(); err != nil {
+		t.Fatal(err)
+	}
 }
