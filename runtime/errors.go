@@ -52,16 +52,24 @@ func Retryable(err error) bool {
 		pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "unexpected EOF")
 }
 
-// SilenceError is a change stream that heard nothing from its server for
-// longer than a live one stays silent (it sends keepalives or heartbeats
-// every second): a network that drops everything, which TCP would take
-// minutes to report. It is a net.Error that times out, so Retryable takes
-// it as the passing fault it is.
-type SilenceError struct{ Waited time.Duration }
+// SilenceError is a server that stayed silent longer than a live one
+// does: a change stream that heard nothing (its server sends keepalives
+// or heartbeats every second), or a target that did not answer within
+// its ExecuteTimeout. It means a network that drops everything, which TCP
+// would take minutes to report. It is a net.Error that times out, so
+// Retryable takes it as the passing fault it is.
+type SilenceError struct {
+	Waited time.Duration
+	// Why says what a live server would have done in the time.
+	Why string
+}
 
 func (e *SilenceError) Error() string {
-	return fmt.Sprintf("no message from the server for %s, although it sends one every second when alive: the connection is taken as lost", e.Waited.Round(time.Second))
+	return fmt.Sprintf("nothing from the server for %s, %s: the connection is taken as lost", e.Waited.Round(time.Second), e.Why)
 }
+
+// SourceBeats is SilenceError.Why of a change stream.
+const SourceBeats = "although it sends a message every second when alive"
 
 // Timeout and Temporary make a SilenceError a net.Error.
 func (e *SilenceError) Timeout() bool   { return true }

@@ -47,6 +47,9 @@ type Replicator struct {
 	ReloadToken  string
 	Stats        *Stats
 	Log          *slog.Logger
+	// TargetTimeout bounds each call of the applier to the target (the
+	// target endpoint's ExecuteTimeout); DefaultTargetTimeout when 0.
+	TargetTimeout time.Duration
 	// Validation, when set, compares the target with the source after the
 	// full load and while the change stream runs (EnableValidation);
 	// Touched records the rows the stream writes, for it.

@@ -91,8 +91,15 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 	}
 	defer oneProcessor()()
 	// The applier outlives a stop request so it can finish what it holds.
+	// Its calls are bounded by the target's ExecuteTimeout.
 	applyCtx := context.WithoutCancel(ctx)
 	defer ap.Close(applyCtx)
+	limit := r.TargetTimeout
+	if limit <= 0 {
+		limit = DefaultTargetTimeout
+	}
+	tap, tctx, stopWatch := timed(applyCtx, ap, limit)
+	defer stopWatch()
 	buf := newBuffer(int64(r.Settings.ChangeProcessingTuning.MemoryLimitTotal)<<20, r.Stats)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -103,8 +110,12 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 		}
 		return err
 	})
-	g.Go(func() error { return r.apply(applyCtx, buf, ap, from) })
+	g.Go(func() error { return r.apply(tctx, buf, tap, from) })
 	err = g.Wait()
+	if cause := context.Cause(tctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		// The target did not answer in time: that, not the cut it made.
+		err = fmt.Errorf("apply to the target: %w", cause)
+	}
 	if errors.Is(err, errCommitTimeReached) {
 		if serr := r.syncSequences(applyCtx, tables); serr != nil {
 			r.Log.Warn("could not set sequences at the stop position", "error", serr)

@@ -98,6 +98,20 @@ func itemsWriter(t *testing.T, db string) (stop func()) {
 	})
 }
 
+// requireNoExceptions fails if the target refused any change: in these
+// tests every source change applies cleanly once, so a refused one is a
+// change applied twice (an insert meeting its own row).
+func requireNoExceptions(t *testing.T, dst string) {
+	t.Helper()
+	var n int
+	if err := testenv.Connect(t, dst).QueryRow(context.Background(), `SELECT count(*) FROM public.awsdms_apply_exceptions`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n > 0 {
+		t.Fatalf("the target refused %d changes (awsdms_apply_exceptions): some were applied twice", n)
+	}
+}
+
 // requireStatsReconcile fails unless the statistics account for every row
 // of table items of src: full-load rows + inserts - deletes.
 func requireStatsReconcile(t *testing.T, r *testenv.Running, src string) {
@@ -173,13 +187,16 @@ func TestNetFaultPGSource(t *testing.T) {
 	stop()
 	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
 	requireStatsReconcile(t, r, src)
+	requireNoExceptions(t, dst)
 }
 
 // TestNetFaultPGTarget: the network between the replicator and its
 // PostgreSQL target resets every connection three times while a writer
 // changes the source, some of them in the middle of a target transaction
-// or its commit, and then slows every packet by 200 ms for 5 s. The
-// replication recovers by itself, with nothing lost or applied twice.
+// or its commit, slows every packet by 200 ms for 5 s, then drops
+// everything for 10 s (the applier's wait is cut after the endpoint's
+// ExecuteTimeout). The replication recovers by itself, with nothing lost
+// or applied twice.
 func TestNetFaultPGTarget(t *testing.T) {
 	src, dst := testenv.NewPGDatabase(t, "nettgt_src"), testenv.NewPGDatabase(t, "nettgt_dst")
 	testenv.Exec(t, src, `CREATE TABLE items (id int PRIMARY KEY, v text)`)
@@ -187,6 +204,7 @@ func TestNetFaultPGTarget(t *testing.T) {
 	f := newFaultProxy(t, "pgtarget", testenv.PGHost+":"+testenv.PGPort)
 	tk := testenv.PGTask(t, "nettgt", "full-load-and-cdc", src, dst)
 	tk.TargetEndpoint = pgThrough(f, dst)
+	tk.TargetEndpoint.PostgreSQLSettings = &task.PostgreSQLSettings{ExecuteTimeout: 3}
 	r := testenv.Start(t, tk)
 	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
 	stop := itemsWriter(t, src)
@@ -197,10 +215,16 @@ func TestNetFaultPGTarget(t *testing.T) {
 	lag := f.toxic(t, "lag", "latency", "upstream", map[string]any{"latency": 200})
 	time.Sleep(5 * time.Second)
 	lag()
+	// A black hole: the applier's wait is cut after ExecuteTimeout (3 s).
+	time.Sleep(time.Second)
+	hole := f.toxic(t, "hole", "timeout", "downstream", map[string]any{"timeout": 0})
+	time.Sleep(10 * time.Second)
+	hole()
 	time.Sleep(time.Second)
 	stop()
 	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
 	requireStatsReconcile(t, r, src)
+	requireNoExceptions(t, dst)
 }
 
 // TestNetFaultMariaDBSource: the network between the replicator and its

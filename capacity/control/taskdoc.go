@@ -83,9 +83,9 @@ func (s *Server) endpointOf(ctx context.Context, rec *store.EndpointRecord) (tas
 	}
 	// Every replication gets its own slot unless the endpoint names one: a
 	// config identifier is unique, so the default slot is too.
-	if ps := rec.PostgreSQLSettings; ps != nil && (ps.SlotName != "" || ps.PluginName != "" || ps.HeartbeatEnable) {
+	if ps := rec.PostgreSQLSettings; ps != nil && (ps.SlotName != "" || ps.PluginName != "" || ps.HeartbeatEnable || ps.ExecuteTimeout > 0) {
 		ep.PostgreSQLSettings = &task.PostgreSQLSettings{SlotName: ps.SlotName, PluginName: ps.PluginName,
-			HeartbeatEnable: ps.HeartbeatEnable, HeartbeatFrequency: ps.HeartbeatFrequency}
+			HeartbeatEnable: ps.HeartbeatEnable, HeartbeatFrequency: ps.HeartbeatFrequency, ExecuteTimeout: ps.ExecuteTimeout}
 	}
 	if id, err := runtime.ServerIDAttribute(rec.ExtraConnectionAttributes); err != nil {
 		return ep, fmt.Errorf("endpoint %s: %w", rec.EndpointIdentifier, err)

@@ -123,6 +123,12 @@ func (h *Handler) applyEndpoint(in *endpointInput, rec *store.EndpointRecord) er
 		if ps.HeartbeatSchema != "" {
 			return invalid("PostgreSQLSettings.HeartbeatSchema is not supported: Sluice's heartbeat writes a logical decoding message to the WAL and creates no table, so there is no schema to choose. Remove HeartbeatSchema; HeartbeatEnable and HeartbeatFrequency work without it")
 		}
+		switch {
+		case ps.ExecuteTimeout < 0 || ps.ExecuteTimeout > 86400:
+			return invalid("PostgreSQLSettings.ExecuteTimeout %d is out of range: give seconds from 1 to 86400 (default 60)", ps.ExecuteTimeout)
+		case ps.ExecuteTimeout > 0 && rec.EndpointType == "SOURCE":
+			return invalid("PostgreSQLSettings.ExecuteTimeout is not supported on a source endpoint: Sluice sets no statement timeout on the source, whose copies and change stream run as long as they need (a silent stream is found in 10 s). Set it on the target endpoint, where it bounds each wait for the target")
+		}
 		if ps.HeartbeatFrequency < 0 || ps.HeartbeatFrequency > 60*24 {
 			return invalid("PostgreSQLSettings.HeartbeatFrequency %d is out of range: give minutes from 1 to 1440 (DMS's default is %d)", ps.HeartbeatFrequency, task.DefaultHeartbeatFrequency)
 		}

@@ -53,6 +53,7 @@ type PostgreSQLSettings struct {
 	Username                    string `json:",omitempty"`
 	HeartbeatEnable             bool   `json:",omitempty"`
 	HeartbeatFrequency          int    `json:",omitempty"` // minutes
+	ExecuteTimeout              int    `json:",omitempty"` // seconds; target endpoints
 	// HeartbeatSchema is kept only to be refused by name: Sluice's
 	// heartbeat creates nothing on the source, so there is no schema.
 	HeartbeatSchema string `json:",omitempty"`

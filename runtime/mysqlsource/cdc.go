@@ -85,7 +85,7 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 				return
 			case <-tick.C:
 				if w := waiting.Load(); w != 0 && time.Since(time.Unix(0, w)) > silentFor {
-					cancel(&runtime.SilenceError{Waited: time.Since(time.Unix(0, w))})
+					cancel(&runtime.SilenceError{Waited: time.Since(time.Unix(0, w)), Why: runtime.SourceBeats})
 					return
 				}
 			}

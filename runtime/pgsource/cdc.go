@@ -134,7 +134,7 @@ func (st *stream) run(ctx context.Context) error {
 					limit = silentInside
 				}
 				if silent > limit {
-					return fmt.Errorf("receive from slot %s: %w", st.src.cfg.Slot, &runtime.SilenceError{Waited: silent})
+					return fmt.Errorf("receive from slot %s: %w", st.src.cfg.Slot, &runtime.SilenceError{Waited: silent, Why: runtime.SourceBeats})
 				}
 				continue
 			}

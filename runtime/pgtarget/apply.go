@@ -500,12 +500,27 @@ func (a *applier) rollback(ctx context.Context) error {
 
 // Close implements runtime.Applier.
 func (a *applier) Close(ctx context.Context) error {
-	if a.open {
+	if a.pg.IsClosed() {
+		a.endLostSession(ctx)
+	} else if a.open {
 		_ = a.Rollback(ctx)
 	}
 	// Prepared statements belong to the session; do not hand it back.
 	a.conn.Hijack().Close(ctx)
 	return nil
+}
+
+// endLostSession ends the server side of a session whose connection was
+// cut (a target that stopped answering, ExecuteTimeout): the server may
+// not know it is gone and could still commit what it was sent after the
+// replication has read its position again, and met those rows a second
+// time. Waits up to 5 s for the session to end; best effort, bounded.
+func (a *applier) endLostSession(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// A target still unreachable fails this too; the restart then waits
+	// for the target like any other.
+	_, _ = a.t.pool.Exec(ctx, "SELECT pg_terminate_backend($1, 5000)", a.pg.PID())
 }
 
 // rowStatement is the SQL of one shape of row change on a table, and where

@@ -302,6 +302,10 @@ type PostgreSQLSettings struct {
 	// HeartbeatFrequency minutes (5 when 0) while the stream runs.
 	HeartbeatEnable    bool `json:",omitempty"`
 	HeartbeatFrequency int  `json:",omitempty"`
+	// ExecuteTimeout, on a target endpoint, is how many seconds one
+	// call of the applier may wait for the target
+	// (runtime.DefaultTargetTimeout when 0).
+	ExecuteTimeout int `json:",omitempty"`
 }
 
 // DefaultHeartbeatFrequency is DMS's HeartbeatFrequency default, in minutes.
@@ -422,6 +426,9 @@ func Build(ctx context.Context, t *Task, stats *runtime.Stats, log *slog.Logger)
 		StopAtCommitTime: stopAt,
 		ReloadTables:     t.ReloadTables, ReloadToken: t.ReloadToken,
 		ValidateTables: t.ValidateTables,
+	}
+	if ps := t.TargetEndpoint.PostgreSQLSettings; ps != nil && ps.ExecuteTimeout > 0 {
+		rep.TargetTimeout = time.Duration(ps.ExecuteTimeout) * time.Second
 	}
 	if err := t.validation(rep, settings); err != nil {
 		_ = src.Close(context.WithoutCancel(ctx))
