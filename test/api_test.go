@@ -476,6 +476,11 @@ func TestAPIBadInput(t *testing.T) {
 				PostgreSQLSettings: &types.PostgreSQLSettings{HeartbeatEnable: aws.Bool(true), HeartbeatSchema: aws.String("public")}})
 			return err
 		}, "InvalidParameterValueException"},
+		{"ExecuteTimeout on a source endpoint", func() error {
+			_, err := c.ModifyEndpoint(ctx, &dms.ModifyEndpointInput{EndpointArn: aws.String(f.srcArn),
+				PostgreSQLSettings: &types.PostgreSQLSettings{ExecuteTimeout: aws.Int32(30)}})
+			return err
+		}, "InvalidParameterValueException"},
 		{"negative HeartbeatFrequency", func() error {
 			_, err := c.ModifyEndpoint(ctx, &dms.ModifyEndpointInput{EndpointArn: aws.String(f.srcArn),
 				PostgreSQLSettings: &types.PostgreSQLSettings{HeartbeatEnable: aws.Bool(true), HeartbeatFrequency: aws.Int32(-5)}})
