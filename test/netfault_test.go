@@ -12,6 +12,9 @@ import (
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
+	"github.com/aws/aws-sdk-go-v2/service/databasemigrationservice/types"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -376,4 +379,65 @@ func TestServerRestarts(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	t.Logf("MariaDB: %d rows written around the restart", stopMy())
 	waitMyEqual(t, rm, my, myDst, time.Minute, cols)
+}
+
+// TestRedisOutage: Redis, which holds the control state and the leases,
+// is unreachable for 30 s while a replication runs under `sluice serve`
+// and a writer changes the source. The replication goes on or stops
+// cleanly, and once Redis is back it runs with one replicator, the target
+// equal to the source, and its statistics counting every row once.
+func TestRedisOutage(t *testing.T) {
+	f := newFaultProxy(t, "redis", "127.0.0.1:6379")
+	s := startServer(t, fmt.Sprintf("SLUICE_REDIS_URL=redis://127.0.0.1:%d/%d", f.port, testRedisDB), "SLUICE_LEASE_TTL=3s")
+	c := s.client(testSecret)
+	ctx := context.Background()
+	fx := newFixture(t, c, "redisout", "full-load-and-cdc")
+	testenv.Exec(t, fx.src, `CREATE TABLE items (id int PRIMARY KEY, v text)`)
+	testenv.Exec(t, fx.src, `INSERT INTO items SELECT g, 'v' FROM generate_series(1, 5000) g`)
+	if _, err := c.StartReplication(ctx, &dms.StartReplicationInput{ReplicationConfigArn: aws.String(fx.configArn), StartReplicationType: aws.String("start-replication")}); err != nil {
+		t.Fatalf("StartReplication: %v", err)
+	}
+	fx.waitFor(t, c, "running with the load done", time.Minute, func(r types.Replication) bool {
+		return aws.ToString(r.Status) == "running" && r.ReplicationStats != nil && r.ReplicationStats.FullLoadProgressPercent == 100
+	})
+	stop := itemsWriter(t, fx.src)
+	time.Sleep(time.Second)
+	f.p.Stop() // every connection reset, none accepted
+	dstConn := testenv.Connect(t, fx.dst)
+	count := func() (n int64) {
+		if err := dstConn.QueryRow(ctx, `SELECT count(*) FROM items`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	time.Sleep(5 * time.Second)
+	early := count()
+	time.Sleep(25 * time.Second)
+	t.Logf("target rows during the outage: %d at its start, %d after 5 s, %d after 30 s; replicators now %v", before, early, count(), replicators(t, s))
+	if err := f.p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	stop()
+	testenv.WaitEqual(t, nil, fx.src, fx.dst, 2*time.Minute, "items")
+	r := fx.waitFor(t, c, "running again", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "running" })
+	if n := len(replicators(t, s)); n != 1 {
+		t.Fatalf("%d replicators run after Redis came back, want 1", n)
+	}
+	var rows int64
+	if err := testenv.Connect(t, fx.src).QueryRow(ctx, `SELECT count(*) FROM items`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		ts := apiTableStats(t, c, fx.configArn, "items")
+		if ts.FullLoadRows+ts.Inserts-ts.Deletes == rows {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the outage the statistics say full load %d + inserts %d - deletes %d, the source has %d rows (status %s)",
+				ts.FullLoadRows, ts.Inserts, ts.Deletes, rows, aws.ToString(r.Status))
+		}
+	}
+	requireNoExceptions(t, fx.dst)
 }
