@@ -112,9 +112,9 @@ func (r *Replicator) stream(ctx context.Context, tables []*Table, from Position)
 	})
 	g.Go(func() error { return r.apply(tctx, buf, tap, from) })
 	err = g.Wait()
-	if cause := context.Cause(tctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+	if cut := Cut(tctx); err != nil && cut != nil {
 		// The target did not answer in time: that, not the cut it made.
-		err = fmt.Errorf("apply to the target: %w", cause)
+		err = fmt.Errorf("apply to the target: %w", cut)
 	}
 	if errors.Is(err, errCommitTimeReached) {
 		if serr := r.syncSequences(applyCtx, tables); serr != nil {

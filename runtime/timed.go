@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 )
@@ -11,22 +12,20 @@ import (
 // default for PostgreSQL, 60 s).
 const DefaultTargetTimeout = 60 * time.Second
 
-// timedApplier bounds every call to the target's applier: one that takes
-// longer than limit (a network that drops everything, where TCP would
-// wait many minutes) cancels the context the applier works under, which
-// cuts its connection, and the stream restarts with a SilenceError.
-type timedApplier struct {
-	Applier
-	limit  time.Duration
-	busy   atomic.Int64 // when the call in progress began, unix nanos; 0 between calls
-	cancel context.CancelCauseFunc
+// Watch cuts a wait that lasts too long: between Begin and End a call may
+// take up to its limit; past it the watch cancels the context it gave out,
+// with a *SilenceError as the cause, which aborts the call's I/O. Time
+// between calls does not count.
+type Watch struct {
+	busy atomic.Int64 // when the call in progress began, unix nanos; 0 between calls
 }
 
-// timed wraps ap and returns the context its calls must run under; stop
-// ends the watch.
-func timed(ctx context.Context, ap Applier, limit time.Duration) (_ *timedApplier, _ context.Context, stop func()) {
-	tctx, cancel := context.WithCancelCause(ctx)
-	t := &timedApplier{Applier: ap, limit: limit, cancel: cancel}
+// NewWatch watches calls made under the returned context, which it cancels
+// once one lasts longer than limit (why says what a live server would have
+// done meanwhile); stop ends the watch.
+func NewWatch(ctx context.Context, limit time.Duration, why string) (_ *Watch, _ context.Context, stop func()) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	w := &Watch{}
 	done := make(chan struct{})
 	go func() {
 		tick := time.NewTicker(max(limit/10, 100*time.Millisecond))
@@ -36,18 +35,47 @@ func timed(ctx context.Context, ap Applier, limit time.Duration) (_ *timedApplie
 			case <-done:
 				return
 			case <-tick.C:
-				if b := t.busy.Load(); b != 0 && time.Since(time.Unix(0, b)) > limit {
-					cancel(&SilenceError{Waited: time.Since(time.Unix(0, b)), Why: "longer than the target endpoint's ExecuteTimeout (" + limit.String() + ")"})
+				if b := w.busy.Load(); b != 0 && time.Since(time.Unix(0, b)) > limit {
+					cancel(&SilenceError{Waited: time.Since(time.Unix(0, b)), Why: why})
 					return
 				}
 			}
 		}
 	}()
-	return t, tctx, func() { close(done); cancel(nil) }
+	return w, wctx, func() { close(done); cancel(nil) }
 }
 
-func (t *timedApplier) begin() { t.busy.Store(time.Now().UnixNano()) }
-func (t *timedApplier) end()   { t.busy.Store(0) }
+// Begin marks the start of a watched call; End its end.
+func (w *Watch) Begin() { w.busy.Store(time.Now().UnixNano()) }
+func (w *Watch) End()   { w.busy.Store(0) }
+
+// Cut returns the SilenceError that cancelled ctx, a context NewWatch
+// gave out, or nil if it was not cut.
+func Cut(ctx context.Context) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return nil
+}
+
+// timedApplier bounds every call to the target's applier: one that takes
+// longer than the target endpoint's ExecuteTimeout (a network that drops
+// everything, where TCP would wait many minutes) cuts the applier's
+// connection, and the stream restarts with a SilenceError.
+type timedApplier struct {
+	Applier
+	w *Watch
+}
+
+// timed wraps ap and returns the context its calls must run under; stop
+// ends the watch.
+func timed(ctx context.Context, ap Applier, limit time.Duration) (_ *timedApplier, _ context.Context, stop func()) {
+	w, tctx, stop := NewWatch(ctx, limit, "longer than the target endpoint's ExecuteTimeout ("+limit.String()+")")
+	return &timedApplier{Applier: ap, w: w}, tctx, stop
+}
+
+func (t *timedApplier) begin() { t.w.Begin() }
+func (t *timedApplier) end()   { t.w.End() }
 
 func (t *timedApplier) Apply(ctx context.Context, c *Change) error {
 	t.begin()

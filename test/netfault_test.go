@@ -74,6 +74,14 @@ func (f *faultProxy) toxic(t *testing.T, name, typ, stream string, attrs map[str
 	}
 }
 
+// during applies a toxic for d, then removes it.
+func (f *faultProxy) during(t *testing.T, d time.Duration, name, typ, stream string, attrs map[string]any) {
+	t.Helper()
+	remove := f.toxic(t, name, typ, stream, attrs)
+	time.Sleep(d)
+	remove()
+}
+
 // pgThrough is a PostgreSQL endpoint reached through f.
 func pgThrough(f *faultProxy, db string) task.Endpoint {
 	e := testenv.PGEndpoint(db)
@@ -115,29 +123,11 @@ func requireNoExceptions(t *testing.T, dst string) {
 	}
 }
 
-// requireStatsReconcile fails unless the statistics account for every row
-// of table items of src: full-load rows + inserts - deletes.
+// requireStatsReconcile requires an in-process replication's statistics
+// to account for every row of table items of src.
 func requireStatsReconcile(t *testing.T, r *testenv.Running, src string) {
 	t.Helper()
-	var rows int64
-	if err := testenv.Connect(t, src).QueryRow(context.Background(), `SELECT count(*) FROM items`).Scan(&rows); err != nil {
-		t.Fatal(err)
-	}
-	var got runtime.TableSnapshot
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		for _, ts := range r.Stats.Snapshot().Tables {
-			if ts.TableName == "items" {
-				got = ts
-			}
-		}
-		if got.FullLoadRows+got.Inserts-got.Deletes == rows {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("statistics: full load %d + inserts %d - deletes %d = %d, the source has %d rows",
-				got.FullLoadRows, got.Inserts, got.Deletes, got.FullLoadRows+got.Inserts-got.Deletes, rows)
-		}
-	}
+	requireReconciled(t, []string{"items"}, pgCount(t, src), snapshotCounts(r.Stats.Snapshot))
 }
 
 // TestNetFaultPGSource: the network between the replicator and its
@@ -180,12 +170,8 @@ func TestNetFaultPGSource(t *testing.T) {
 		f.reset(t, 300*time.Millisecond)
 	}
 	time.Sleep(time.Second)
-	hole := f.toxic(t, "hole", "timeout", "downstream", map[string]any{"timeout": 0})
-	time.Sleep(15 * time.Second)
-	hole()
-	lag := f.toxic(t, "lag", "latency", "downstream", map[string]any{"latency": 200})
-	time.Sleep(5 * time.Second)
-	lag()
+	f.during(t, 15*time.Second, "hole", "timeout", "downstream", map[string]any{"timeout": 0})
+	f.during(t, 5*time.Second, "lag", "latency", "downstream", map[string]any{"latency": 200})
 	time.Sleep(time.Second)
 	stop()
 	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
@@ -215,14 +201,10 @@ func TestNetFaultPGTarget(t *testing.T) {
 		time.Sleep(time.Duration(700+300*i) * time.Millisecond)
 		f.reset(t, 300*time.Millisecond)
 	}
-	lag := f.toxic(t, "lag", "latency", "upstream", map[string]any{"latency": 200})
-	time.Sleep(5 * time.Second)
-	lag()
+	f.during(t, 5*time.Second, "lag", "latency", "upstream", map[string]any{"latency": 200})
 	// A black hole: the applier's wait is cut after ExecuteTimeout (3 s).
 	time.Sleep(time.Second)
-	hole := f.toxic(t, "hole", "timeout", "downstream", map[string]any{"timeout": 0})
-	time.Sleep(10 * time.Second)
-	hole()
+	f.during(t, 10*time.Second, "hole", "timeout", "downstream", map[string]any{"timeout": 0})
 	time.Sleep(time.Second)
 	stop()
 	testenv.WaitEqual(t, r, src, dst, time.Minute, "items")
@@ -250,40 +232,21 @@ func TestNetFaultMariaDBSource(t *testing.T) {
 	r := testenv.Start(t, tk)
 	cols := map[string][]myCol{"items": {{"CAST(id AS CHAR)", "id::text"}, {"v", "v"}}}
 	waitMyEqual(t, r, my, dst, time.Minute, cols)
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	conn := testenv.MySQLConnect(t, my)
-	go func() {
-		defer close(stopped)
-		for i := 0; ; i++ {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			for _, q := range []string{
-				fmt.Sprintf("INSERT INTO items VALUES (%d, 'new')", 1_000_000+i),
-				fmt.Sprintf("UPDATE items SET v = CONCAT(v, '+') WHERE id = %d", 1+i*7%5000),
-			} {
-				if _, err := conn.Execute(q); err != nil {
-					t.Errorf("writer: %s: %v", q, err)
-					return
-				}
-			}
-			time.Sleep(3 * time.Millisecond)
+	stop := testenv.StartMySQLWriter(t, my, func(i int) []string {
+		time.Sleep(3 * time.Millisecond)
+		return []string{
+			fmt.Sprintf("INSERT INTO items VALUES (%d, 'new')", 1_000_000+i),
+			fmt.Sprintf("UPDATE items SET v = CONCAT(v, '+') WHERE id = %d", 1+i*7%5000),
 		}
-	}()
+	})
 	for range 3 {
 		time.Sleep(time.Second)
 		f.reset(t, 300*time.Millisecond)
 	}
 	time.Sleep(time.Second)
-	hole := f.toxic(t, "hole", "timeout", "downstream", map[string]any{"timeout": 0})
-	time.Sleep(15 * time.Second)
-	hole()
+	f.during(t, 15*time.Second, "hole", "timeout", "downstream", map[string]any{"timeout": 0})
 	time.Sleep(time.Second)
-	close(done)
-	<-stopped
+	stop()
 	waitMyEqual(t, r, my, dst, time.Minute, cols)
 }
 
@@ -421,23 +384,10 @@ func TestRedisOutage(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	stop()
 	testenv.WaitEqual(t, nil, fx.src, fx.dst, 2*time.Minute, "items")
-	r := fx.waitFor(t, c, "running again", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "running" })
+	fx.waitFor(t, c, "running again", time.Minute, func(r types.Replication) bool { return aws.ToString(r.Status) == "running" })
 	if n := len(replicators(t, s)); n != 1 {
 		t.Fatalf("%d replicators run after Redis came back, want 1", n)
 	}
-	var rows int64
-	if err := testenv.Connect(t, fx.src).QueryRow(ctx, `SELECT count(*) FROM items`).Scan(&rows); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(300 * time.Millisecond) {
-		ts := apiTableStats(t, c, fx.configArn, "items")
-		if ts.FullLoadRows+ts.Inserts-ts.Deletes == rows {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the outage the statistics say full load %d + inserts %d - deletes %d, the source has %d rows (status %s)",
-				ts.FullLoadRows, ts.Inserts, ts.Deletes, rows, aws.ToString(r.Status))
-		}
-	}
+	requireReconciled(t, []string{"items"}, pgCount(t, fx.src), apiCounts(t, c, fx.configArn))
 	requireNoExceptions(t, fx.dst)
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	dms "github.com/aws/aws-sdk-go-v2/service/databasemigrationservice"
+
 	"github.com/sluicedb/sluice/runtime"
 	"github.com/sluicedb/sluice/test/testenv"
 )
@@ -87,10 +89,12 @@ func (p *process) snapshot(t *testing.T) runtime.Snapshot {
 	return s
 }
 
-// requireCountsReconcile waits for the replicator's statistics to account
-// for every row of each table, as people reconcile them: full-load rows +
-// inserts - deletes = the rows the source has, after however many kills.
-func requireCountsReconcile(t *testing.T, p *process, rows func(table string) int64, tables ...string) {
+// requireReconciled waits up to 15 s for the statistics of each table to
+// account for every row it has on the source, as people reconcile them:
+// full-load rows + inserts - deletes = rows. stats reads a table's
+// counters from wherever the test sees them (a stats file, a running
+// replication, DescribeReplicationTableStatistics).
+func requireReconciled(t *testing.T, tables []string, rows func(table string) int64, stats func(table string) (full, ins, del int64, ok bool)) {
 	t.Helper()
 	want := map[string]int64{}
 	for _, tb := range tables {
@@ -98,33 +102,65 @@ func requireCountsReconcile(t *testing.T, p *process, rows func(table string) in
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		s := p.snapshot(t)
 		var off []string
 		for _, tb := range tables {
-			var got *runtime.TableSnapshot
-			for i := range s.Tables {
-				if s.Tables[i].TableName == tb {
-					got = &s.Tables[i]
-				}
-			}
+			full, ins, del, ok := stats(tb)
 			switch {
-			case got == nil:
+			case !ok:
 				off = append(off, tb+": no statistics")
-			case got.FullLoadRows+got.Inserts-got.Deletes != want[tb]:
-				off = append(off, fmt.Sprintf("%s: full load %d + inserts %d - deletes %d = %d, the source has %d rows",
-					tb, got.FullLoadRows, got.Inserts, got.Deletes, got.FullLoadRows+got.Inserts-got.Deletes, want[tb]))
+			case full+ins-del != want[tb]:
+				off = append(off, fmt.Sprintf("%s: full load %d + inserts %d - deletes %d = %d, the source has %d rows", tb, full, ins, del, full+ins-del, want[tb]))
 			}
-		}
-		if !s.Cumulative {
-			off = append(off, "the statistics were not restored from the target (Cumulative false)")
 		}
 		if len(off) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the statistics do not reconcile with the rows after the kills:\n%s", strings.Join(off, "\n"))
+			t.Fatalf("the statistics do not reconcile with the rows:\n%s", strings.Join(off, "\n"))
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// snapshotCounts reads a table's counters from statistics snapshots.
+func snapshotCounts(snap func() runtime.Snapshot) func(table string) (full, ins, del int64, ok bool) {
+	return func(table string) (int64, int64, int64, bool) {
+		for _, ts := range snap().Tables {
+			if ts.TableName == table {
+				return ts.FullLoadRows, ts.Inserts, ts.Deletes, true
+			}
+		}
+		return 0, 0, 0, false
+	}
+}
+
+// pgCount counts a table's rows in PostgreSQL database db.
+func pgCount(t *testing.T, db string) func(table string) int64 {
+	conn := testenv.Connect(t, db)
+	return func(table string) int64 {
+		var n int64
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
+// apiCounts reads a table's counters with DescribeReplicationTableStatistics.
+func apiCounts(t *testing.T, c *dms.Client, arn string) func(table string) (full, ins, del int64, ok bool) {
+	return func(table string) (int64, int64, int64, bool) {
+		ts := apiTableStats(t, c, arn, table)
+		return ts.FullLoadRows, ts.Inserts, ts.Deletes, ts.TableName != nil
+	}
+}
+
+// requireCountsReconcile requires the replicator process's statistics to
+// reconcile after however many kills, restored from the target's counts.
+func requireCountsReconcile(t *testing.T, p *process, rows func(table string) int64, tables ...string) {
+	t.Helper()
+	requireReconciled(t, tables, rows, snapshotCounts(func() runtime.Snapshot { return p.snapshot(t) }))
+	if !p.snapshot(t).Cumulative {
+		t.Error("the statistics were not restored from the target (Cumulative false)")
 	}
 }
 
@@ -195,14 +231,7 @@ func TestPgbenchKill9(t *testing.T) {
 			if log, _ := os.ReadFile(filepath.Join(dir, "replicator.log")); strings.Contains(string(log), "the target refused a change") {
 				t.Errorf("the target refused changes of a plain pgbench workload:\n%s", log)
 			}
-			srcConn := testenv.Connect(t, src)
-			requireCountsReconcile(t, p, func(table string) int64 {
-				var n int64
-				if err := srcConn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}, pgbenchTables...)
+			requireCountsReconcile(t, p, pgCount(t, src), pgbenchTables...)
 
 			// A graceful stop exits cleanly with the checkpoint.
 			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

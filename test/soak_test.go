@@ -238,36 +238,13 @@ func TestSoakKill9(t *testing.T) {
 	waitMyEqual(t, nil, my, myDst, 2*time.Minute, tables)
 
 	// The statistics account for every row, after every kill.
-	srcRows := map[string]int64{}
-	pgSrc := testenv.Connect(t, pg.src)
-	for _, tb := range append(pgbenchTables, "soak_marker") {
-		var n int64
-		if err := pgSrc.QueryRow(ctx, "SELECT count(*) FROM "+tb).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		srcRows["postgres/"+tb] = n
-	}
+	requireReconciled(t, append(pgbenchTables, "soak_marker"), pgCount(t, pg.src), apiCounts(t, c, pg.configArn))
+	myTables := make([]string, 0, len(tables))
 	for tb := range tables {
-		n, _ := testenv.MySQLExec(t, my, "SELECT COUNT(*) FROM "+tb).GetInt(0, 0)
-		srcRows["mariadb/"+tb] = n
+		myTables = append(myTables, tb)
 	}
-	for key, want := range srcRows {
-		name, table, _ := strings.Cut(key, "/")
-		arn := pg.configArn
-		if name == "mariadb" {
-			arn = myArn
-		}
-		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(300 * time.Millisecond) {
-			ts := apiTableStats(t, c, arn, table)
-			got := ts.FullLoadRows + ts.Inserts - ts.Deletes
-			if got == want {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%s: full load %d + inserts %d - deletes %d = %d after %d kills, the source has %d rows",
-					key, ts.FullLoadRows, ts.Inserts, ts.Deletes, got, kills, want)
-				break
-			}
-		}
-	}
+	requireReconciled(t, myTables, func(table string) int64 {
+		n, _ := testenv.MySQLExec(t, my, "SELECT COUNT(*) FROM "+table).GetInt(0, 0)
+		return n
+	}, apiCounts(t, c, myArn))
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -70,37 +69,21 @@ func (s *Source) Stream(ctx context.Context, from runtime.Position, tables []*ru
 	for _, t := range tables {
 		st.tables[t.SourceSchema+"\x00"+t.SourceName] = t
 	}
-	// A watchdog ends the wait for the next event once the source has
-	// been silent too long: it sends a heartbeat every second. Only the
-	// wait counts, not the time spent applying.
-	wctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var waiting atomic.Int64 // since when, in unix nanos; 0 while not waiting
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-tick.C:
-				if w := waiting.Load(); w != 0 && time.Since(time.Unix(0, w)) > silentFor {
-					cancel(&runtime.SilenceError{Waited: time.Since(time.Unix(0, w)), Why: runtime.SourceBeats})
-					return
-				}
-			}
-		}
-	}()
+	// A watch ends the wait for the next event once the source has been
+	// silent too long: it sends a heartbeat every second. Only the wait
+	// counts, not the time spent applying.
+	w, wctx, stop := runtime.NewWatch(ctx, silentFor, runtime.SourceBeats)
+	defer stop()
 	for {
-		waiting.Store(time.Now().UnixNano())
+		w.Begin()
 		ev, err := streamer.GetEvent(wctx)
-		waiting.Store(0)
+		w.End()
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if cause := context.Cause(wctx); cause != nil && !errors.Is(cause, context.Canceled) {
-				err = cause
+			if cut := runtime.Cut(wctx); cut != nil {
+				err = cut
 			}
 			return fmt.Errorf("read the binlog in %s: %w", st.file, err)
 		}

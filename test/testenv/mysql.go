@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,4 +131,33 @@ func RestartMariaDB(t testing.TB) {
 	if err := start(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// StartMySQLWriter runs the statements step returns for each i on one
+// session of database db, in the background, until the returned function
+// is called (or the test ends); a failing statement fails the test.
+func StartMySQLWriter(t testing.TB, db string, step func(i int) []string) (stop func()) {
+	t.Helper()
+	conn := MySQLConnect(t, db)
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for _, q := range step(i) {
+				if _, err := conn.Execute(q); err != nil {
+					t.Errorf("writer: %s: %v", q, err)
+					return
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { close(done); <-finished }) }
+	t.Cleanup(stop)
+	return stop
 }
